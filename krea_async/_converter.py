@@ -1,0 +1,266 @@
+"""The one place that knows Krea's wire format.
+
+A single :class:`cattrs.Converter` turns JSON payloads into the attrs models of
+:mod:`krea_async._models` and back. It owns:
+
+- unknown fields: ignored when structuring, and the whole payload kept in each
+  model's ``raw``;
+- renames: ``nextCursor`` (one rendered docs example) is read as ``next_cursor``;
+- ``result: null`` and ``result: {}`` both become an empty :class:`JobResult`;
+- timestamps: ISO 8601 with ``Z`` or an offset, any fraction length, into aware
+  UTC datetimes (a naive timestamp is taken as UTC);
+- unknown statuses: kept as non-terminal :class:`JobStatus` pseudo-members;
+- strictness: a string where a list is expected, a number where a string is
+  expected, and so on, raise :class:`WireFormatError` instead of being coerced.
+
+The HTTP layer turns :class:`WireFormatError` into
+:class:`~krea_async.APIResponseValidationError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, TypeVar, get_args
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from ._models import (
+    Asset,
+    AssetPage,
+    Job,
+    JobPage,
+    JobResult,
+    JobStatus,
+    NodeApp,
+    Style,
+    StyleOwner,
+    StylePage,
+    StyleShareLink,
+    Workspace,
+    WorkspaceShare,
+)
+
+__all__ = ["WireFormatError", "converter", "parse_datetime", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+
+class WireFormatError(ValueError):
+    """A payload does not have the shape the spec gives it."""
+
+
+converter = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
+
+_ISO = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_datetime(value: object) -> _dt.datetime:
+    """Parse an ISO 8601 timestamp into an aware datetime (UTC when no offset is given).
+
+    Accepts ``Z``, ``+hh:mm``, ``+hhmm``, and fractions of any length (truncated to
+    microseconds). Raises :class:`WireFormatError` for anything else.
+    """
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    if not isinstance(value, str):
+        raise WireFormatError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
+    m = _ISO.match(value.strip())
+    if not m:
+        raise WireFormatError(f"not an ISO 8601 timestamp: {value[:64]!r}")
+    date, time, frac, tz = m.groups()
+    if time.count(":") == 1:
+        time += ":00"
+    text = f"{date}T{time}"
+    if frac:
+        text += "." + (frac + "000000")[:6]
+    if tz and tz not in ("Z", "z"):
+        tz = tz if ":" in tz else f"{tz[:3]}:{tz[3:]}"
+        text += tz
+    try:
+        parsed = _dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise WireFormatError(f"not a valid timestamp: {value[:64]!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.astimezone(_dt.timezone.utc)
+
+
+def _strict_str(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise WireFormatError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_bool(value: object, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise WireFormatError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _strict_float(value: object, _: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WireFormatError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _str_tuple(value: object, _: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WireFormatError(f"expected a list of strings, got {type(value).__name__}")
+    for item in value:
+        if not isinstance(item, str):
+            raise WireFormatError(f"expected a list of strings, found {type(item).__name__}")
+    return tuple(value)
+
+
+def _mapping(value: object, _: object) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise WireFormatError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _status(value: object, _: object) -> JobStatus:
+    if not isinstance(value, str) or not value:
+        raise WireFormatError(f"expected a status string, got {type(value).__name__}")
+    return JobStatus(value)
+
+
+def _optional(inner: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
+    def hook(value: object, tp: object) -> T | None:
+        return None if value is None else inner(value, tp)
+
+    return hook
+
+
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(_dt.datetime, lambda v, _: parse_datetime(v))
+converter.register_structure_hook(JobStatus, _status)
+
+
+def _register_exact(tp: object, hook: Callable[[object, Any], Any]) -> None:
+    """Register ``hook`` for the exact type expression ``tp`` (a union, a generic alias)."""
+    converter.register_structure_hook_func(lambda t: t == tp, hook)
+
+
+_register_exact(Mapping[str, Any], _mapping)
+_register_exact(Optional[object], lambda v, _: v)  # noqa: UP007 - undocumented shapes pass through
+for _inner, _hook in (
+    (str, _strict_str),
+    (float, _strict_float),
+    (_dt.datetime, lambda v, _: parse_datetime(v)),
+    (Mapping[str, Any], _mapping),
+):
+    _register_exact(Optional[_inner], _optional(_hook))  # noqa: UP007 - runtime type expression
+
+
+def _is_tuple_of(tp: object) -> bool:
+    return getattr(tp, "__origin__", None) is tuple and get_args(tp)[-1:] == (Ellipsis,)
+
+
+def _tuple_hook(value: object, tp: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise WireFormatError(f"expected a list, got {type(value).__name__}")
+    item = get_args(tp)[0]
+    return tuple(converter.structure(v, item) for v in value)
+
+
+converter.register_structure_hook_func(_is_tuple_of, _tuple_hook)
+_register_exact(tuple[str, ...], _str_tuple)
+
+
+def _with_raw(cls: type[Any], *, renames: Mapping[str, str] | None = None) -> None:
+    """Register a hook for ``cls`` that ignores unknown keys and keeps the payload in ``raw``."""
+    attrs.resolve_types(cls)
+    overrides: dict[str, Any] = {"raw": cattrs.override(omit=True)}
+    inner = make_dict_structure_fn(cls, converter, **overrides)
+    has_raw = "raw" in attrs.fields_dict(cls)
+
+    def hook(value: object, _: object) -> Any:
+        if not isinstance(value, dict):
+            raise WireFormatError(f"expected a JSON object for {cls.__name__}, got {type(value).__name__}")
+        data = value
+        if renames:
+            data = dict(value)
+            for wire, name in renames.items():
+                if wire in data and name not in data:
+                    data[name] = data.pop(wire)
+        # A JSON null for a field that has a default means "not given".
+        data = {k: v for k, v in data.items() if v is not None or not _has_default(cls, k)}
+        obj = inner(data, cls)
+        return attrs.evolve(obj, raw=value) if has_raw else obj
+
+    converter.register_structure_hook(cls, hook)
+
+
+def _has_default(cls: type[Any], name: str) -> bool:
+    f = attrs.fields_dict(cls).get(name)
+    return f is not None and f.default is not attrs.NOTHING
+
+
+def _job_result(value: object, _: object) -> JobResult:
+    if value is None:
+        return JobResult(raw={})
+    if not isinstance(value, dict):
+        raise WireFormatError(f"expected 'result' to be an object, got {type(value).__name__}")
+    return JobResult(
+        urls=_str_tuple(value.get("urls"), None),
+        style_id=_optional(_strict_str)(value.get("style_id"), None),
+        error=value.get("error"),
+        raw=value,
+    )
+
+
+converter.register_structure_hook(JobResult, _job_result)
+_PAGE_RENAMES = {"nextCursor": "next_cursor"}
+# Order matters: a class's hook is built from the hooks of its fields' types.
+for _cls in (StyleOwner, Workspace):
+    _with_raw(_cls)
+    _register_exact(Optional[_cls], _optional(converter.get_structure_hook(_cls)))  # noqa: UP007
+for _cls in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
+    _with_raw(_cls)
+for _cls in (JobPage, AssetPage, StylePage):
+    _with_raw(_cls, renames=_PAGE_RENAMES)
+
+
+
+def structure(payload: object, cls: type[T]) -> T:
+    """Structure ``payload`` into ``cls``; any mismatch raises :class:`WireFormatError`."""
+    try:
+        return converter.structure(payload, cls)
+    except WireFormatError:
+        raise
+    except Exception as exc:  # cattrs raises several types; keep one
+        raise WireFormatError(f"unexpected {cls.__name__} payload: {exc}") from exc
+
+
+def unstructure(obj: object) -> Any:
+    """Unstructure a model back to JSON-ready data (``raw`` is left out)."""
+    return converter.unstructure(obj)
+
+
+def _unstructure_without_raw(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in attrs.fields(type(obj)):
+        if f.name == "raw":
+            continue
+        value = getattr(obj, f.name)
+        if isinstance(value, _dt.datetime):
+            out[f.name] = value.isoformat().replace("+00:00", "Z")
+        elif isinstance(value, JobStatus):
+            out[f.name] = value.value
+        else:
+            out[f.name] = converter.unstructure(value)
+    return out
+
+
+for _cls in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
+    converter.register_unstructure_hook(_cls, _unstructure_without_raw)

@@ -1,0 +1,357 @@
+"""The one error tree of krea-async.
+
+Every failure the public API can raise is a :class:`KreaError`. Raw ``httpx``
+exceptions never escape: connection problems become :class:`APIConnectionError`
+(or :class:`APITimeoutError`), HTTP error statuses become a subclass of
+:class:`APIStatusError` chosen by :func:`status_error`, and job outcomes become a
+:class:`JobError`.
+
+Source of the statuses and their meaning: ``../shared/krea-api/NOTES.md``
+("Errors and limits"), and each path's ``responses`` in Krea's OpenAPI document
+(bundled at ``krea_async/_spec/openapi.json``). Every error body is
+``{"error": "<message>"}``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from ._models import Job
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConflictError",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "KreaError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UncertainSubmitError",
+    "UnprocessableEntityError",
+    "status_error",
+]
+
+
+class KreaError(Exception):
+    """Base class of every error raised by krea-async.
+
+    ``except krea_async.KreaError`` catches everything the SDK raises on purpose;
+    anything else escaping the public API is a bug in krea-async.
+    """
+
+
+class ConfigurationError(KreaError, ValueError):
+    """The client was configured in a way that cannot work.
+
+    Raised by :class:`~krea_async.AsyncKrea` when no API key is given and
+    ``KREA_API_KEY`` is unset, or when the base URL is plain ``http://`` to a host
+    that is not loopback (the key would cross the network in clear text) and
+    ``allow_insecure_http=True`` was not passed.
+    """
+
+
+class ClientStateError(KreaError, RuntimeError):
+    """The client cannot be used in the current state.
+
+    Raised instead of hanging or failing with "Event loop is closed" when an
+    :class:`~krea_async.AsyncKrea` is used from an event loop other than the one it
+    first ran on. Create one client per event loop (for example in a FastAPI
+    lifespan) and share it between tasks of that loop.
+    """
+
+
+class ClientClosedError(ClientStateError):
+    """The client (or the ``http_client`` it wraps) was already closed by ``aclose()``."""
+
+
+class APIConnectionError(KreaError):
+    """No HTTP response was received: the connection failed or was dropped.
+
+    ``request_sent`` is ``False`` when the connection was never established (so
+    the server certainly did not see the request) and ``True`` when the request
+    may have reached the server. The underlying ``httpx`` exception is chained as
+    ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, request_sent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """An HTTP request exceeded one of the client's ``httpx.Timeout`` limits.
+
+    This is the per-request timeout (connect, read, write, pool, in seconds), not
+    the deadline of a whole job; that one is :class:`JobTimeoutError`.
+    """
+
+
+class APIStatusError(KreaError):
+    """The API answered with an HTTP error status (4xx or 5xx).
+
+    Attributes: ``status_code`` (int), ``message`` (the server's ``error`` string,
+    or a summary of the body when it is not Krea's ``{"error": ...}`` shape),
+    ``response`` (the ``httpx.Response``; its body is already read) and ``body``
+    (the parsed JSON, or the text, or ``None``).
+    """
+
+    #: What the user should do about it; appended to the message.
+    hint: str = ""
+
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        self.status_code = response.status_code
+        self.message = message
+        self.response = response
+        self.body = body
+        request = response.request
+        text = f"{response.status_code} from {request.method} {request.url.path}: {message}"
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        super().__init__(text)
+
+
+class BadRequestError(APIStatusError):
+    """400: the request body is invalid (a missing or unknown field, a value out of range)."""
+
+    hint = "check the input against krea.models.get_schema(model)"
+
+
+class AuthenticationError(APIStatusError):
+    """401: not authenticated."""
+
+    hint = "check KREA_API_KEY; tokens are made at krea.ai/settings/api-tokens"
+
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the prepaid balance ran out, or the model needs a plan; the message says which."""
+
+    hint = "top up the API balance or upgrade the plan at krea.ai"
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the resource is not yours (for example a style you do not own)."""
+
+    hint = "only the owner can do this"
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown, or not visible to this API key."""
+
+    hint = "check the id, and that it belongs to this API key's account"
+
+
+class JobNotFoundError(NotFoundError):
+    """404 on ``GET /jobs/{id}`` or ``DELETE /jobs/{id}``: the job is unknown or not yours.
+
+    ``job_id`` is the id asked for.
+    """
+
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        super().__init__(message, response=response, body=body)
+        self.job_id = response.request.url.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's current state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the input was well formed but cannot be used (for example an unreachable asset URL)."""
+
+    hint = "check that every URL in the input is reachable from Krea"
+
+
+class RateLimitError(APIStatusError):
+    """429: the account's backlog of concurrent jobs is full; the job was refused.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None``.
+    """
+
+    hint = "wait for running jobs to finish, or lower the concurrency"
+
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        super().__init__(message, response=response, body=body)
+        from ._retry import parse_retry_after
+
+        self.retry_after = parse_retry_after(response.headers.get("retry-after"))
+
+
+class InternalServerError(APIStatusError):
+    """5xx: a server-side failure (or a proxy in front of the API)."""
+
+    hint = "a temporary server problem; try again later"
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    response: httpx.Response, body: object, message: str, *, job_route: bool = False
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass for ``response.status_code``.
+
+    ``job_route`` makes a 404 a :class:`JobNotFoundError`. Statuses without a class
+    of their own map to :class:`InternalServerError` (>= 500) or
+    :class:`APIStatusError`.
+    """
+    code = response.status_code
+    cls: type[APIStatusError]
+    if code == 404 and job_route:
+        cls = JobNotFoundError
+    elif code in _STATUS_ERRORS:
+        cls = _STATUS_ERRORS[code]
+    elif code >= 500:
+        cls = InternalServerError
+    else:
+        cls = APIStatusError
+    return cls(message, response=response, body=body)
+
+
+class APIResponseValidationError(KreaError):
+    """A 2xx response whose body is not what the spec promises (not JSON, wrong shape).
+
+    ``response`` is the ``httpx.Response``; ``body`` what could be parsed of it.
+    """
+
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response = response
+        self.body = body
+
+
+class UncertainSubmitError(KreaError):
+    """A POST that creates a job (or an asset) may or may not have been carried out.
+
+    Raised instead of replaying the request, because Krea documents no idempotency
+    key and a replay could start, and bill, a second job (NOTES.md, "Errors and
+    limits"). It happens when the request was sent but no clear answer came back:
+    a read timeout, a connection dropped after the body was sent, or a 5xx.
+
+    Attributes: ``method`` and ``path`` of the request, ``submitted_at`` (aware
+    UTC ``datetime`` taken just before sending), and ``cause`` (the
+    :class:`APIConnectionError` or :class:`APIStatusError` seen). To find out, list
+    the jobs created since then::
+
+        async for job in krea.jobs.list(created_after=err.submitted_at):
+            ...
+    """
+
+    def __init__(
+        self, *, method: str, path: str, submitted_at: _dt.datetime, cause: KreaError
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.submitted_at = submitted_at
+        self.cause = cause
+        super().__init__(
+            f"{method} {path} may have created a job, but no clear answer came back "
+            f"({cause}). It was NOT retried, so that no second job is started and billed. "
+            f"Check `krea.jobs.list(created_after=...)` for jobs created since "
+            f"{submitted_at.isoformat()} before submitting again."
+        )
+
+
+class JobError(KreaError):
+    """A job did not end in ``completed``.
+
+    ``job_id`` (str) is always set; ``job`` is the last :class:`~krea_async.Job`
+    seen, or ``None`` if none was fetched.
+    """
+
+    def __init__(self, message: str, *, job_id: str, job: Job | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+        self.job = job
+
+
+class JobFailedError(JobError):
+    """The job ended ``failed`` (provider error, invalid parameters, moderation, or
+    Krea's automatic time-out). Failed jobs are not billed (NOTES.md, "The job").
+    The failure details, whose shape Krea does not document, are in
+    ``job.result.error``."""
+
+
+class JobCancelledError(JobError):
+    """The job ended ``cancelled`` (by ``DELETE /jobs/{id}``, from here or elsewhere)."""
+
+
+class JobTimeoutError(JobError, TimeoutError):
+    """The deadline for a whole job passed before it reached a terminal status.
+
+    Raised by ``jobs.wait()``, ``jobs.stream()`` and ``subscribe()``; ``job`` is
+    the last state seen and ``deadline`` the deadline in seconds. The remote job
+    may still be running unless it was cancelled (``subscribe()`` cancels it by
+    default; ``cancelled_remote`` tells whether that ``DELETE`` succeeded).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        job: Job | None,
+        deadline: float,
+        cancelled_remote: bool = False,
+    ) -> None:
+        super().__init__(message, job_id=job_id, job=job)
+        self.deadline = deadline
+        self.cancelled_remote = cancelled_remote
+
+
+def error_message_from_body(body: object, text: str) -> str:
+    """Krea's ``{"error": msg}`` message, or a short summary of another body."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, str) and err:
+            return err
+        if isinstance(err, dict):
+            inner = err.get("message")
+            if isinstance(inner, str) and inner:
+                return inner
+        msg = body.get("message")
+        if isinstance(msg, str) and msg:
+            return msg
+    stripped = " ".join(text.split())
+    if not stripped:
+        return "empty response body"
+    if len(stripped) > 200:
+        stripped = stripped[:200] + "..."
+    return stripped
+
+
+def describe(value: Any) -> str:
+    """A short type-and-value description for error messages (never the whole value)."""
+    r = repr(value)
+    return r if len(r) <= 120 else r[:117] + "..."
