@@ -1,0 +1,125 @@
+"""krea-async: the asyncio-native (and trio) Python SDK for the Krea AI generation API.
+
+::
+
+    from krea_async import AsyncKrea
+
+    async with AsyncKrea() as krea:                  # api_key from KREA_API_KEY
+        job = await krea.image("bfl/flux-1-dev", {"prompt": "a red fox"})
+        async for state in krea.jobs.stream(job.job_id):
+            print(state.status)                      # queued ... processing ... completed
+        result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a red fox"})
+        print(result.data.urls[0])
+
+Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
+:mod:`krea_async.files` (``data:`` URIs, downloads) and :mod:`krea_async.testing`
+(the Krea-compatible fake server; needs the ``fake`` extra).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import files, inputs
+from ._client import DEFAULT_BASE_URL, DEFAULT_JOB_TIMEOUT, AsyncKrea
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ClientStateError,
+    ConfigurationError,
+    ConflictError,
+    InsufficientCreditsError,
+    InternalServerError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    JobTimeoutError,
+    KreaError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UncertainSubmitError,
+    UnprocessableEntityError,
+)
+from ._http import DEFAULT_TIMEOUT
+from ._models import (
+    Asset,
+    AssetPage,
+    Job,
+    JobPage,
+    JobResult,
+    JobStatus,
+    NodeApp,
+    Style,
+    StyleOwner,
+    StylePage,
+    StyleShareLink,
+    SubscribeResult,
+    Workspace,
+    WorkspaceShare,
+)
+from ._polling import JobStream, QueueUpdateCallback
+from ._resources.assets import MAX_ASSET_BYTES, AssetTooLargeError
+from ._retry import RetryPolicy
+from ._spec import ModelInfo
+from .files import DownloadError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_JOB_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "MAX_ASSET_BYTES",
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Asset",
+    "AssetPage",
+    "AssetTooLargeError",
+    "AsyncKrea",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConflictError",
+    "DownloadError",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobPage",
+    "JobResult",
+    "JobStatus",
+    "JobStream",
+    "JobTimeoutError",
+    "KreaError",
+    "ModelInfo",
+    "NodeApp",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QueueUpdateCallback",
+    "RateLimitError",
+    "RetryPolicy",
+    "Style",
+    "StyleOwner",
+    "StylePage",
+    "StyleShareLink",
+    "SubscribeResult",
+    "UncertainSubmitError",
+    "UnprocessableEntityError",
+    "Workspace",
+    "WorkspaceShare",
+    "__version__",
+    "files",
+    "inputs",
+]

@@ -152,14 +152,14 @@ def _register_exact(tp: object, hook: Callable[[object, Any], Any]) -> None:
 
 
 _register_exact(Mapping[str, Any], _mapping)
-_register_exact(Optional[object], lambda v, _: v)  # noqa: UP007 - undocumented shapes pass through
+_register_exact(Optional[object], lambda v, _: v)
 for _inner, _hook in (
     (str, _strict_str),
     (float, _strict_float),
     (_dt.datetime, lambda v, _: parse_datetime(v)),
     (Mapping[str, Any], _mapping),
 ):
-    _register_exact(Optional[_inner], _optional(_hook))  # noqa: UP007 - runtime type expression
+    _register_exact(Optional[_inner], _optional(_hook))
 
 
 def _is_tuple_of(tp: object) -> bool:
@@ -186,7 +186,9 @@ def _with_raw(cls: type[Any], *, renames: Mapping[str, str] | None = None) -> No
 
     def hook(value: object, _: object) -> Any:
         if not isinstance(value, dict):
-            raise WireFormatError(f"expected a JSON object for {cls.__name__}, got {type(value).__name__}")
+            raise WireFormatError(
+                f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
+            )
         data = value
         if renames:
             data = dict(value)
@@ -222,14 +224,13 @@ def _job_result(value: object, _: object) -> JobResult:
 converter.register_structure_hook(JobResult, _job_result)
 _PAGE_RENAMES = {"nextCursor": "next_cursor"}
 # Order matters: a class's hook is built from the hooks of its fields' types.
-for _cls in (StyleOwner, Workspace):
-    _with_raw(_cls)
-    _register_exact(Optional[_cls], _optional(converter.get_structure_hook(_cls)))  # noqa: UP007
-for _cls in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
-    _with_raw(_cls)
-for _cls in (JobPage, AssetPage, StylePage):
-    _with_raw(_cls, renames=_PAGE_RENAMES)
-
+for _owner in (StyleOwner, Workspace):
+    _with_raw(_owner)
+    _register_exact(Optional[_owner], _optional(converter.get_structure_hook(_owner)))
+for _model in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
+    _with_raw(_model)
+for _page in (JobPage, AssetPage, StylePage):
+    _with_raw(_page, renames=_PAGE_RENAMES)
 
 
 def structure(payload: object, cls: type[T]) -> T:
@@ -262,5 +263,5 @@ def _unstructure_without_raw(obj: Any) -> dict[str, Any]:
     return out
 
 
-for _cls in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
-    converter.register_unstructure_hook(_cls, _unstructure_without_raw)
+for _out in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
+    converter.register_unstructure_hook(_out, _unstructure_without_raw)

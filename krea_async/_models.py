@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from collections.abc import Mapping
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 
 __all__ = [
@@ -37,6 +40,9 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = {}
+_DownloadAll = Callable[
+    [Sequence[str], "str | os.PathLike[str]", "str | None"], Awaitable[list[Path]]
+]
 
 
 class JobStatus(str, enum.Enum):
@@ -182,11 +188,36 @@ class SubscribeResult:
     data: JobResult
     job: Job
     request_id: str
+    _downloader: _DownloadAll | None = attrs.field(
+        default=None, repr=False, eq=False, alias="downloader"
+    )
 
     @property
     def urls(self) -> tuple[str, ...]:
         """Shortcut for ``data.urls``."""
         return self.data.urls
+
+    async def save(self, dest: str | os.PathLike[str]) -> list[Path]:
+        """Download every result URL and answer the paths written.
+
+        ``dest`` is a directory (created if missing; files are named
+        ``<job_id>-<n><ext>``) or, for a single result, a file path with an
+        extension. Each file is streamed to a temporary file and renamed into place.
+        Uses the client's connection pool and never sends the API key. Raises
+        :class:`ValueError` when the job has no URLs, and what
+        :func:`krea_async.files.download` raises.
+        """
+        urls = self.data.urls
+        if not urls:
+            raise ValueError(f"job {self.request_id} has no result URLs to save")
+        target = anyio.Path(dest)
+        single_file = len(urls) == 1 and bool(target.suffix) and not await target.is_dir()
+        stem = None if single_file else self.request_id
+        if self._downloader is not None:
+            return await self._downloader(urls, dest, stem)
+        from .files import download_all
+
+        return await download_all(urls, dest, stem=stem)
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,371 @@
+"""``AsyncKrea``: the client.
+
+Mirrors the Node SDK (``@krea-ai/sdk``; NOTES.md, "The Node SDK"):
+``krea.image()``, ``krea.video()``, ``krea.enhance()``, ``krea.generate()``
+(the Node SDK's ``generateRaw``), ``krea.subscribe()``, ``krea.jobs``,
+``krea.assets``, ``krea.styles``, ``krea.node_apps`` and ``krea.models``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+import httpx
+
+from . import files as _files
+from ._errors import ConfigurationError
+from ._generated.methods import GeneratedMethods
+from ._http import DEFAULT_TIMEOUT, HttpCore, Secret, SharedState, check_base_url
+from ._inputs_runtime import to_body
+from ._models import Job, SubscribeResult
+from ._polling import JobStream, QueueUpdateCallback
+from ._resources._base import parse
+from ._resources.assets import Assets
+from ._resources.jobs import Jobs, _drain
+from ._resources.models import Models
+from ._resources.node_apps import NodeApps
+from ._resources.styles import Styles
+from ._retry import RetryPolicy
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_JOB_TIMEOUT", "AsyncKrea"]
+
+#: Krea's API; no version prefix (NOTES.md, "Transport").
+DEFAULT_BASE_URL = "https://api.krea.ai"
+
+#: Default deadline of a whole job, in seconds, for ``wait()``, ``stream()`` and
+#: ``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
+#: minutes and a job may first wait in the account's backlog; Krea itself times out
+#: hosted jobs after 3 minutes and external providers after 2 hours. A finite
+#: default means a stuck job cannot hang a web request or a batch forever; pass a
+#: larger ``timeout`` (or ``math.inf``) for LoRA training.
+DEFAULT_JOB_TIMEOUT = 1800.0
+
+#: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
+_DEFAULT_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
+_UNSET: Any = object()
+
+
+@attrs.frozen(kw_only=True)
+class _PollingConfig:
+    interval: float | None
+    max_interval: float
+    job_timeout: float
+    cancel_timeout: float
+
+    def interval_for(self, category: str | None) -> float:
+        if self.interval is not None:
+            return self.interval
+        return _DEFAULT_INTERVALS.get(category or "image", 2.0)
+
+
+def _split_endpoint(endpoint: str) -> tuple[str | None, str]:
+    """``"image/bfl/flux-1-dev"`` or ``"/generate/image/bfl/flux-1-dev"`` -> (category, path)."""
+    if not isinstance(endpoint, str) or not endpoint.strip("/ "):
+        raise ValueError(
+            f"endpoint must be a path such as 'image/bfl/flux-1-dev', got {endpoint!r}"
+        )
+    path = endpoint.strip().strip("/")
+    if path.startswith("generate/"):
+        path = path[len("generate/") :]
+    category = path.split("/", 1)[0]
+    return (category if category in _DEFAULT_INTERVALS else None), "/generate/" + path
+
+
+class AsyncKrea(GeneratedMethods):
+    """An async client for the Krea API (asyncio and trio, through anyio and httpx).
+
+    ::
+
+        async with AsyncKrea() as krea:          # api_key from KREA_API_KEY
+            result = await krea.subscribe("image/bfl/flux-1-dev",
+                                          input={"prompt": "a red fox"})
+            print(result.data.urls[0])
+
+    Parameters:
+
+    - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key
+      raises :class:`~krea_async.ConfigurationError` here, not a 401 later.
+    - ``base_url``: defaults to ``$KREA_BASE_URL``, else ``https://api.krea.ai``.
+      Plain ``http://`` is refused for non-loopback hosts unless
+      ``allow_insecure_http=True`` (the key would travel in clear text).
+    - ``timeout``: per-request HTTP timeouts in seconds, an ``httpx.Timeout`` or a
+      float; default ``Timeout(connect=10, read=60, write=120, pool=30)``.
+    - ``max_retries`` / ``retry``: the :class:`~krea_async.RetryPolicy` (default 3
+      retries of idempotent requests, exponential backoff with full jitter; the
+      submit POST is never replayed when it may have created a job).
+    - ``poll_interval``: seconds between polls; default 2 s for image and enhance
+      jobs and 5 s for video, as Krea's docs poll, growing 1.5x per poll after
+      30 s up to ``max_poll_interval`` (15 s).
+    - ``job_timeout``: the default deadline of a whole job in seconds
+      (:data:`DEFAULT_JOB_TIMEOUT`, 1800).
+    - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
+      sent when a ``subscribe()`` is abandoned (default 5).
+    - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
+      limits); you close it. ``transport``: an httpx transport for the client this
+      one creates (``krea_async.testing`` uses it for the in-process fake).
+
+    Use it as an async context manager or call :meth:`aclose`. One client per event
+    loop, shared by all tasks of that loop; a closed client or one used from
+    another loop raises :class:`~krea_async.ClientStateError`. There is no global
+    client and no cleanup in ``__del__``.
+    """
+
+    jobs: Jobs
+    assets: Assets
+    styles: Styles
+    node_apps: NodeApps
+    models: Models
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval: float | None = None,
+        max_poll_interval: float = 15.0,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        cancel_timeout: float = 5.0,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allow_insecure_http: bool = False,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("KREA_API_KEY")
+        if not key or not key.strip():
+            raise ConfigurationError(
+                "no Krea API key: pass AsyncKrea(api_key=...) or set KREA_API_KEY "
+                "(tokens are made at krea.ai/settings/api-tokens). For offline use, "
+                "see krea_async.testing.FakeKrea"
+            )
+        url = httpx.URL(base_url or os.environ.get("KREA_BASE_URL") or DEFAULT_BASE_URL)
+        check_base_url(url, allow_insecure_http=allow_insecure_http)
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass either http_client or transport, not both")
+        if job_timeout <= 0:
+            raise ConfigurationError("job_timeout must be > 0 seconds (math.inf for none)")
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        self._allow_insecure_http = allow_insecure_http
+        owns = http_client is None
+        client = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=DEFAULT_TIMEOUT,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            follow_redirects=False,
+        )
+        self._state = SharedState(client, owns_client=owns)
+        self._core = HttpCore(
+            state=self._state,
+            base_url=url,
+            secret=Secret(key.strip()),
+            timeout=_as_timeout(timeout),
+            retry=policy,
+            headers={"User-Agent": _user_agent(), **(default_headers or {})},
+        )
+        self._polling = _PollingConfig(
+            interval=poll_interval,
+            max_interval=max_poll_interval,
+            job_timeout=job_timeout,
+            cancel_timeout=cancel_timeout,
+        )
+        self._bind()
+
+    def _bind(self) -> None:
+        self.jobs = Jobs(self)
+        self.assets = Assets(self)
+        self.styles = Styles(self)
+        self.node_apps = NodeApps(self)
+        self.models = Models(self)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, e.g. ``https://api.krea.ai``."""
+        return str(self._core.base_url)
+
+    @property
+    def is_closed(self) -> bool:
+        """``True`` once :meth:`aclose` ran (on this client or a ``with_options`` copy)."""
+        return self._state.closed or self._state.http_client.is_closed
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it is an ``http_client`` you passed in).
+
+        Shared with every ``with_options()`` copy. Idempotent.
+        """
+        await self._state.aclose()
+
+    async def __aenter__(self) -> AsyncKrea:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncKrea(base_url={self.base_url!r}, api_key='**********')"
+
+    def with_options(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = _UNSET,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval: float | None = _UNSET,
+        job_timeout: float | None = None,
+        cancel_timeout: float | None = None,
+    ) -> AsyncKrea:
+        """A copy with other settings that shares this client's connection pool.
+
+        Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
+        Arguments mean what they mean for :class:`AsyncKrea`; those not given are
+        kept. Closing either closes the shared pool.
+        """
+        clone = copy.copy(self)
+        core = copy.copy(self._core)
+        if timeout is not _UNSET:
+            core.timeout = _as_timeout(timeout)
+        policy = retry or core.retry
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        core.retry = policy
+        clone._core = core
+        changes: dict[str, Any] = {}
+        if poll_interval is not _UNSET:
+            changes["interval"] = poll_interval
+        if job_timeout is not None:
+            if job_timeout <= 0:
+                raise ConfigurationError("job_timeout must be > 0 seconds")
+            changes["job_timeout"] = job_timeout
+        if cancel_timeout is not None:
+            changes["cancel_timeout"] = cancel_timeout
+        clone._polling = attrs.evolve(self._polling, **changes)
+        clone._bind()
+        return clone
+
+    # -- generation ----------------------------------------------------------------
+
+    async def generate(self, endpoint: str, input: Any, *, webhook_url: str | None = None) -> Job:
+        """Submit a generation to any endpoint and answer the pending :class:`~krea_async.Job`.
+
+        ``endpoint`` is ``"image/bfl/flux-1-dev"`` (or the full path
+        ``"/generate/image/bfl/flux-1-dev"``), including endpoints newer than this
+        SDK; ``input`` a dict (or a typed input from :mod:`krea_async.inputs`).
+        Deprecated camelCase keys the spec lists for the endpoint are renamed with a
+        :class:`DeprecationWarning`. ``webhook_url`` is sent as ``X-Webhook-URL``:
+        Krea POSTs the job there once terminal (NOTES.md, "Webhooks").
+
+        This is ``POST /generate/{category}/{provider}/{model}`` (the Node SDK's
+        ``generateRaw``). Raises :class:`~krea_async.BadRequestError` (400),
+        :class:`~krea_async.InsufficientCreditsError` (402),
+        :class:`~krea_async.RateLimitError` (429, after retries), and
+        :class:`~krea_async.UncertainSubmitError` when the job may have been
+        created but no answer came (never replayed).
+        """
+        _, path = _split_endpoint(endpoint)
+        body = to_body(path[len("/generate/") :], input)
+        headers: dict[str, str] = {}
+        if webhook_url is not None:
+            parsed = httpx.URL(webhook_url)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
+            headers["X-Webhook-URL"] = str(parsed)
+        raw, response = await self._core.request(
+            "POST", path, json_body=body, headers=headers, idempotent=False
+        )
+        return parse(raw, response, Job)
+
+    async def _submit_model(
+        self, category: str, model: str, input: Any, *, webhook_url: str | None
+    ) -> Job:
+        return await self.generate(f"{category}/{model}", input, webhook_url=webhook_url)
+
+    async def _subscribe_endpoint(
+        self,
+        endpoint: str,
+        *,
+        input: Any,
+        on_queue_update: QueueUpdateCallback | None,
+        webhook_url: str | None,
+        poll_interval: float | None,
+        timeout: float | None,
+        cancel_on_exit: bool,
+    ) -> SubscribeResult:
+        category, _ = _split_endpoint(endpoint)
+        job = await self.generate(endpoint, input, webhook_url=webhook_url)
+        cfg = self._polling
+        stream = JobStream(
+            get=self.jobs.get,
+            cancel=self.jobs.cancel,
+            job_id=job.job_id,
+            interval=cfg.interval_for(category) if poll_interval is None else poll_interval,
+            max_interval=cfg.max_interval,
+            timeout=cfg.job_timeout if timeout is None else timeout,
+            cancel_on_exit=cancel_on_exit,
+            cancel_timeout=cfg.cancel_timeout,
+            first=job,
+        )
+        final = await _drain(stream, on_queue_update)
+        return SubscribeResult(
+            data=final.result, job=final, request_id=final.job_id, downloader=self._download_all
+        )
+
+    # -- files ---------------------------------------------------------------------
+
+    async def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream one result URL to ``dest`` (a file path or a directory), atomically.
+
+        Uses this client's connection pool but never sends the API key. See
+        :func:`krea_async.files.download` for redirects, checks and errors.
+        """
+        self._state.check_usable()
+        return await _files.download(
+            url,
+            dest,
+            http_client=self._state.http_client,
+            allow_http=self._allow_insecure_http,
+        )
+
+    async def _download_all(
+        self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
+    ) -> list[Path]:
+        self._state.check_usable()
+        return await _files.download_all(
+            urls,
+            dest,
+            http_client=self._state.http_client,
+            allow_http=self._allow_insecure_http,
+            stem=stem,
+        )
+
+
+def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return httpx.Timeout(timeout)
+
+
+def _user_agent() -> str:
+    from . import __version__
+
+    return f"krea-async/{__version__} httpx/{httpx.__version__}"

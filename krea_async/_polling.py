@@ -1,0 +1,235 @@
+"""Polling a job until it is terminal: the stream, its deadline, and remote cancellation.
+
+Krea's docs poll ``GET /jobs/{id}`` every 2 s for images and every 5 s for video,
+and advise exponential backoff for long jobs (NOTES.md, "The job"). A
+:class:`JobStream` does that: a fixed interval for the first
+``BACKOFF_AFTER`` seconds, then growing by ``BACKOFF_FACTOR`` per poll up to
+``max_interval``. The whole stream runs under a deadline; when it passes,
+:class:`~krea_async.JobTimeoutError` is raised with the last state seen.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    JobCancelledError,
+    JobFailedError,
+    JobTimeoutError,
+    KreaError,
+)
+from ._models import Job, JobStatus
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["JobStream", "QueueUpdateCallback", "raise_for_outcome"]
+
+logger = logging.getLogger("krea_async")
+
+QueueUpdateCallback = Callable[[Job], "Awaitable[None] | None"]
+
+#: Seconds of fixed-interval polling before the interval starts to grow.
+BACKOFF_AFTER = 30.0
+#: Growth of the poll interval per poll after ``BACKOFF_AFTER`` seconds.
+BACKOFF_FACTOR = 1.5
+#: Consecutive failed polls (each already retried by the HTTP layer) tolerated
+#: before the stream gives up and raises the last error.
+MAX_POLL_FAILURES = 5
+#: Statuses of transient poll failures: timeout, rate limit, server errors.
+_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
+    """Call a plain or async ``on_queue_update`` callback with ``job``."""
+    if callback is None:
+        return
+    result = callback(job)
+    if inspect.isawaitable(result):
+        await result
+
+
+def raise_for_outcome(job: Job) -> Job:
+    """Answer a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
+    if job.status is JobStatus.FAILED:
+        detail = job.result.error_message
+        raise JobFailedError(
+            f"job {job.job_id} failed" + (f": {detail}" if detail else ""),
+            job_id=job.job_id,
+            job=job,
+        )
+    if job.status is JobStatus.CANCELLED:
+        raise JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, job=job)
+    return job
+
+
+class JobStream:
+    """An async iterator over every polled state of one job; the last one is terminal.
+
+    Made by ``krea.jobs.stream(job_id)``. Each ``__anext__`` waits the poll interval
+    (not before the first poll), fetches ``GET /jobs/{id}`` and yields the
+    :class:`~krea_async.Job`; iteration ends after the first terminal state
+    (``completed``, ``failed`` or ``cancelled``; a failed job is yielded, not raised).
+
+    It holds no task and no connection between polls, so breaking out of
+    ``async for`` early leaves nothing behind. Use it as an async context manager
+    (``async with krea.jobs.stream(...) as states:``) when ``cancel_on_exit`` should
+    also apply to an early ``break``.
+
+    Raises :class:`~krea_async.JobTimeoutError` when ``timeout`` seconds have passed
+    since the first ``__anext__``; :class:`~krea_async.JobNotFoundError` on a 404;
+    other errors after ``MAX_POLL_FAILURES`` consecutive failed polls (transient
+    failures, such as a 503 or a dropped connection, do not end the stream).
+
+    With ``cancel_on_exit``, leaving the stream before the job is terminal (the
+    deadline, a cancelled task, an error, ``aclose()``) sends ``DELETE /jobs/{id}``
+    in a shielded scope bounded by ``cancel_timeout`` seconds, then lets the
+    cancellation or error propagate. ``cancelled_remote`` tells whether it did.
+    """
+
+    def __init__(
+        self,
+        *,
+        get: Callable[[str], Awaitable[Job]],
+        cancel: Callable[[str], Awaitable[object]],
+        job_id: str,
+        interval: float,
+        max_interval: float,
+        timeout: float,
+        cancel_on_exit: bool,
+        cancel_timeout: float,
+        first: Job | None = None,
+    ) -> None:
+        if interval < 0 or max_interval < 0:
+            raise ValueError("poll intervals must be >= 0 seconds")
+        if not timeout > 0:
+            raise ValueError("the job deadline (timeout) must be > 0 seconds")
+        self._get = get
+        self._cancel = cancel
+        self.job_id = job_id
+        self._interval = interval
+        self._max_interval = max(max_interval, interval)
+        self._timeout = timeout
+        self._cancel_on_exit = cancel_on_exit
+        self._cancel_timeout = cancel_timeout
+        self._pending_first = first
+        self._started: float | None = None
+        self._polls = 0
+        self._finished = False
+        self.last: Job | None = first
+        self.cancelled_remote = False
+
+    def __aiter__(self) -> JobStream:
+        return self
+
+    async def __aenter__(self) -> JobStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the stream; with ``cancel_on_exit``, cancel the job if it is not terminal."""
+        if not self._finished:
+            self._finished = True
+            if self._cancel_on_exit:
+                await self._cancel_remote()
+
+    def _next_interval(self, now: float) -> float:
+        assert self._started is not None
+        elapsed = now - self._started
+        if elapsed <= BACKOFF_AFTER:
+            return self._interval
+        grown = self._interval * BACKOFF_FACTOR ** max(0, self._polls - 1)
+        return min(self._max_interval, max(self._interval, grown))
+
+    async def __anext__(self) -> Job:
+        if self._finished:
+            raise StopAsyncIteration
+        now = anyio.current_time()
+        if self._started is None:
+            self._started = now
+        remaining = self._started + self._timeout - now
+        job: Job | None = None
+        try:
+            if self._pending_first is not None:
+                job, self._pending_first = self._pending_first, None
+            else:
+                with anyio.move_on_after(remaining if math.isfinite(remaining) else None):
+                    job = await self._poll(now)
+                if job is None:
+                    await self._expire()
+        except BaseException:
+            if not self._finished:
+                self._finished = True
+                if self._cancel_on_exit:
+                    await self._cancel_remote()
+            raise
+        assert job is not None
+        self.last = job
+        if job.is_terminal:
+            self._finished = True
+        return job
+
+    async def _poll(self, now: float) -> Job:
+        failures = 0
+        delay = self._next_interval(now) if self._polls or self.last is not None else 0.0
+        while True:
+            if delay > 0:
+                await anyio.sleep(delay)
+            try:
+                job = await self._get(self.job_id)
+            except (APIConnectionError, APIResponseValidationError, APIStatusError) as exc:
+                transient = not isinstance(exc, APIStatusError) or (
+                    exc.status_code in _TRANSIENT_STATUSES
+                )
+                failures += 1
+                if not transient or failures >= MAX_POLL_FAILURES:
+                    raise
+                logger.info("poll of job %s failed (%s); polling on", self.job_id, exc)
+                delay = max(self._interval, 0.05)
+                continue
+            self._polls += 1
+            return job
+
+    async def _expire(self) -> None:
+        self._finished = True
+        if self._cancel_on_exit:
+            await self._cancel_remote()
+        last = self.last
+        status = f"last status: {last.status}" if last else "no state received"
+        action = "it was cancelled" if self.cancelled_remote else "it may still be running on Krea"
+        raise JobTimeoutError(
+            f"job {self.job_id} did not finish within the {self._timeout:g} s deadline "
+            f"({status}); {action}",
+            job_id=self.job_id,
+            job=last,
+            deadline=self._timeout,
+            cancelled_remote=self.cancelled_remote,
+        )
+
+    async def _cancel_remote(self) -> None:
+        if self.last is not None and self.last.is_terminal:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._cancel_timeout):
+            try:
+                await self._cancel(self.job_id)
+            except KreaError as exc:
+                logger.warning("could not cancel job %s: %s", self.job_id, exc)
+            else:
+                self.cancelled_remote = True
+                logger.info("cancelled job %s", self.job_id)

@@ -1,0 +1,1 @@
+"""Resource namespaces of :class:`~krea_async.AsyncKrea` (``krea.jobs``, ``krea.assets``...)."""

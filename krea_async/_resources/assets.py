@@ -1,0 +1,120 @@
+"""``krea.assets``: upload, list, get and delete assets.
+
+Source: ``POST /assets`` (multipart, field ``file``, optional ``description``,
+"Maximum file size: 75MB"), ``GET /assets``, ``GET /assets/{id}`` and
+``DELETE /assets/{id}`` in Krea's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+import anyio
+
+from .._errors import KreaError
+from .._models import Asset, AssetPage
+from ..files import FileInput, file_size, media_type, read_file_input
+from ._base import Resource, parse
+from .jobs import _iso
+
+__all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
+
+#: Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes.
+MAX_ASSET_BYTES = 75 * 1024 * 1024
+
+
+class AssetTooLargeError(KreaError, ValueError):
+    """The file is over Krea's 75 MB upload limit; raised before anything is sent.
+
+    ``size`` and ``limit`` are in bytes.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"file is {size} bytes; Krea accepts assets up to {limit} bytes (75 MB)")
+        self.size = size
+        self.limit = limit
+
+
+def _asset_path(asset_id: str) -> str:
+    if not isinstance(asset_id, str) or not asset_id.strip():
+        raise ValueError(f"asset_id must be a non-empty string, got {asset_id!r}")
+    return "/assets/" + quote(asset_id.strip(), safe="")
+
+
+class Assets(Resource):
+    """Uploaded files (images, video, audio, 3D models): ``krea.assets``."""
+
+    async def upload(
+        self,
+        file: FileInput,
+        *,
+        filename: str | None = None,
+        description: str | None = None,
+        content_type: str | None = None,
+    ) -> Asset:
+        """Upload a file (``POST /assets``, multipart) and answer the :class:`~krea_async.Asset`.
+
+        ``file`` is a path, bytes, or a binary file object (read in a worker thread).
+        The media type is sniffed from the bytes unless ``content_type`` is given;
+        ``filename`` defaults to the path's name (or ``upload`` plus an extension).
+        Raises :class:`AssetTooLargeError` for a file over 75 MB before uploading,
+        :class:`~krea_async.BadRequestError` when Krea rejects the type,
+        :class:`~krea_async.UncertainSubmitError` when the upload may or may not
+        have happened (it is not replayed, to avoid a duplicate asset).
+        """
+        size = await anyio.to_thread.run_sync(file_size, file)
+        if size is not None and size > MAX_ASSET_BYTES:
+            raise AssetTooLargeError(size, MAX_ASSET_BYTES)
+        data, name = await anyio.to_thread.run_sync(read_file_input, file)
+        if len(data) > MAX_ASSET_BYTES:
+            raise AssetTooLargeError(len(data), MAX_ASSET_BYTES)
+        mtype = content_type or media_type(data, filename or name)
+        if not (filename or name):
+            import mimetypes
+
+            filename = "upload" + (mimetypes.guess_extension(mtype) or "")
+        form = {"description": description} if description is not None else None
+        body, response = await self._client._core.request(
+            "POST",
+            "/assets",
+            files={"file": (filename or name, data, mtype)},
+            data=form,
+            idempotent=False,
+        )
+        return parse(body, response, Asset)
+
+    async def get(self, asset_id: str) -> Asset:
+        """Fetch one asset (``GET /assets/{id}``). Raises :class:`~krea_async.NotFoundError`."""
+        body, response = await self._client._core.request("GET", _asset_path(asset_id))
+        return parse(body, response, Asset)
+
+    async def delete(self, asset_id: str) -> None:
+        """Delete an asset (``DELETE /assets/{id}``). Raises :class:`~krea_async.NotFoundError`."""
+        await self._client._core.request("DELETE", _asset_path(asset_id))
+
+    async def list_page(
+        self, *, cursor: str | _dt.datetime | None = None, limit: int = 100
+    ) -> AssetPage:
+        """One page of ``GET /assets`` (``limit`` 1 to 1000; ``cursor`` from ``next_cursor``)."""
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = _iso(cursor) if isinstance(cursor, _dt.datetime) else cursor
+        body, response = await self._client._core.request("GET", "/assets", params=params)
+        return parse(body, response, AssetPage)
+
+    async def list(self, *, limit: int = 100) -> AsyncIterator[Asset]:
+        """Iterate over every asset, following ``next_cursor`` across pages of ``limit``."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self.list_page(cursor=cursor, limit=limit)
+            for asset in page.items:
+                yield asset
+            if not page.next_cursor or not page.items or page.next_cursor in seen:
+                return
+            seen.add(page.next_cursor)
+            cursor = page.next_cursor

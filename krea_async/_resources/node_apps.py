@@ -1,0 +1,53 @@
+"""``krea.node_apps``: read and execute node apps.
+
+Source: ``GET /node-apps/{id}`` and ``POST /node-apps/{id}/execute`` (which
+answers a JSON array of jobs) in Krea's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from .._models import Job, NodeApp
+from ._base import Resource, parse
+
+__all__ = ["NodeApps"]
+
+
+def _app_path(app_id: str) -> str:
+    if not isinstance(app_id, str) or not app_id.strip():
+        raise ValueError(f"node app id must be a non-empty string, got {app_id!r}")
+    return "/node-apps/" + quote(app_id.strip(), safe="")
+
+
+class NodeApps(Resource):
+    """Node apps (workflows published from Krea's node editor): ``krea.node_apps``."""
+
+    async def get(self, app_id: str) -> NodeApp:
+        """Fetch a node app version, with its input and output JSON Schemas
+        (``GET /node-apps/{id}``). Raises :class:`~krea_async.NotFoundError`."""
+        body, response = await self._client._core.request("GET", _app_path(app_id))
+        return parse(body, response, NodeApp)
+
+    async def execute(
+        self, app_id: str, input: Mapping[str, Any], *, webhook_url: str | None = None
+    ) -> tuple[Job, ...]:
+        """Run a node app (``POST /node-apps/{id}/execute``); answer its pending jobs.
+
+        ``input`` must match the app's ``input_openapi_schema``. Wait for each job
+        with ``krea.jobs.wait(job.job_id)``. Raises
+        :class:`~krea_async.BadRequestError`, :class:`~krea_async.InsufficientCreditsError`,
+        :class:`~krea_async.RateLimitError`, :class:`~krea_async.NotFoundError`, and
+        :class:`~krea_async.UncertainSubmitError` (never replayed).
+        """
+        headers = {"X-Webhook-URL": webhook_url} if webhook_url else None
+        body, response = await self._client._core.request(
+            "POST",
+            _app_path(app_id) + "/execute",
+            json_body=dict(input),
+            headers=headers,
+            idempotent=False,
+        )
+        return parse(body, response, tuple[Job, ...])

@@ -1,0 +1,193 @@
+"""``krea.styles``: LoRA training, listing, reading, updating and sharing styles.
+
+Source: ``POST /styles/train``, ``GET /styles``, ``GET|PATCH /styles/{id}``,
+``GET /styles/{id}/share/link`` and ``POST|DELETE /styles/{id}/share/workspace``
+in Krea's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+from .._models import Job, Style, StylePage, StyleShareLink, WorkspaceShare
+from ._base import Resource, parse
+
+__all__ = ["Styles"]
+
+TrainingModel = Literal["flux_dev", "flux_schnell", "wan", "wan22", "qwen", "z-image"]
+TrainingType = Literal["Default", "Style", "Object", "Character"]
+StyleFilter = Literal[
+    "all", "user", "community", "krea", "shared", "unapproved", "editor", "gallery", "public"
+]
+
+
+def _style_path(style_id: str) -> str:
+    if not isinstance(style_id, str) or not style_id.strip():
+        raise ValueError(f"style_id must be a non-empty string, got {style_id!r}")
+    return "/styles/" + quote(style_id.strip(), safe="")
+
+
+class Styles(Resource):
+    """Styles (LoRAs) of this account and Krea's public ones: ``krea.styles``."""
+
+    async def train(
+        self,
+        *,
+        name: str,
+        urls: Sequence[str],
+        model: TrainingModel = "flux_dev",
+        type: TrainingType | None = None,
+        trigger_word: str | None = None,
+        learning_rate: float | None = None,
+        max_train_steps: int | None = None,
+        batch_size: int | None = None,
+        webhook_url: str | None = None,
+    ) -> Job:
+        """Start training a style (LoRA) from images (``POST /styles/train``).
+
+        ``urls`` are the training images' URLs (upload local files with
+        ``krea.assets.upload()`` first). ``model`` is ``flux_dev`` (default),
+        ``flux_schnell``, ``wan``, ``wan22``, ``qwen`` or ``z-image``; ``type`` one of
+        ``Default`` (not for qwen/z-image), ``Style``, ``Object``, ``Character``;
+        ``max_train_steps`` 1 to 2000; ``learning_rate`` and ``batch_size`` only for the
+        flux and wan models. Answers the pending training :class:`~krea_async.Job`;
+        once ``completed`` its ``result.style_id`` names the new style::
+
+            job = await krea.styles.train(name="my-dog", urls=urls)
+            done = await krea.jobs.wait(job.job_id, timeout=3 * 3600)
+            style_id = done.result.style_id
+
+        Raises :class:`ValueError` for a combination the spec's ``oneOf`` forbids,
+        :class:`~krea_async.BadRequestError`, :class:`~krea_async.InsufficientCreditsError`,
+        :class:`~krea_async.RateLimitError`, :class:`~krea_async.UncertainSubmitError`.
+        """
+        if isinstance(urls, str) or not urls:
+            raise ValueError("urls must be a non-empty list of image URLs")
+        if max_train_steps is not None and not 1 <= max_train_steps <= 2000:
+            raise ValueError(f"max_train_steps must be 1..2000, got {max_train_steps}")
+        if model in ("qwen", "z-image"):
+            if type == "Default":
+                raise ValueError(f"type 'Default' is not available for model {model!r}")
+            if learning_rate is not None or batch_size is not None:
+                raise ValueError(f"learning_rate and batch_size are not accepted for {model!r}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        body: dict[str, Any] = {"name": name, "urls": list(urls), "model": model}
+        for key, value in (
+            ("type", type),
+            ("trigger_word", trigger_word),
+            ("learning_rate", learning_rate),
+            ("max_train_steps", max_train_steps),
+            ("batch_size", batch_size),
+        ):
+            if value is not None:
+                body[key] = value
+        headers = {"X-Webhook-URL": webhook_url} if webhook_url else None
+        raw, response = await self._client._core.request(
+            "POST", "/styles/train", json_body=body, headers=headers, idempotent=False
+        )
+        return parse(raw, response, Job)
+
+    async def get(self, style_id: str) -> Style:
+        """Fetch one style (``GET /styles/{id}``). Raises :class:`~krea_async.NotFoundError`."""
+        body, response = await self._client._core.request("GET", _style_path(style_id))
+        return parse(body, response, Style)
+
+    async def update(
+        self,
+        style_id: str,
+        *,
+        public: bool | None = None,
+        title: str | None = None,
+        urls: Sequence[str] | None = None,
+        cover_url: str | None = None,
+    ) -> Style:
+        """Change a style you own (``PATCH /styles/{id}``); answers the updated style.
+
+        Only the fields given are sent. Raises :class:`ValueError` when none is
+        given, :class:`~krea_async.NotFoundError` (unknown, or not the owner).
+        """
+        body: dict[str, Any] = {}
+        if public is not None:
+            body["public"] = public
+        if title is not None:
+            body["title"] = title
+        if urls is not None:
+            body["urls"] = list(urls)
+        if cover_url is not None:
+            body["cover_url"] = cover_url
+        if not body:
+            raise ValueError("give at least one of public, title, urls, cover_url")
+        raw, response = await self._client._core.request(
+            "PATCH", _style_path(style_id), json_body=body
+        )
+        return parse(raw, response, Style)
+
+    async def share_link(self, style_id: str) -> StyleShareLink:
+        """Get (or create) a shareable link for a style you own
+        (``GET /styles/{id}/share/link``; ``is_new`` tells which)."""
+        body, response = await self._client._core.request(
+            "GET", _style_path(style_id) + "/share/link"
+        )
+        return parse(body, response, StyleShareLink)
+
+    async def share_with_workspace(self, style_id: str) -> WorkspaceShare:
+        """Share a style you own with your API workspace
+        (``POST /styles/{id}/share/workspace``). Raises
+        :class:`~krea_async.PermissionDeniedError` when you are not the owner."""
+        body, response = await self._client._core.request(
+            "POST", _style_path(style_id) + "/share/workspace", idempotent=True
+        )
+        return parse(body, response, WorkspaceShare)
+
+    async def unshare_from_workspace(self, style_id: str) -> None:
+        """Remove a style from your workspace (``DELETE /styles/{id}/share/workspace``).
+        Raises :class:`~krea_async.PermissionDeniedError` or :class:`~krea_async.NotFoundError`."""
+        await self._client._core.request("DELETE", _style_path(style_id) + "/share/workspace")
+
+    async def list_page(
+        self,
+        *,
+        filter: StyleFilter | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+        model: str | None = None,
+        ids: Sequence[str] | None = None,
+        user: str | None = None,
+        liked: bool | None = None,
+    ) -> StylePage:
+        """One page of ``GET /styles`` (``limit`` 1 to 1000); ``filter`` defaults to ``all``."""
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
+        params: dict[str, str | int] = {"limit": limit}
+        for key, value in (
+            ("filter", filter),
+            ("cursor", cursor),
+            ("model", model),
+            ("user", user),
+        ):
+            if value is not None:
+                params[key] = value
+        if ids:
+            params["ids"] = ",".join(ids)
+        if liked is not None:
+            params["liked"] = "true" if liked else "false"
+        body, response = await self._client._core.request("GET", "/styles", params=params)
+        return parse(body, response, StylePage)
+
+    async def list(
+        self, *, filter: StyleFilter | None = None, limit: int = 100, model: str | None = None
+    ) -> AsyncIterator[Style]:
+        """Iterate over every matching style, following ``next_cursor`` across pages."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self.list_page(filter=filter, cursor=cursor, limit=limit, model=model)
+            for style in page.items:
+                yield style
+            if not page.next_cursor or not page.items or page.next_cursor in seen:
+                return
+            seen.add(page.next_cursor)
+            cursor = page.next_cursor

@@ -1,0 +1,70 @@
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck`` and more.
+
+CI (``.ci/run``) runs ``lint``, ``typecheck``, ``codegen`` and ``tests``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "codegen", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = None  # the interpreter nox runs on; CI uses the machine's python3
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (asyncio and trio; in-process and over loopback HTTP)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package (config in pyproject.toml)."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", "--strict", "krea_async")
+
+
+@nox.session(python=PYTHON)
+def codegen(session: nox.Session) -> None:
+    """Fail when the committed typed inputs differ from what the bundled spec generates."""
+    session.install("-e", ".", "ruff>=0.6")
+    session.run("python", "scripts/generate_types.py", "--check")
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerate krea_async/_generated from the bundled spec."""
+    session.install("-e", ".", "ruff>=0.6")
+    session.run("python", "scripts/generate_types.py")
+
+
+@nox.session(python=PYTHON)
+def storm(session: nox.Session) -> None:
+    """The fault-storm test alone, with its figures printed (-s)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "storm", "-s", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark (benchmarks/bench.py): figures as ratios measured in one run."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs-material (strict)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict")

@@ -1,0 +1,53 @@
+"""The retry policy's arithmetic: Retry-After parsing, full-jitter bounds, the test switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from krea_async import RetryPolicy
+from krea_async._retry import backoff_enabled, no_backoff, parse_retry_after
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-4") == 0.0
+    now = dt.datetime(2026, 11, 21, 12, 0, 0, tzinfo=dt.timezone.utc)
+    assert parse_retry_after("Sat, 21 Nov 2026 12:00:07 GMT", now=now) == 7.0
+    assert parse_retry_after("Sat, 21 Nov 2026 11:00:00 GMT", now=now) == 0.0
+    for junk in (None, "", "soon", "nan", "Mon, 99 Foo"):
+        assert parse_retry_after(junk) is None
+
+
+@given(attempt=st.integers(min_value=0, max_value=200))
+def test_full_jitter_stays_within_the_cap(attempt: int) -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=8.0)
+    wait = policy.backoff(attempt)
+    assert wait is not None
+    assert 0.0 <= wait <= min(8.0, 0.5 * 2**attempt)
+
+
+def test_retry_after_replaces_backoff_up_to_its_cap() -> None:
+    policy = RetryPolicy(max_retry_after=10.0)
+    assert policy.backoff(0, retry_after=4.0) == 4.0
+    assert policy.backoff(0, retry_after=11.0) is None  # too long: give up, raise
+
+
+def test_no_backoff_switch_zeroes_waits_and_restores() -> None:
+    policy = RetryPolicy()
+    assert backoff_enabled()
+    with no_backoff():
+        assert policy.backoff(5) == 0.0
+        assert policy.backoff(0, retry_after=30.0) == 0.0
+    assert backoff_enabled()
+
+
+def test_policy_validates_its_fields() -> None:
+    with pytest.raises(ValueError, match="max_retries"):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(ValueError, match="initial_backoff"):
+        RetryPolicy(initial_backoff=-0.1)
