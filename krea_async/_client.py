@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 
@@ -308,7 +309,11 @@ class AsyncKrea(GeneratedMethods):
         cancel_on_exit: bool,
     ) -> SubscribeResult:
         category, _ = _split_endpoint(endpoint)
-        job = await self.generate(endpoint, input, webhook_url=webhook_url)
+        # With cancel_on_exit, a cancellation that arrives while the submit is in
+        # flight waits for its answer (bounded by the HTTP timeout): without the job
+        # id, the job the server may already have created could not be cancelled.
+        with anyio.CancelScope(shield=cancel_on_exit):
+            job = await self.generate(endpoint, input, webhook_url=webhook_url)
         cfg = self._polling
         stream = JobStream(
             get=self.jobs.get,

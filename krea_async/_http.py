@@ -127,9 +127,11 @@ def _current_loop() -> object | None:
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
-            return trio.lowlevel.current_trio_token()
+            token: object = trio.lowlevel.current_trio_token()
         except RuntimeError:
             return None
+        else:
+            return token
     return None
 
 
@@ -256,7 +258,7 @@ class HttpCore:
             else:
                 self._log(logging.INFO, method, url, response.status_code, attempt, t0)
                 return body, response
-            self._log(logging.WARNING, method, url, status, attempt, t0)
+            self._log(logging.INFO, method, url, status, attempt, t0)
 
             if not idempotent and not certainly_not_done:
                 raise UncertainSubmitError(
@@ -382,7 +384,8 @@ def check_base_url(base_url: httpx.URL, *, allow_insecure_http: bool) -> None:
     ):
         raise ConfigurationError(
             f"refusing to send the API key in clear text to {base_url.host!r} over http://; "
-            "use https://, a loopback address, or pass allow_insecure_http=True"
+            "use https://, or a loopback address (in Python, AsyncKrea(allow_insecure_http=True) "
+            "opts in)"
         )
 
 

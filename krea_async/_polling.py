@@ -27,6 +27,7 @@ from ._errors import (
     JobTimeoutError,
     KreaError,
 )
+from ._inputs_runtime import QueueUpdateCallback
 from ._models import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ __all__ = ["JobStream", "QueueUpdateCallback", "raise_for_outcome"]
 
 logger = logging.getLogger("krea_async")
 
-QueueUpdateCallback = Callable[[Job], "Awaitable[None] | None"]
 
 #: Seconds of fixed-interval polling before the interval starts to grow.
 BACKOFF_AFTER = 30.0

@@ -171,6 +171,13 @@ def _check_scheme(url: httpx.URL, *, allow_http: bool, original: str) -> None:
     raise DownloadError(f"refusing to download from non-HTTPS URL {url}", url=original)
 
 
+def _chmod_like_new_file(path: str) -> None:
+    """Give a ``mkstemp`` file (0600) the mode a new file gets under the umask (usually 0644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _extension(content_type: str) -> str:
     if content_type == "image/jpeg":
         return ".jpg"
@@ -268,6 +275,7 @@ async def _write_response(response: httpx.Response, target: Path, url: str) -> P
                 url=url,
                 request_sent=True,
             ) from exc
+        await anyio.to_thread.run_sync(_chmod_like_new_file, tmp_name)
         await tmp.replace(target)
     except BaseException:
         with anyio.CancelScope(shield=True):

@@ -16,8 +16,9 @@ UTC = dt.timezone.utc
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 job_like = st.fixed_dictionaries(
@@ -97,14 +98,22 @@ def test_all_nine_statuses_and_an_unknown_one() -> None:
 
 def test_failed_job_error_message_from_string_or_object() -> None:
     job = structure(
-        {"job_id": "j", "status": "failed", "created_at": "2026-11-21T10:00:00Z",
-         "result": {"error": {"code": "nsfw", "message": "moderation"}}},
+        {
+            "job_id": "j",
+            "status": "failed",
+            "created_at": "2026-11-21T10:00:00Z",
+            "result": {"error": {"code": "nsfw", "message": "moderation"}},
+        },
         Job,
     )
     assert job.result.error_message == "moderation"
     job = structure(
-        {"job_id": "j", "status": "failed", "created_at": "2026-11-21T10:00:00Z",
-         "result": {"error": "provider error"}},
+        {
+            "job_id": "j",
+            "status": "failed",
+            "created_at": "2026-11-21T10:00:00Z",
+            "result": {"error": "provider error"},
+        },
         Job,
     )
     assert job.result.error_message == "provider error"

@@ -1,0 +1,125 @@
+"""A Krea-compatible fake of the Krea API, for tests and offline development.
+
+Test your app (or this SDK) without a network and without spending credits::
+
+    from krea_async.testing import FakeKrea, ManualClock
+
+    fake = FakeKrea()                        # any non-empty Bearer token is accepted
+    async with fake.client() as krea:        # AsyncKrea bound in-process to the fake
+        result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a fox"})
+
+    with fake.serve_in_thread() as base_url:  # or a real server on 127.0.0.1
+        ...                                   # e.g. KREA_BASE_URL=base_url for any client
+
+or from a shell: ``python -m krea_async.testing serve --port 8000``. Needs the
+``fake`` extra (starlette, uvicorn, jsonschema, python-multipart; click for the
+command).
+
+What it mimics (Krea's OpenAPI document bundled in ``krea_async/_spec`` and
+Krea's documented behaviour), with the same status codes and ``{"error": "..."}``
+bodies:
+
+- ``POST /generate/{image|video|enhance}/...``: every generation path of the
+  spec; bodies are validated with JSON Schema (Draft 2020-12) against that
+  path's schema, so a missing ``prompt``, an out-of-range value or an unknown key
+  (including the camelCase aliases such as ``imageUrls`` that Krea stopped
+  accepting on 2026-06-19) is ``400`` naming the field. Answers the pending job
+  (``result`` and ``completed_at`` null).
+- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; answers the job),
+  ``GET /jobs?cursor&limit&types&status`` (newest first, ``next_cursor``).
+- ``/assets`` (multipart upload, 75 MB max, list, get, delete), ``/styles``
+  (``POST /styles/train`` creates a ``loraTraining`` job whose completion
+  creates a style owned by the caller; list, get, patch, share link, share with
+  workspace), ``/node-apps/{id}`` and ``/node-apps/{id}/execute`` (a sample app,
+  :data:`SAMPLE_NODE_APP_ID`, is always there; :meth:`FakeKrea.add_node_app`).
+- Job life: ``backlogged`` (over ``concurrency``, FIFO) -> ``queued`` (30% of the
+  run) -> ``processing`` -> ``completed`` (or ``failed``/``cancelled``), timed by
+  the spec's average completion time x ``time_scale`` on an injectable clock.
+  Failed and cancelled jobs are refunded. ``X-Webhook-URL`` webhooks are recorded
+  (and optionally POSTed).
+- ``401`` (no/empty/wrong Bearer token), ``402`` (``balance`` exhausted),
+  ``404`` (unknown, or another token's), ``429`` (backlog full), ``403`` (sharing
+  a style you do not own).
+
+What result URLs serve (``{base}/_fake/files/{job_id}/{n}.{ext}``, no auth, on
+the fake itself, so the URL works in-process and over loopback):
+
+- image jobs: a valid PNG gradient, deterministic per prompt, of the requested
+  ``width`` x ``height`` pixels, or of ``aspect_ratio`` at ``resolution``
+  (1K ~ 1024x1024 px of area, the default size 1024x1024), each side capped at
+  2048 px;
+- enhance jobs (Topaz): a PNG of the requested ``width`` x ``height`` (capped at
+  2048 px a side); it does not look at the input image;
+- video jobs: the same real 1 s, 64x64 px H.264 MP4 (``sample.mp4``, ~3 KB,
+  ``video/mp4``) whatever the requested size or duration;
+- node app jobs: ``num_images`` PNGs; LoRA training: ``result.style_id``.
+
+Test controls: :class:`ManualClock`, :meth:`FakeKrea.fail_job`,
+:meth:`FakeKrea.cancel_job`, :meth:`FakeKrea.script`, :attr:`FakeKrea.ledger`,
+:attr:`FakeKrea.webhooks`, :attr:`FakeKrea.balance` and faults
+(:meth:`FakeKrea.inject` with :func:`http_error`, :func:`rate_limited`,
+:func:`drop_before`, :func:`drop_after`, :func:`slow`, :func:`malformed`,
+:func:`refuse_connection`).
+
+Not mimicked: statuses ``scheduled``, ``sampling`` and ``intermediate-complete``
+(never produced), moderation and real image content, plans, the 3 minute / 2 hour
+automatic time-outs, style likes, ``422`` for unreachable asset URLs.
+"""
+
+from __future__ import annotations
+
+from ._app import (
+    MAX_ASSET_BYTES,
+    NODE_APP_SECONDS,
+    SAMPLE_NODE_APP_ID,
+    TRAINING_SECONDS,
+    ConnectionDropped,
+    FakeKrea,
+    FakeTransport,
+)
+from ._faults import (
+    Fault,
+    FaultPlan,
+    FaultRule,
+    Operation,
+    drop_after,
+    drop_before,
+    http_error,
+    malformed,
+    operation_of,
+    rate_limited,
+    refuse_connection,
+    slow,
+)
+from ._media import png, sample_mp4
+from ._state import Clock, LedgerEntry, ManualClock, ScriptRule, WebhookDelivery, price_of
+
+__all__ = [
+    "MAX_ASSET_BYTES",
+    "NODE_APP_SECONDS",
+    "SAMPLE_NODE_APP_ID",
+    "TRAINING_SECONDS",
+    "Clock",
+    "ConnectionDropped",
+    "FakeKrea",
+    "FakeTransport",
+    "Fault",
+    "FaultPlan",
+    "FaultRule",
+    "LedgerEntry",
+    "ManualClock",
+    "Operation",
+    "ScriptRule",
+    "WebhookDelivery",
+    "drop_after",
+    "drop_before",
+    "http_error",
+    "malformed",
+    "operation_of",
+    "png",
+    "price_of",
+    "rate_limited",
+    "refuse_connection",
+    "sample_mp4",
+    "slow",
+]

@@ -1,0 +1,337 @@
+"""A transport you can trust: retries, never double-billing, deadlines, cancellation,
+the error tree, and secrets, driven through the public API against the faulty fake."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from krea_async import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AsyncKrea,
+    InternalServerError,
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    JobTimeoutError,
+    KreaError,
+    RateLimitError,
+    UncertainSubmitError,
+)
+from krea_async._retry import no_backoff
+from krea_async.testing import (
+    FakeKrea,
+    ManualClock,
+    drop_after,
+    drop_before,
+    http_error,
+    malformed,
+    rate_limited,
+    refuse_connection,
+    slow,
+)
+
+pytestmark = pytest.mark.anyio
+FLUX = "image/bfl/flux-1-dev"
+SECRET = "sk-krea-very-secret-token-1234567890"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff() -> Iterator[None]:
+    with no_backoff():
+        yield
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKrea]:
+    with FakeKrea(time_scale=0.02) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def krea(fake: FakeKrea) -> AsyncIterator[AsyncKrea]:
+    async with fake.client(poll_interval=0.01) as client:
+        yield client
+
+
+# -- retries of idempotent requests --------------------------------------------------
+
+
+async def test_get_retries_transient_statuses_then_succeeds(
+    krea: AsyncKrea, fake: FakeKrea
+) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "retry my polls"})
+    rule = fake.inject(http_error(503), on="poll", times=2)
+    assert (await krea.jobs.get(job.job_id)).job_id == job.job_id
+    assert rule.hits == 2
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_each_retryable_status_is_retried(
+    krea: AsyncKrea, fake: FakeKrea, status: int
+) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "statuses"})
+    rule = fake.inject(http_error(status), on="poll", times=1)
+    await krea.jobs.get(job.job_id)
+    assert rule.hits == 1
+
+
+async def test_max_retries_zero_means_exactly_one_attempt(krea: AsyncKrea, fake: FakeKrea) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "one attempt"})
+    rule = fake.inject(http_error(503, html=True), on="poll")
+    with pytest.raises(InternalServerError) as info:
+        await krea.with_options(max_retries=0).jobs.get(job.job_id)
+    assert rule.hits == 1
+    assert info.value.status_code == 503
+    assert "503" in info.value.message  # summary of the HTML page, not a KeyError
+    fake.faults.clear()
+
+
+async def test_retries_are_capped(krea: AsyncKrea, fake: FakeKrea) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "capped"})
+    rule = fake.inject(http_error(502), on="poll")
+    with pytest.raises(InternalServerError):
+        await krea.jobs.get(job.job_id)
+    assert rule.hits == 4  # 1 attempt + max_retries=3
+
+
+async def test_retry_after_is_honoured_in_both_forms(fake: FakeKrea) -> None:
+    # With backoff on, a Retry-After of 0.2 s is waited for; as an HTTP-date
+    # (whole seconds) the wait is under a second.
+    async with fake.client(poll_interval=0.01) as krea:
+        job = await krea.image("bfl/flux-1-dev", {"prompt": "retry-after"})
+        with no_backoff():
+            pass
+        from krea_async._retry import set_backoff_enabled
+
+        set_backoff_enabled(True)
+        try:
+            fake.inject(rate_limited(retry_after=0.2), on="poll", times=1)
+            t0 = time.monotonic()
+            await krea.jobs.get(job.job_id)
+            assert 0.18 <= time.monotonic() - t0 < 2.0
+            fake.inject(http_error(503, retry_after=0, http_date=True), on="poll", times=1)
+            await krea.jobs.get(job.job_id)
+            too_long = fake.inject(rate_limited(retry_after=3600), on="poll", times=1)
+            t0 = time.monotonic()
+            with pytest.raises(RateLimitError) as info:
+                await krea.jobs.get(job.job_id)
+            assert info.value.retry_after == 3600
+            assert time.monotonic() - t0 < 1.0  # not waited for: over max_retry_after
+            assert too_long.hits == 1
+        finally:
+            set_backoff_enabled(False)
+
+
+# -- the submit POST is never replayed when it may have created a job -------------------
+
+
+async def test_submit_429_is_retried_and_creates_one_job(krea: AsyncKrea, fake: FakeKrea) -> None:
+    rule = fake.inject(rate_limited(), on="submit", times=2)
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "after a burst of 429"})
+    assert rule.hits == 2
+    assert [e.job_id for e in fake.ledger] == [job.job_id]
+
+
+async def test_refused_connection_on_submit_is_retried(krea: AsyncKrea, fake: FakeKrea) -> None:
+    rule = fake.inject(refuse_connection(), on="submit", times=1)
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "connect failed once"})
+    assert rule.hits == 1
+    assert [e.job_id for e in fake.ledger] == [job.job_id]
+
+
+async def test_dropped_after_creation_raises_uncertain_and_is_not_replayed(
+    krea: AsyncKrea, fake: FakeKrea
+) -> None:
+    rule = fake.inject(drop_after(), on="submit", times=1)
+    with pytest.raises(UncertainSubmitError) as info:
+        await krea.image("bfl/flux-1-dev", {"prompt": "dropped after"})
+    err = info.value
+    assert rule.hits == 1
+    assert isinstance(err.cause, APIConnectionError)
+    assert "NOT retried" in str(err)
+    assert len(fake.ledger) == 1  # created once, never twice
+    found = [job async for job in krea.jobs.list(created_after=err.submitted_at)]
+    assert [j.job_id for j in found] == [fake.ledger[0].job_id]
+
+
+async def test_dropped_before_creation_is_uncertain_and_creates_nothing(
+    krea: AsyncKrea, fake: FakeKrea
+) -> None:
+    fake.inject(drop_before(), on="submit", times=1)
+    with pytest.raises(UncertainSubmitError) as info:
+        await krea.image("bfl/flux-1-dev", {"prompt": "dropped before"})
+    assert fake.ledger == []
+    assert [j async for j in krea.jobs.list(created_after=info.value.submitted_at)] == []
+
+
+async def test_submit_5xx_is_uncertain_and_not_replayed(krea: AsyncKrea, fake: FakeKrea) -> None:
+    rule = fake.inject(http_error(502), on="submit")
+    with pytest.raises(UncertainSubmitError) as info:
+        await krea.image("bfl/flux-1-dev", {"prompt": "bad gateway"})
+    assert isinstance(info.value.cause, InternalServerError)
+    assert rule.hits == 1
+
+
+async def test_submit_read_timeout_is_uncertain(fake: FakeKrea) -> None:
+    fake.inject(slow(0.5, phase="after"), on="submit", times=1)
+    async with fake.client(poll_interval=0.01, timeout=0.1) as krea:
+        with pytest.raises(UncertainSubmitError) as info:
+            await krea.image("bfl/flux-1-dev", {"prompt": "slow answer"})
+    assert isinstance(info.value.cause, APITimeoutError)
+    assert len(fake.ledger) == 1
+
+
+# -- polling through faults, deadlines, 404 ---------------------------------------------
+
+
+async def test_transient_poll_failures_do_not_end_the_stream(fake: FakeKrea) -> None:
+    async with fake.client(poll_interval=0.01, max_retries=0) as krea:
+        job = await krea.image("bfl/flux-1-dev", {"prompt": "flaky polls"})
+        fake.inject(http_error(503), on="poll", times=2)
+        fake.inject(drop_before(), on="poll", times=1)
+        fake.inject(malformed(b"<html>oops</html>"), on="poll", times=1)
+        states = [s async for s in krea.jobs.stream(job.job_id)]
+        assert states[-1].status is JobStatus.COMPLETED
+
+
+async def test_malformed_bodies_become_typed_errors(krea: AsyncKrea, fake: FakeKrea) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "malformed"})
+    for body in (b"", b"not json", b'{"job_id": "', b'{"unexpected": true}', b"[1, 2]"):
+        fake.inject(malformed(body), on="poll", times=1)
+        with pytest.raises((APIResponseValidationError, KreaError)) as info:
+            await krea.with_options(max_retries=0).jobs.get(job.job_id)
+        assert isinstance(info.value, APIResponseValidationError)
+
+
+async def test_deadline_raises_with_last_state_and_subscribe_cancels(anyio_backend: str) -> None:
+    clock = ManualClock()  # never advanced: the job stays queued
+    fake = FakeKrea(clock=clock)
+    async with fake.client(poll_interval=0.01) as krea:
+        with pytest.raises(JobTimeoutError) as info:
+            await krea.subscribe(FLUX, input={"prompt": "stuck"}, timeout=0.2)
+        err = info.value
+        assert err.job is not None
+        assert err.job.status is JobStatus.QUEUED
+        assert err.job_id == fake.ledger[0].job_id
+        assert err.cancelled_remote
+        assert fake.ledger[0].status == "cancelled"
+
+        job = await krea.image("bfl/flux-1-dev", {"prompt": "stuck too"})
+        with pytest.raises(JobTimeoutError):
+            await krea.jobs.wait(job.job_id, timeout=0.1)
+        assert (await krea.jobs.get(job.job_id)).status is JobStatus.QUEUED  # wait() leaves it
+
+
+async def test_cancelling_the_awaiting_task_cancels_the_remote_job(
+    anyio_backend: str,
+) -> None:
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock)
+    with fake.serve_in_thread() as url:
+        async with AsyncKrea("k", base_url=url, poll_interval=0.01) as krea:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: krea.subscribe(FLUX, input={"prompt": "abandoned"}))
+                while not fake.ledger:
+                    await anyio.sleep(0.005)
+                t0 = time.monotonic()
+                tg.cancel_scope.cancel()
+            elapsed = time.monotonic() - t0
+            assert fake.ledger[0].status == "cancelled"
+            assert elapsed < 1.0
+            print(f"remote job cancelled {elapsed * 1000:.1f} ms after the task was cancelled")
+
+
+async def test_cancelling_a_wait_leaves_the_job_running(krea: AsyncKrea, fake: FakeKrea) -> None:
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "keep me"})
+    with anyio.move_on_after(0.02):
+        await krea.jobs.wait(job.job_id)
+    assert (await krea.jobs.wait(job.job_id)).status is JobStatus.COMPLETED
+
+
+async def test_404_while_polling_ends_the_stream(krea: AsyncKrea) -> None:
+    with pytest.raises(JobNotFoundError, match="not"):
+        await krea.jobs.wait("00000000-0000-0000-0000-000000000000")
+
+
+# -- property-based: any body from the server becomes a Job or a typed error -------------
+
+bodies = st.one_of(
+    st.binary(max_size=64),
+    st.text(max_size=64).map(str.encode),
+    st.sampled_from([b"", b"null", b"{}", b"[]", b"<html>502</html>", b'{"error": 5}']),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+        max_leaves=10,
+    ).map(lambda v: __import__("json").dumps(v).encode()),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, status=st.sampled_from([200, 200, 400, 404, 429, 500, 502, 418]))
+def test_any_answer_becomes_a_job_or_a_typed_error(body: bytes, status: int) -> None:
+    fake = FakeKrea(time_scale=0.0)
+
+    async def main() -> None:
+        async with fake.client(max_retries=0) as krea:
+            job = await krea.image("bfl/flux-1-dev", {"prompt": "fuzz"})
+            if status == 200:
+                fake.inject(malformed(body), on="poll", times=1)
+            else:
+                fault = http_error(status)
+                fake.inject(
+                    type(fault)(kind="status", status=status, body=body), on="poll", times=1
+                )
+            try:
+                got = await krea.jobs.get(job.job_id)
+            except KreaError:
+                return
+            assert isinstance(got, Job)
+
+    with no_backoff():
+        anyio.run(main)
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+async def test_the_key_never_shows_in_logs_reprs_or_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeKrea(api_key="not-the-secret", time_scale=0.0)
+    caplog.set_level(logging.DEBUG, logger="krea_async")
+    krea = fake.client(api_key=SECRET, poll_interval=0.01)
+    errors: list[BaseException] = []
+    try:
+        await krea.image("bfl/flux-1-dev", {"prompt": "x"})
+    except KreaError as exc:
+        errors.append(exc)
+    fake.api_key = None
+    fake.inject(drop_after(), on="submit", times=1)
+    try:
+        await krea.image("bfl/flux-1-dev", {"prompt": "x"})
+    except KreaError as exc:
+        errors.append(exc)
+    fake.inject(http_error(503), on="poll", times=2)
+    job = await krea.image("bfl/flux-1-dev", {"prompt": "x"})
+    await krea.jobs.wait(job.job_id)
+    await krea.aclose()
+    assert len(errors) == 2
+    assert caplog.records, "the SDK logged nothing at DEBUG"
+    assert "POST /generate/image/bfl/flux-1-dev" in caplog.text
+    texts = [caplog.text, repr(krea), str(krea), repr(krea._core.__dict__)]
+    for err in errors:
+        texts += [str(err), repr(err)]
+        texts += traceback.TracebackException.from_exception(err, capture_locals=True).format()
+    for text in texts:
+        assert SECRET not in text
