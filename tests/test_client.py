@@ -29,8 +29,7 @@ from krea_async import (
     JobStatus,
     files,
 )
-from krea_async._retry import no_backoff
-from krea_async.testing import FakeKrea
+from krea_async.testing import FakeKrea, no_backoff
 
 pytestmark = pytest.mark.anyio
 

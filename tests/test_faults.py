@@ -27,7 +27,6 @@ from krea_async import (
     RateLimitError,
     UncertainSubmitError,
 )
-from krea_async._retry import no_backoff
 from krea_async.testing import (
     FakeKrea,
     ManualClock,
@@ -35,8 +34,10 @@ from krea_async.testing import (
     drop_before,
     http_error,
     malformed,
+    no_backoff,
     rate_limited,
     refuse_connection,
+    set_backoff_enabled,
     slow,
 )
 
@@ -109,10 +110,6 @@ async def test_retry_after_is_honoured_in_both_forms(fake: FakeKrea) -> None:
     # (whole seconds) the wait is under a second.
     async with fake.client(poll_interval=0.01) as krea:
         job = await krea.image("bfl/flux-1-dev", {"prompt": "retry-after"})
-        with no_backoff():
-            pass
-        from krea_async._retry import set_backoff_enabled
-
         set_backoff_enabled(True)
         try:
             fake.inject(rate_limited(retry_after=0.2), on="poll", times=1)

@@ -22,8 +22,14 @@ import anyio
 import pytest
 
 from krea_async import AsyncKrea, JobError, KreaError, SubscribeResult, UncertainSubmitError
-from krea_async._retry import no_backoff
-from krea_async.testing import FakeKrea, drop_after, drop_before, http_error, rate_limited
+from krea_async.testing import (
+    FakeKrea,
+    drop_after,
+    drop_before,
+    http_error,
+    no_backoff,
+    rate_limited,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.storm]
 

@@ -5,9 +5,7 @@
   code, and no unmarked line may get one.
 
 Only errors reported in the check files count; errors mypy finds in the package
-itself are left to the package's own mypy run. Until ``krea_async.AsyncKrea``
-exists (it inherits the generated ``GeneratedMethods``), the files are checked
-against ``GeneratedMethods`` itself, from copies in a temporary directory.
+itself are left to the package's own mypy run (``nox -s typecheck``).
 """
 
 from __future__ import annotations
@@ -24,33 +22,10 @@ pytestmark = pytest.mark.typing
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = Path(__file__).resolve().parent / "typing"
-IMPORT_LINE = "from krea_async import AsyncKrea\n"
-STAND_IN = "from krea_async._generated.methods import GeneratedMethods as AsyncKrea\n"
 MARK = re.compile(r"#\s*E:\s*([a-z0-9-]+)\s*$")
 ERROR = re.compile(
     r"^(?P<path>.+?):(?P<line>\d+): error: (?P<msg>.*?)(?:\s+\[(?P<code>[a-z0-9-]+)\])?$"
 )
-
-
-def _have_async_krea() -> bool:
-    try:
-        import krea_async
-        from krea_async._generated.methods import GeneratedMethods
-    except ImportError:
-        return False
-    cls = getattr(krea_async, "AsyncKrea", None)
-    return isinstance(cls, type) and issubclass(cls, GeneratedMethods)
-
-
-def _check_file(name: str, tmp_path: Path) -> Path:
-    path = CHECKS / name
-    if _have_async_krea():
-        return path
-    text = path.read_text("utf-8")
-    assert IMPORT_LINE in text
-    copy = tmp_path / name
-    copy.write_text(text.replace(IMPORT_LINE, STAND_IN, 1), "utf-8")  # same line numbers
-    return copy
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +71,13 @@ def _mypy(path: Path, cache_dir: Path) -> dict[int, list[tuple[str, str]]]:
     return errors
 
 
-def test_check_ok_has_no_errors(tmp_path: Path, cache_dir: Path) -> None:
-    errors = _mypy(_check_file("check_ok.py", tmp_path), cache_dir)
+def test_check_ok_has_no_errors(cache_dir: Path) -> None:
+    errors = _mypy(CHECKS / "check_ok.py", cache_dir)
     assert errors == {}, "\n".join(f"check_ok.py:{n}: {e}" for n, e in sorted(errors.items()))
 
 
-def test_check_errors_flags_exactly_the_marked_lines(tmp_path: Path, cache_dir: Path) -> None:
-    path = _check_file("check_errors.py", tmp_path)
+def test_check_errors_flags_exactly_the_marked_lines(cache_dir: Path) -> None:
+    path = CHECKS / "check_errors.py"
     marked: dict[int, str] = {}
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
         m = MARK.search(line)

@@ -54,6 +54,10 @@ the fake itself, so the URL works in-process and over loopback):
   ``video/mp4``) whatever the requested size or duration;
 - node app jobs: ``num_images`` PNGs; LoRA training: ``result.style_id``.
 
+Retry waits: :func:`no_backoff` (a context manager) and :func:`set_backoff_enabled`
+turn the SDK's backoff and ``Retry-After`` waits to zero in tests, keeping the caps
+on attempts (the switch of :class:`~krea_async.RetryPolicy`).
+
 Test controls: :class:`ManualClock`, :meth:`FakeKrea.fail_job`,
 :meth:`FakeKrea.cancel_job`, :meth:`FakeKrea.script`, :attr:`FakeKrea.ledger`,
 :attr:`FakeKrea.webhooks`, :attr:`FakeKrea.balance` and faults
@@ -68,6 +72,7 @@ automatic time-outs, style likes, ``422`` for unreachable asset URLs.
 
 from __future__ import annotations
 
+from .._retry import no_backoff, set_backoff_enabled
 from ._app import (
     MAX_ASSET_BYTES,
     NODE_APP_SECONDS,
@@ -115,11 +120,13 @@ __all__ = [
     "drop_before",
     "http_error",
     "malformed",
+    "no_backoff",
     "operation_of",
     "png",
     "price_of",
     "rate_limited",
     "refuse_connection",
     "sample_mp4",
+    "set_backoff_enabled",
     "slow",
 ]
