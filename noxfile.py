@@ -36,6 +36,14 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """The typing test alone: mypy --strict accepts tests/typing/check_ok.py and flags
+    every deliberate mistake in tests/typing/check_errors.py (also part of ``tests``)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "typing", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def codegen(session: nox.Session) -> None:
     """Fail when the committed typed inputs differ from what the bundled spec generates."""
     session.install("-e", ".", "ruff==0.17.6")

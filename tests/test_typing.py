@@ -37,7 +37,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _mypy(path: Path, cache_dir: Path) -> dict[int, list[tuple[str, str]]]:
     """Run ``mypy --strict`` on one file; its errors by line: [(code, message)]."""
     if importlib.util.find_spec("mypy") is None:
-        pytest.skip("mypy is not installed (pip install -e '.[typecheck]')")
+        pytest.fail("mypy is not installed: pip install -e '.[test]'")
     done = subprocess.run(
         [
             sys.executable,
