@@ -1463,9 +1463,12 @@ class GeneratedMethods:
         - ``webhook_url``: sent as ``X-Webhook-URL``.
         - ``poll_interval``: seconds between polls (``None``: the client's default, about
           2 s for images and 5 s for video, backing off for long jobs).
-        - ``timeout``: seconds to wait in total (``None``: the client's default).
-        - ``cancel_on_exit``: cancel the job (``DELETE /jobs/{id}``) if the wait is cancelled
-          or times out.
+        - ``timeout``: the deadline in seconds for the whole job (``None``: the client's
+          ``job_timeout``, 1800 s by default; finite so a stuck job cannot hang the caller).
+        - ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the
+          deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,
+          bounded by the client's ``cancel_timeout``) before propagating. A cancellation that
+          arrives during the submit waits for its answer, so the new job can be cancelled too.
 
         For an endpoint this SDK version does not know, use ``krea.generate(path, dict)``.
 
