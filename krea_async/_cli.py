@@ -39,6 +39,7 @@ from . import __version__
 from ._client import AsyncKrea
 from ._errors import BadRequestError, ConfigurationError, KreaError
 from ._models import Job, JobStatus
+from ._polling import raise_for_outcome
 from ._spec import CATEGORIES, ModelInfo, generation_endpoints, model_info
 
 __all__ = ["cli", "main"]
@@ -281,15 +282,6 @@ async def _follow(
     if last.is_terminal:
         settings.current_job = None  # nothing left to cancel on Ctrl-C
     return last
-
-
-def _raise_for_outcome(job: Job) -> Job:
-    if job.status is JobStatus.FAILED:
-        detail = job.result.error_message
-        _fail(f"job {job.job_id} failed" + (f": {detail}" if detail else ""), 1)
-    if job.status is JobStatus.CANCELLED:
-        _fail(f"job {job.job_id} was cancelled", 1)
-    return job
 
 
 def _targets(urls: Sequence[str], out: str | None, job_id: str) -> list[tuple[str, Path, bool]]:
@@ -690,7 +682,7 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 )
             if as_json:
                 _echo_json(_job_json(final))
-            _raise_for_outcome(final)
+            raise_for_outcome(final)
             if as_json and output is None:
                 return
             for path in await _save(krea, final, output):
@@ -798,7 +790,7 @@ def jobs_wait(
         )
         if as_json:
             _echo_json(_job_json(final))
-        _raise_for_outcome(final)
+        raise_for_outcome(final)
         if output is not None:
             for path in await _save(krea, final, output):
                 click.echo(str(path))
