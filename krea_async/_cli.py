@@ -704,7 +704,7 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
 
 generate.add_command(_make_generate("image", "Generate an image", "bfl/flux-1-dev"))
 generate.add_command(
-    _make_generate("video", "Generate a video", "kling/kling-1.0; --duration via -i duration=5")
+    _make_generate("video", "Generate a video", "kling/kling-2.1; --duration via -i duration=5")
 )
 generate.add_command(
     _make_generate(

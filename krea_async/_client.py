@@ -27,7 +27,7 @@ from ._http import DEFAULT_TIMEOUT, HttpCore, Secret, SharedState, check_base_ur
 from ._inputs_runtime import to_body
 from ._models import Job, SubscribeResult
 from ._polling import JobStream, QueueUpdateCallback
-from ._resources._base import parse
+from ._resources._base import parse, webhook_headers
 from ._resources.assets import Assets
 from ._resources.jobs import Jobs, _drain
 from ._resources.models import Models
@@ -37,16 +37,16 @@ from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_JOB_TIMEOUT", "AsyncKrea"]
 
-#: Krea's API; no version prefix (NOTES.md, "Transport").
 DEFAULT_BASE_URL = "https://api.krea.ai"
+"""Krea's API; no version prefix (NOTES.md, "Transport")."""
 
-#: Default deadline of a whole job, in seconds, for ``wait()``, ``stream()`` and
-#: ``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
-#: minutes and a job may first wait in the account's backlog; Krea itself times out
-#: hosted jobs after 3 minutes and external providers after 2 hours. A finite
-#: default means a stuck job cannot hang a web request or a batch forever; pass a
-#: larger ``timeout`` (or ``math.inf``) for LoRA training.
 DEFAULT_JOB_TIMEOUT = 1800.0
+"""Default deadline of a whole job, in seconds, for ``wait()``, ``stream()`` and
+``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
+minutes and a job may first wait in the account's backlog; Krea itself times out
+hosted jobs after 3 minutes and external providers after 2 hours. A finite
+default means a stuck job cannot hang a web request or a batch forever; pass a
+larger ``timeout`` (or ``math.inf``) for LoRA training."""
 
 #: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
 _DEFAULT_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
@@ -101,13 +101,18 @@ class AsyncKrea(GeneratedMethods):
     - ``max_retries`` / ``retry``: the :class:`~krea_async.RetryPolicy` (default 3
       retries of idempotent requests, exponential backoff with full jitter; the
       submit POST is never replayed when it may have created a job).
-    - ``poll_interval``: seconds between polls; default 2 s for image and enhance
-      jobs and 5 s for video, as Krea's docs poll, growing 1.5x per poll after
-      30 s up to ``max_poll_interval`` (15 s).
+    - ``poll_interval``: seconds between polls. Default: as Krea's docs poll, 2 s
+      for image and enhance jobs and 5 s for video in ``subscribe()`` (which knows
+      the endpoint), and 2 s in ``jobs.stream()``/``jobs.wait()`` (which do not;
+      pass ``interval=5`` there for video). After 30 s the interval grows 1.5x per
+      poll up to ``max_poll_interval`` seconds (default 15).
     - ``job_timeout``: the default deadline of a whole job in seconds
       (:data:`DEFAULT_JOB_TIMEOUT`, 1800).
     - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
       sent when a ``subscribe()`` is abandoned (default 5).
+    - ``allow_insecure_http``: allow ``http://`` base URLs to non-loopback hosts
+      (the key then travels in clear text); also lets downloads use ``http://``.
+    - ``default_headers``: extra headers sent with every API request.
     - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
       limits); you close it. ``transport``: an httpx transport for the client this
       one creates (``krea_async.testing`` uses it for the in-process fake).
@@ -281,12 +286,7 @@ class AsyncKrea(GeneratedMethods):
         """
         _, path = _split_endpoint(endpoint)
         body = to_body(path[len("/generate/") :], input)
-        headers: dict[str, str] = {}
-        if webhook_url is not None:
-            parsed = httpx.URL(webhook_url)
-            if parsed.scheme not in ("http", "https") or not parsed.host:
-                raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
-            headers["X-Webhook-URL"] = str(parsed)
+        headers = webhook_headers(webhook_url)
         raw, response = await self._core.request(
             "POST", path, json_body=body, headers=headers, idempotent=False
         )

@@ -52,13 +52,13 @@ __all__ = ["DEFAULT_TIMEOUT", "HttpCore", "Secret", "SharedState", "is_loopback_
 
 logger = logging.getLogger("krea_async")
 
-#: Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
-#: up to 75 MB), pool 30. Generation requests answer at once with a pending job;
-#: waiting for the job itself is bounded by the job deadline, not by these.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
+"""Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
+up to 75 MB), pool 30. Generation requests answer at once with a pending job;
+waiting for the job itself is bounded by the job deadline, not by these."""
 
-#: Largest JSON response body read into memory (bytes); larger is an error.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Largest JSON response body read into memory (bytes); larger is an error."""
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
 
@@ -223,6 +223,8 @@ class HttpCore:
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
         url = self.url(path)
         attempt = 0
+        # Whether an earlier attempt may have been carried out (sent, no clear answer).
+        maybe_done = False
         while True:
             self.state.check_usable()
             request = self.state.http_client.build_request(
@@ -241,10 +243,15 @@ class HttpCore:
             try:
                 body, response = await self._send(request, job_route=job_route)
             except APIStatusError as exc:
+                if method == "DELETE" and exc.status_code == 404 and maybe_done:
+                    # An earlier attempt deleted it and its answer was lost: done.
+                    self._log(logging.INFO, method, url, 404, attempt, t0)
+                    return exc.body, exc.response
                 error = exc
                 certainly_not_done = isinstance(exc, RateLimitError) or exc.status_code < 500
                 certainly_not_done = certainly_not_done and exc.status_code != 408
                 retryable = exc.status_code in retry.retry_statuses
+                maybe_done = maybe_done or exc.status_code >= 500 or exc.status_code == 408
                 if isinstance(exc, RateLimitError):
                     retry_after = exc.retry_after
                 elif exc.status_code in (503, 408):
@@ -253,6 +260,7 @@ class HttpCore:
             except APIConnectionError as exc:
                 error = exc
                 certainly_not_done = not exc.request_sent
+                maybe_done = maybe_done or exc.request_sent
                 retryable = True
                 status = type(exc.__cause__).__name__
             else:

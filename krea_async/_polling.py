@@ -124,6 +124,7 @@ class JobStream:
         self._pending_first = first
         self._started: float | None = None
         self._polls = 0
+        self._current = interval
         self._finished = False
         self.last: Job | None = first
         self.cancelled_remote = False
@@ -150,12 +151,14 @@ class JobStream:
                 await self._cancel_remote()
 
     def _next_interval(self, now: float) -> float:
+        """The wait before the next poll: fixed for ``BACKOFF_AFTER`` seconds, then
+        growing by ``BACKOFF_FACTOR`` per poll up to ``max_interval``."""
         assert self._started is not None
-        elapsed = now - self._started
-        if elapsed <= BACKOFF_AFTER:
-            return self._interval
-        grown = self._interval * BACKOFF_FACTOR ** max(0, self._polls - 1)
-        return min(self._max_interval, max(self._interval, grown))
+        if now - self._started <= BACKOFF_AFTER:
+            self._current = self._interval
+        else:
+            self._current = min(self._max_interval, self._current * BACKOFF_FACTOR)
+        return self._current
 
     async def __anext__(self) -> Job:
         if self._finished:

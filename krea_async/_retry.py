@@ -92,7 +92,8 @@ class RetryPolicy:
 
     Retried (on GET, DELETE and PATCH, which are idempotent): connection errors,
     HTTP timeouts, and the statuses in ``retry_statuses`` (408, 429, 500, 502, 503,
-    504).
+    504). A DELETE whose retry answers 404 after an attempt that may have been
+    carried out (its answer was lost, or a 5xx) counts as done, not as an error.
 
     The submit POST (``/generate/...``, ``/styles/train``, ``/node-apps/{id}/execute``,
     ``/assets``) is retried only where the server certainly did not act on it: the

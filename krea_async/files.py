@@ -14,7 +14,7 @@ import base64
 import contextlib
 import mimetypes
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Union
@@ -33,16 +33,16 @@ __all__ = [
     "media_type",
 ]
 
-#: What the SDK accepts as a file: a path, raw bytes, or a binary file object.
 FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+"""What the SDK accepts as a file: a path, raw bytes, or a binary file object."""
 
-#: Largest file :func:`data_uri` encodes (bytes): 10 MiB, since a request body with
-#: a larger inline image is slow to send and may be refused; upload larger files
-#: with ``krea.assets.upload()`` and pass the asset's ``image_url`` instead.
 DATA_URI_MAX_BYTES = 10 * 1024 * 1024
+"""Largest file :func:`data_uri` encodes (bytes): 10 MiB, since a request body with
+a larger inline image is slow to send and may be refused; upload larger files
+with ``krea.assets.upload()`` and pass the asset's ``image_url`` instead."""
 
-#: Redirects :func:`download` follows at most.
 MAX_REDIRECTS = 5
+"""Redirects :func:`download` follows at most."""
 
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -77,7 +77,8 @@ def media_type(data: bytes, filename: str | None = None) -> str:
     extension, else ``application/octet-stream``.
 
     Knows the types ``POST /assets`` accepts (JPEG, PNG, WebP, HEIC, MP4, MOV,
-    WebM, GLB, WAV, MP3) and GIF.
+    WebM, GLB, WAV, MP3), and GIF, AVIF and M4A audio (which share MP4's ``ftyp``
+    box and are not MP4 video).
     """
     head = bytes(data[:32])
     for offset, magic, mtype in _SIGNATURES:
@@ -93,6 +94,10 @@ def media_type(data: bytes, filename: str | None = None) -> str:
             return "image/heic"
         if brand == b"qt  ":
             return "video/quicktime"
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in (b"M4A ", b"M4B "):
+            return "audio/mp4"
         return "video/mp4"
     if filename:
         guessed, _ = mimetypes.guess_type(filename)
@@ -171,11 +176,23 @@ def _check_scheme(url: httpx.URL, *, allow_http: bool, original: str) -> None:
     raise DownloadError(f"refusing to download from non-HTTPS URL {url}", url=original)
 
 
-def _chmod_like_new_file(path: str) -> None:
-    """Give a ``mkstemp`` file (0600) the mode a new file gets under the umask (usually 0644)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+def _create_part_file(target: Path) -> str:
+    """Create an empty, unique ``.<name>.<random>.part`` file next to ``target``.
+
+    Created with mode 0666 so that the kernel applies the umask, as for any new file
+    (usually 0644). Neither ``mkstemp`` (always 0600) nor reading the umask with
+    ``os.umask`` (process-wide, briefly 0 for every other thread) is used.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        try:
+            fd = os.open(name, flags, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return str(name)
+    raise FileExistsError(f"could not create a temporary file next to {target}")
 
 
 def _extension(content_type: str) -> str:
@@ -260,8 +277,8 @@ async def _write_response(response: httpx.Response, target: Path, url: str) -> P
         if "." not in name:
             name += _extension(content_type)
         target = target / name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
+    await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
+    tmp_name = await anyio.to_thread.run_sync(_create_part_file, target)
     tmp = anyio.Path(tmp_name)
     try:
         try:
@@ -275,7 +292,6 @@ async def _write_response(response: httpx.Response, target: Path, url: str) -> P
                 url=url,
                 request_sent=True,
             ) from exc
-        await anyio.to_thread.run_sync(_chmod_like_new_file, tmp_name)
         await tmp.replace(target)
     except BaseException:
         with anyio.CancelScope(shield=True):

@@ -51,3 +51,26 @@ def test_policy_validates_its_fields() -> None:
         RetryPolicy(max_retries=-1)
     with pytest.raises(ValueError, match="initial_backoff"):
         RetryPolicy(initial_backoff=-0.1)
+
+
+def test_poll_interval_is_fixed_then_grows_to_its_cap() -> None:
+    from krea_async import JobStream
+
+    async def never(_: str) -> object:
+        raise AssertionError("not polled")
+
+    stream = JobStream(
+        get=never,  # type: ignore[arg-type]
+        cancel=never,
+        job_id="j",
+        interval=2.0,
+        max_interval=15.0,
+        timeout=60.0,
+        cancel_on_exit=False,
+        cancel_timeout=1.0,
+    )
+    stream._started = 0.0
+    waits = [stream._next_interval(t) for t in (1, 10, 29, 31, 33, 36, 40, 46, 55, 70, 85)]
+    assert waits[:3] == [2.0, 2.0, 2.0]  # Krea's docs: every 2 s
+    assert waits[3:7] == [3.0, 4.5, 6.75, 10.125]  # then 1.5x per poll
+    assert waits[7:] == [15.0] * 4  # capped at max_interval

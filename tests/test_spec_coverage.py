@@ -41,10 +41,9 @@ from krea_async import (
     StyleShareLink,
     WorkspaceShare,
 )
-from krea_async._retry import no_backoff
 from krea_async._spec import ModelInfo, generation_endpoints, load_spec
 from krea_async.inputs import INPUT_TYPES
-from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, png
+from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, no_backoff, png
 
 pytestmark = pytest.mark.anyio
 

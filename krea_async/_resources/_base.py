@@ -15,6 +15,20 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def webhook_headers(webhook_url: str | None) -> dict[str, str]:
+    """The ``X-Webhook-URL`` header for a job-creating request (empty without a URL).
+
+    Krea POSTs the terminal job there (NOTES.md, "Webhooks"). Raises
+    :class:`ValueError` for anything but an absolute ``http(s)://`` URL.
+    """
+    if webhook_url is None:
+        return {}
+    parsed = httpx.URL(webhook_url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
+    return {"X-Webhook-URL": str(parsed)}
+
+
 class Resource:
     """A namespace bound to one :class:`~krea_async.AsyncKrea` (or a ``with_options`` copy)."""
 

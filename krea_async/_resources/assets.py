@@ -21,8 +21,8 @@ from .jobs import _iso
 
 __all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
 
-#: Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes.
 MAX_ASSET_BYTES = 75 * 1024 * 1024
+"""Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes."""
 
 
 class AssetTooLargeError(KreaError, ValueError):

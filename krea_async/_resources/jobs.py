@@ -130,11 +130,12 @@ class Jobs(Resource):
     ) -> JobPage:
         """Fetch one page of ``GET /jobs``: jobs created before ``cursor``, newest first.
 
-        ``cursor`` is an ISO 8601 time (or an aware ``datetime``); ``limit`` is 1 to
-        1000 items; ``status`` filters by one status; ``types`` by job types (e.g.
-        ``["flux", "externalImage"]``). Answers a :class:`~krea_async.JobPage` whose
-        ``next_cursor`` (``nextCursor`` on the wire is read too) is ``None`` on the
-        last page. Raises :class:`ValueError` for a limit out of range and
+        ``cursor`` is an ISO 8601 time (or a ``datetime``; naive means UTC); ``limit``
+        is 1 to 1000 items; ``status`` filters by one status; ``types`` by job types
+        (e.g. ``["flux", "externalImage"]``; a single type may be a plain string).
+        Answers a :class:`~krea_async.JobPage` whose ``next_cursor`` (``nextCursor``
+        on the wire is read too) is ``None`` on the last page. Raises
+        :class:`ValueError` for a limit out of range and
         :class:`~krea_async.BadRequestError` for a query the API rejects.
         """
         if not 1 <= limit <= 1000:
@@ -145,7 +146,7 @@ class Jobs(Resource):
         if status is not None:
             params["status"] = str(status.value if isinstance(status, JobStatus) else status)
         if types:
-            params["types"] = ",".join(types)
+            params["types"] = types if isinstance(types, str) else ",".join(types)
         body, response = await self._client._core.request("GET", "/jobs", params=params)
         return parse(body, response, JobPage)
 
@@ -160,11 +161,14 @@ class Jobs(Resource):
     ) -> AsyncIterator[Job]:
         """Iterate over all matching jobs, newest first, following the cursor across pages.
 
-        ``limit`` is the page size (1 to 1000). ``created_after`` (an aware
-        ``datetime``) stops the iteration at the first job created before it; use
-        it with :attr:`~krea_async.UncertainSubmitError.submitted_at` to find a job a
-        failed submit may have created. Raises what :meth:`list_page` raises.
+        ``limit`` is the page size (1 to 1000). ``created_after`` (a ``datetime``;
+        naive means UTC, as for ``cursor``) stops the iteration at the first job
+        created before it; use it with
+        :attr:`~krea_async.UncertainSubmitError.submitted_at` to find a job a failed
+        submit may have created. Raises what :meth:`list_page` raises.
         """
+        if created_after is not None and created_after.tzinfo is None:
+            created_after = created_after.replace(tzinfo=_dt.timezone.utc)
         seen_cursors: set[str] = set()
         while True:
             page = await self.list_page(cursor=cursor, limit=limit, status=status, types=types)

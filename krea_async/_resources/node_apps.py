@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._models import Job, NodeApp
-from ._base import Resource, parse
+from ._base import Resource, parse, webhook_headers
 
 __all__ = ["NodeApps"]
 
@@ -42,7 +42,7 @@ class NodeApps(Resource):
         :class:`~krea_async.RateLimitError`, :class:`~krea_async.NotFoundError`, and
         :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
-        headers = {"X-Webhook-URL": webhook_url} if webhook_url else None
+        headers = webhook_headers(webhook_url)
         body, response = await self._client._core.request(
             "POST",
             _app_path(app_id) + "/execute",

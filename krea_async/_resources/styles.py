@@ -12,7 +12,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from .._models import Job, Style, StylePage, StyleShareLink, WorkspaceShare
-from ._base import Resource, parse
+from ._base import Resource, parse, webhook_headers
 
 __all__ = ["Styles"]
 
@@ -84,7 +84,7 @@ class Styles(Resource):
         ):
             if value is not None:
                 body[key] = value
-        headers = {"X-Webhook-URL": webhook_url} if webhook_url else None
+        headers = webhook_headers(webhook_url)
         raw, response = await self._client._core.request(
             "POST", "/styles/train", json_body=body, headers=headers, idempotent=False
         )
@@ -158,7 +158,8 @@ class Styles(Resource):
         user: str | None = None,
         liked: bool | None = None,
     ) -> StylePage:
-        """One page of ``GET /styles`` (``limit`` 1 to 1000); ``filter`` defaults to ``all``."""
+        """One page of ``GET /styles`` (``limit`` 1 to 1000); ``filter`` defaults to ``all``;
+        ``ids`` restricts it to those style ids (a single id may be a plain string)."""
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit must be between 1 and 1000, got {limit}")
         params: dict[str, str | int] = {"limit": limit}
@@ -171,7 +172,7 @@ class Styles(Resource):
             if value is not None:
                 params[key] = value
         if ids:
-            params["ids"] = ",".join(ids)
+            params["ids"] = ids if isinstance(ids, str) else ",".join(ids)
         if liked is not None:
             params["liked"] = "true" if liked else "false"
         body, response = await self._client._core.request("GET", "/styles", params=params)

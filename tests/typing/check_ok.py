@@ -5,8 +5,7 @@ Checked by tests/test_typing.py (not collected by pytest: no ``test_`` prefix).
 
 from __future__ import annotations
 
-from krea_async import AsyncKrea
-from krea_async._models import Job, SubscribeResult
+from krea_async import AsyncKrea, Job, SubscribeResult
 from krea_async.inputs import (
     BflFlux1DevInput,
     BflFlux1DevInputDict,
