@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -13,6 +15,42 @@ if TYPE_CHECKING:
     from .._client import AsyncKrea
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class _Page(Protocol[T_co]):
+    @property
+    def items(self) -> tuple[T_co, ...]: ...
+
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+def resource_path(prefix: str, resource_id: str, what: str) -> str:
+    """``prefix/<id>`` with the id URL-quoted; :class:`ValueError` for an empty id."""
+    if not isinstance(resource_id, str) or not resource_id.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {resource_id!r}")
+    return f"{prefix}/{quote(resource_id.strip(), safe='')}"
+
+
+async def follow_cursor(
+    fetch: Callable[[str | None], Awaitable[_Page[T]]], start: str | None = None
+) -> AsyncIterator[T]:
+    """Yield the items of every page, fetching the next with the previous ``next_cursor``.
+
+    Stops on the last page (no cursor, or an empty page) and, defensively, when a
+    server repeats a cursor it already gave.
+    """
+    cursor = start
+    seen: set[str] = set()
+    while True:
+        page = await fetch(cursor)
+        for item in page.items:
+            yield item
+        cursor = page.next_cursor
+        if not cursor or not page.items or cursor in seen:
+            return
+        seen.add(cursor)
 
 
 def webhook_headers(webhook_url: str | None) -> dict[str, str]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import AsyncIterator
-from urllib.parse import quote
 
 import anyio
 
 from .._errors import KreaError
 from .._models import Asset, AssetPage
 from ..files import FileInput, file_size, media_type, read_file_input
-from ._base import Resource, parse
+from ._base import Resource, follow_cursor, parse, resource_path
 from .jobs import _iso
 
 __all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
@@ -38,9 +37,7 @@ class AssetTooLargeError(KreaError, ValueError):
 
 
 def _asset_path(asset_id: str) -> str:
-    if not isinstance(asset_id, str) or not asset_id.strip():
-        raise ValueError(f"asset_id must be a non-empty string, got {asset_id!r}")
-    return "/assets/" + quote(asset_id.strip(), safe="")
+    return resource_path("/assets", asset_id, "asset_id")
 
 
 class Assets(Resource):
@@ -108,13 +105,5 @@ class Assets(Resource):
 
     async def list(self, *, limit: int = 100) -> AsyncIterator[Asset]:
         """Iterate over every asset, following ``next_cursor`` across pages of ``limit``."""
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = await self.list_page(cursor=cursor, limit=limit)
-            for asset in page.items:
-                yield asset
-            if not page.next_cursor or not page.items or page.next_cursor in seen:
-                return
-            seen.add(page.next_cursor)
-            cursor = page.next_cursor
+        async for asset in follow_cursor(lambda c: self.list_page(cursor=c, limit=limit)):
+            yield asset

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import AsyncIterator, Sequence
-from urllib.parse import quote
 
 from .._converter import WireFormatError, structure
 from .._models import Job, JobPage, JobStatus
 from .._polling import JobStream, QueueUpdateCallback, notify, raise_for_outcome
-from ._base import Resource, parse
+from ._base import Resource, follow_cursor, parse, resource_path
 
 __all__ = ["Jobs"]
 
 
 def _job_path(job_id: str) -> str:
-    if not isinstance(job_id, str) or not job_id.strip():
-        raise ValueError(f"job_id must be a non-empty string, got {job_id!r}")
-    return "/jobs/" + quote(job_id.strip(), safe="")
+    return resource_path("/jobs", job_id, "job_id")
 
 
 class Jobs(Resource):
@@ -169,22 +166,15 @@ class Jobs(Resource):
         """
         if created_after is not None and created_after.tzinfo is None:
             created_after = created_after.replace(tzinfo=_dt.timezone.utc)
-        seen_cursors: set[str] = set()
-        while True:
-            page = await self.list_page(cursor=cursor, limit=limit, status=status, types=types)
-            for job in page.items:
-                if (
-                    created_after is not None
-                    and job.created_at is not None
-                    and job.created_at < created_after
-                ):
-                    return
-                yield job
-            nxt = page.next_cursor
-            if not nxt or not page.items or nxt in seen_cursors:
+        start = _iso(cursor) if isinstance(cursor, _dt.datetime) else cursor
+        pages = follow_cursor(
+            lambda c: self.list_page(cursor=c, limit=limit, status=status, types=types), start
+        )
+        async for job in pages:
+            created = job.created_at
+            if created_after is not None and created is not None and created < created_after:
                 return
-            seen_cursors.add(nxt)
-            cursor = nxt
+            yield job
 
 
 async def _drain(stream: JobStream, on_update: QueueUpdateCallback | None) -> Job:

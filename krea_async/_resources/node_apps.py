@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from .._models import Job, NodeApp
-from ._base import Resource, parse, webhook_headers
+from ._base import Resource, parse, resource_path, webhook_headers
 
 __all__ = ["NodeApps"]
 
 
 def _app_path(app_id: str) -> str:
-    if not isinstance(app_id, str) or not app_id.strip():
-        raise ValueError(f"node app id must be a non-empty string, got {app_id!r}")
-    return "/node-apps/" + quote(app_id.strip(), safe="")
+    return resource_path("/node-apps", app_id, "node app id")
 
 
 class NodeApps(Resource):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
-from urllib.parse import quote
 
 from .._models import Job, Style, StylePage, StyleShareLink, WorkspaceShare
-from ._base import Resource, parse, webhook_headers
+from ._base import Resource, follow_cursor, parse, resource_path, webhook_headers
 
 __all__ = ["Styles"]
 
@@ -24,9 +23,7 @@ StyleFilter = Literal[
 
 
 def _style_path(style_id: str) -> str:
-    if not isinstance(style_id, str) or not style_id.strip():
-        raise ValueError(f"style_id must be a non-empty string, got {style_id!r}")
-    return "/styles/" + quote(style_id.strip(), safe="")
+    return resource_path("/styles", style_id, "style_id")
 
 
 class Styles(Resource):
@@ -182,13 +179,8 @@ class Styles(Resource):
         self, *, filter: StyleFilter | None = None, limit: int = 100, model: str | None = None
     ) -> AsyncIterator[Style]:
         """Iterate over every matching style, following ``next_cursor`` across pages."""
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = await self.list_page(filter=filter, cursor=cursor, limit=limit, model=model)
-            for style in page.items:
-                yield style
-            if not page.next_cursor or not page.items or page.next_cursor in seen:
-                return
-            seen.add(page.next_cursor)
-            cursor = page.next_cursor
+        pages = follow_cursor(
+            lambda c: self.list_page(filter=filter, cursor=c, limit=limit, model=model)
+        )
+        async for style in pages:
+            yield style
