@@ -29,9 +29,9 @@ from krea_async import (
     JobStatus,
     files,
 )
-from krea_async.testing import FakeKrea, no_backoff
+from krea_async.testing import FakeKrea
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_backoff_waits")]
 
 DOCS_TEXT_TO_IMAGE = {
     "prompt": "a serene mountain landscape at sunset",
@@ -45,12 +45,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     width, height = struct.unpack(">II", data[16:24])
     return width, height
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    with no_backoff():
-        yield
 
 
 @pytest.fixture

@@ -41,15 +41,9 @@ from krea_async.testing import (
     slow,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_backoff_waits")]
 FLUX = "image/bfl/flux-1-dev"
 SECRET = "sk-krea-very-secret-token-1234567890"
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    with no_backoff():
-        yield
 
 
 @pytest.fixture

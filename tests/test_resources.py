@@ -14,7 +14,7 @@ import io
 import os
 import stat
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,9 @@ from krea_async import (
     files,
 )
 from krea_async.inputs import BflFlux1DevInput, KreaKrea2MediumInput
-from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, drop_after, malformed, no_backoff, png
+from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, drop_after, malformed, png
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_backoff_waits")]
 
 BASE_URL = "http://fake.krea.test"
 PNG = png(16, 8, "resources")
@@ -53,12 +53,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     width, height = struct.unpack(">II", data[16:24])
     return width, height
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    with no_backoff():
-        yield
 
 
 @pytest.fixture

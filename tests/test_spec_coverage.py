@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +43,9 @@ from krea_async import (
 )
 from krea_async._spec import ModelInfo, generation_endpoints, load_spec
 from krea_async.inputs import INPUT_TYPES
-from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, no_backoff, png
+from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, png
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_backoff_waits")]
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 BASE_URL = "http://fake.krea.test"
@@ -348,12 +348,6 @@ def resolve(krea: AsyncKrea, dotted: str) -> Any:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    with no_backoff():
-        yield
 
 
 @pytest.fixture
