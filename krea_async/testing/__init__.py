@@ -72,6 +72,15 @@ automatic time-outs, style likes, ``422`` for unreachable asset URLs.
 
 from __future__ import annotations
 
+try:
+    import jsonschema as _jsonschema  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:  # depends on the installed extras
+    raise ImportError(
+        f"krea_async.testing needs the 'fake' extra ({exc.name} is missing): "
+        "pip install 'krea-async[fake]'"
+    ) from exc
+
 from .._retry import no_backoff, set_backoff_enabled
 from ._app import (
     MAX_ASSET_BYTES,
