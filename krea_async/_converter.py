@@ -180,32 +180,27 @@ _register_exact(tuple[str, ...], _str_tuple)
 def _with_raw(cls: type[Any], *, renames: Mapping[str, str] | None = None) -> None:
     """Register a hook for ``cls`` that ignores unknown keys and keeps the payload in ``raw``."""
     attrs.resolve_types(cls)
-    overrides: dict[str, Any] = {"raw": cattrs.override(omit=True)}
-    inner = make_dict_structure_fn(cls, converter, **overrides)
-    has_raw = "raw" in attrs.fields_dict(cls)
+    inner = make_dict_structure_fn(cls, converter)
+    fields = attrs.fields_dict(cls)
+    has_raw = "raw" in fields
+    with_default = frozenset(n for n, f in fields.items() if f.default is not attrs.NOTHING)
 
     def hook(value: object, _: object) -> Any:
         if not isinstance(value, dict):
             raise WireFormatError(
                 f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
             )
-        data = value
+        # One copy: a JSON null for a field that has a default means "not given".
+        data = {k: v for k, v in value.items() if v is not None or k not in with_default}
         if renames:
-            data = dict(value)
             for wire, name in renames.items():
                 if wire in data and name not in data:
                     data[name] = data.pop(wire)
-        # A JSON null for a field that has a default means "not given".
-        data = {k: v for k, v in data.items() if v is not None or not _has_default(cls, k)}
-        obj = inner(data, cls)
-        return attrs.evolve(obj, raw=value) if has_raw else obj
+        if has_raw:
+            data["raw"] = value  # the payload as received, unknown fields included
+        return inner(data, cls)
 
     converter.register_structure_hook(cls, hook)
-
-
-def _has_default(cls: type[Any], name: str) -> bool:
-    f = attrs.fields_dict(cls).get(name)
-    return f is not None and f.default is not attrs.NOTHING
 
 
 def _job_result(value: object, _: object) -> JobResult:
