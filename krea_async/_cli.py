@@ -19,6 +19,7 @@ errors on stderr. Exit codes: 0 success, 1 API or job error, 2 bad usage or inpu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -186,7 +187,9 @@ def _run(settings: Settings, fn: Callable[[AsyncKrea], Awaitable[T]]) -> T:
 
     try:
         return anyio.run(body, backend=settings.backend)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Python 3.10's asyncio lets Ctrl-C out of anyio.run as the main task's
+        # CancelledError; 3.11+ (asyncio.Runner) and trio raise KeyboardInterrupt.
         job = settings.current_job
         if job is None:
             _fail("interrupted", EXIT_INTERRUPTED)

@@ -18,6 +18,7 @@ Each async test runs under asyncio and trio.
 from __future__ import annotations
 
 import re
+import sys
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -409,6 +410,7 @@ def _overloads_for(method: Any, param: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is 3.11+")
 @pytest.mark.parametrize("info", generation_endpoints(), ids=lambda i: i.endpoint)
 def test_generation_methods_are_typed(info: ModelInfo) -> None:
     by_model = _overloads_for(getattr(AsyncKrea, info.category), "model")
