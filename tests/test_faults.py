@@ -4,6 +4,9 @@ the error tree, and secrets, driven through the public API against the faulty fa
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
@@ -326,3 +329,25 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
         texts += traceback.TracebackException.from_exception(err, capture_locals=True).format()
     for text in texts:
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("level", ["debug", "info", ""])
+def test_krea_log_switches_on_request_logging_without_the_key(level: str) -> None:
+    code = (
+        "import anyio\n"
+        "from krea_async.testing import FakeKrea\n"
+        "async def main():\n"
+        f"    async with FakeKrea(time_scale=0).client(api_key={SECRET!r}) as krea:\n"
+        "        await krea.image('bfl/flux-1-dev', {'prompt': 'x'})\n"
+        "anyio.run(main)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KREA_LOG"}
+    if level:
+        env["KREA_LOG"] = level
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    logged = "POST /generate/image/bfl/flux-1-dev -> 200 (attempt 1," in proc.stderr
+    assert logged == bool(level)
+    assert SECRET not in proc.stderr + proc.stdout
