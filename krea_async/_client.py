@@ -9,8 +9,10 @@ Mirrors the Node SDK (``@krea-ai/sdk``; NOTES.md, "The Node SDK"):
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +23,7 @@ import attrs
 import httpx
 
 from . import files as _files
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, KreaError
 from ._generated.methods import GeneratedMethods
 from ._http import DEFAULT_TIMEOUT, HttpCore, Secret, SharedState, check_base_url
 from ._inputs_runtime import to_body
@@ -37,6 +39,8 @@ from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_JOB_TIMEOUT", "AsyncKrea"]
 
+logger = logging.getLogger("krea_async")
+
 DEFAULT_BASE_URL = "https://api.krea.ai"
 """Krea's API; no version prefix (NOTES.md, "Transport")."""
 
@@ -51,6 +55,7 @@ larger ``timeout`` (or ``math.inf``) for LoRA training."""
 #: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
 _DEFAULT_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
 _UNSET: Any = object()
+_SEGMENT = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]+")
 
 
 @attrs.frozen(kw_only=True)
@@ -75,7 +80,13 @@ def _split_endpoint(endpoint: str) -> tuple[str | None, str]:
     path = endpoint.strip().strip("/")
     if path.startswith("generate/"):
         path = path[len("generate/") :]
-    category = path.split("/", 1)[0]
+    segments = path.split("/")
+    if len(segments) < 2 or not all(_SEGMENT.fullmatch(s) for s in segments):
+        raise ValueError(
+            f"endpoint must be a path such as 'image/bfl/flux-1-dev' (segments of letters, "
+            f"digits, '.', '_' and '-'), got {endpoint!r}"
+        )
+    category = segments[0]
     return (category if category in _DEFAULT_INTERVALS else None), "/generate/" + path
 
 
@@ -284,13 +295,72 @@ class AsyncKrea(GeneratedMethods):
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no answer came (never replayed).
         """
+        return await self._generate(endpoint, input, webhook_url=webhook_url)
+
+    async def _generate(
+        self, endpoint: str, input: Any, *, webhook_url: str | None, stop: anyio.Event | None = None
+    ) -> Job:
         _, path = _split_endpoint(endpoint)
         body = to_body(path[len("/generate/") :], input)
-        headers = webhook_headers(webhook_url)
-        raw, response = await self._core.request(
-            "POST", path, json_body=body, headers=headers, idempotent=False
+        return await self._core.submit(
+            path,
+            lambda b, r: parse(b, r, Job),
+            json_body=body,
+            headers=webhook_headers(webhook_url),
+            stop=stop,
         )
-        return parse(raw, response, Job)
+
+    async def _submit_outliving_cancellation(
+        self, endpoint: str, input: Any, *, webhook_url: str | None
+    ) -> Job:
+        """Submit so that a cancellation arriving meanwhile can still cancel the new job.
+
+        The POST runs in a child task that shields itself; the caller waits for it
+        unshielded. If the caller is cancelled (an anyio scope, or a plain asyncio
+        ``task.cancel()``), no further retry starts, the request in flight finishes
+        (bounded by the HTTP timeouts), and a job it created is cancelled (shielded,
+        bounded by ``cancel_timeout``) before the cancellation propagates.
+        """
+        created: list[Job] = []
+        failed: list[Exception] = []
+        done = anyio.Event()
+        abandoned = anyio.Event()
+
+        async def submit() -> None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    created.append(
+                        await self._generate(
+                            endpoint, input, webhook_url=webhook_url, stop=abandoned
+                        )
+                    )
+                except Exception as exc:  # handed to the caller below
+                    failed.append(exc)
+                finally:
+                    done.set()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(submit)
+                try:
+                    await done.wait()
+                except BaseException:
+                    abandoned.set()
+                    raise
+        except BaseException:
+            if created:
+                await self._cancel_quietly(created[0].job_id)
+            raise
+        if failed:
+            raise failed[0]
+        return created[0]
+
+    async def _cancel_quietly(self, job_id: str) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._polling.cancel_timeout):
+            try:
+                await self.jobs.cancel(job_id)
+            except KreaError as exc:
+                logger.warning("could not cancel job %s: %s", job_id, exc)
 
     async def _submit_model(
         self, category: str, model: str, input: Any, *, webhook_url: str | None
@@ -309,10 +379,11 @@ class AsyncKrea(GeneratedMethods):
         cancel_on_exit: bool,
     ) -> SubscribeResult:
         category, _ = _split_endpoint(endpoint)
-        # With cancel_on_exit, a cancellation that arrives while the submit is in
-        # flight waits for its answer (bounded by the HTTP timeout): without the job
-        # id, the job the server may already have created could not be cancelled.
-        with anyio.CancelScope(shield=cancel_on_exit):
+        if cancel_on_exit:
+            job = await self._submit_outliving_cancellation(
+                endpoint, input, webhook_url=webhook_url
+            )
+        else:
             job = await self.generate(endpoint, input, webhook_url=webhook_url)
         cfg = self._polling
         stream = JobStream(
@@ -325,6 +396,7 @@ class AsyncKrea(GeneratedMethods):
             cancel_on_exit=cancel_on_exit,
             cancel_timeout=cfg.cancel_timeout,
             first=job,
+            transient_statuses=self._core.retry.retry_statuses,
         )
         final = await _drain(stream, on_queue_update)
         return SubscribeResult(

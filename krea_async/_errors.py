@@ -15,7 +15,7 @@ Source of the statuses and their meaning: ``../shared/krea-api/NOTES.md``
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -250,20 +250,28 @@ class APIResponseValidationError(KreaError):
         self.body = body
 
 
+CLOCK_SKEW_MARGIN = 60.0
+"""Allowance (seconds) for the difference between this machine's clock and Krea's."""
+
+
 class UncertainSubmitError(KreaError):
     """A POST that creates a job (or an asset) may or may not have been carried out.
 
     Raised instead of replaying the request, because Krea documents no idempotency
     key and a replay could start, and bill, a second job (NOTES.md, "Errors and
     limits"). It happens when the request was sent but no clear answer came back:
-    a read timeout, a connection dropped after the body was sent, or a 5xx.
+    a read timeout, a connection dropped after the body was sent, a 5xx or 408, or
+    a 2xx answer whose body could not be read.
 
     Attributes: ``method`` and ``path`` of the request, ``submitted_at`` (aware
-    UTC ``datetime`` taken just before sending), and ``cause`` (the
-    :class:`APIConnectionError` or :class:`APIStatusError` seen). To find out, list
-    the jobs created since then::
+    UTC ``datetime`` taken just before sending, by this machine's clock),
+    ``check_since`` (``submitted_at`` less :data:`CLOCK_SKEW_MARGIN`, 60 s, for
+    clock skew between this machine and Krea), and ``cause`` (the
+    :class:`APIConnectionError`, :class:`APIStatusError` or
+    :class:`APIResponseValidationError` seen). To find out, list what was created
+    since then (jobs carry no client reference, so match by type and time)::
 
-        async for job in krea.jobs.list(created_after=err.submitted_at):
+        async for job in krea.jobs.list(created_after=err.check_since):
             ...
     """
 
@@ -273,12 +281,20 @@ class UncertainSubmitError(KreaError):
         self.method = method
         self.path = path
         self.submitted_at = submitted_at
+        self.check_since = submitted_at - _dt.timedelta(seconds=CLOCK_SKEW_MARGIN)
         self.cause = cause
+        if path.startswith("/assets"):
+            what, check = "uploaded an asset", "`krea.assets.list()`"
+        else:
+            what, check = (
+                "created a job",
+                "`krea.jobs.list(created_after=err.check_since)` for jobs created since "
+                f"{self.check_since.isoformat()}",
+            )
         super().__init__(
-            f"{method} {path} may have created a job, but no clear answer came back "
-            f"({cause}). It was NOT retried, so that no second job is started and billed. "
-            f"Check `krea.jobs.list(created_after=...)` for jobs created since "
-            f"{submitted_at.isoformat()} before submitting again."
+            f"{method} {path} may have {what}, but no clear answer came back ({cause}). "
+            "It was NOT retried, so that nothing is created, and billed, twice. "
+            f"Check {check} before sending it again."
         )
 
 
@@ -349,9 +365,3 @@ def error_message_from_body(body: object, text: str) -> str:
     if len(stripped) > 200:
         stripped = stripped[:200] + "..."
     return stripped
-
-
-def describe(value: Any) -> str:
-    """A short type-and-value description for error messages (never the whole value)."""
-    r = repr(value)
-    return r if len(r) <= 120 else r[:117] + "..."

@@ -26,8 +26,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Generator, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -51,6 +51,7 @@ from ._retry import RetryPolicy, parse_retry_after
 __all__ = ["DEFAULT_TIMEOUT", "HttpCore", "Secret", "SharedState", "is_loopback_host"]
 
 logger = logging.getLogger("krea_async")
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
 """Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
@@ -206,14 +207,18 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         job_route: bool = False,
+        stop: anyio.Event | None = None,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; answer ``(parsed JSON body or None, response)``.
 
         Raises an :class:`~krea_async.APIStatusError` subclass for an error status,
         :class:`~krea_async.APIConnectionError` / :class:`~krea_async.APITimeoutError`
         when no response came, :class:`~krea_async.UncertainSubmitError` for a
-        non-idempotent request that may have been carried out, and
+        non-idempotent request that may have been carried out (no answer, a 5xx or
+        408, or an unreadable 2xx body), and
         :class:`~krea_async.APIResponseValidationError` for an unreadable 2xx body.
+        Once ``stop`` is set, no further attempt starts and a retry wait ends early:
+        the last error is raised.
         """
         method = method.upper()
         if idempotent is None:
@@ -223,8 +228,8 @@ class HttpCore:
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
         url = self.url(path)
         attempt = 0
-        # Whether an earlier attempt may have been carried out (sent, no clear answer).
-        maybe_done = False
+        # Whether an earlier attempt was sent and its answer lost (a dropped connection).
+        answer_lost = False
         while True:
             self.state.check_usable()
             request = self.state.http_client.build_request(
@@ -243,15 +248,14 @@ class HttpCore:
             try:
                 body, response = await self._send(request, job_route=job_route)
             except APIStatusError as exc:
-                if method == "DELETE" and exc.status_code == 404 and maybe_done:
-                    # An earlier attempt deleted it and its answer was lost: done.
+                if exc.status_code == 404 and method == "DELETE" and answer_lost and not job_route:
+                    # The lost attempt deleted it (a cancelled job, by contrast, still
+                    # exists: a 404 on /jobs/{id} means unknown).
                     self._log(logging.INFO, method, url, 404, attempt, t0)
                     return exc.body, exc.response
                 error = exc
-                certainly_not_done = isinstance(exc, RateLimitError) or exc.status_code < 500
-                certainly_not_done = certainly_not_done and exc.status_code != 408
+                certainly_not_done = exc.status_code < 500 and exc.status_code != 408
                 retryable = exc.status_code in retry.retry_statuses
-                maybe_done = maybe_done or exc.status_code >= 500 or exc.status_code == 408
                 if isinstance(exc, RateLimitError):
                     retry_after = exc.retry_after
                 elif exc.status_code in (503, 408):
@@ -260,9 +264,15 @@ class HttpCore:
             except APIConnectionError as exc:
                 error = exc
                 certainly_not_done = not exc.request_sent
-                maybe_done = maybe_done or exc.request_sent
+                answer_lost = answer_lost or exc.request_sent
                 retryable = True
                 status = type(exc.__cause__).__name__
+            except APIResponseValidationError as exc:
+                if idempotent:
+                    raise
+                raise UncertainSubmitError(
+                    method=method, path=url.path, submitted_at=submitted_at, cause=exc
+                ) from exc
             else:
                 self._log(logging.INFO, method, url, response.status_code, attempt, t0)
                 return body, response
@@ -272,7 +282,7 @@ class HttpCore:
                 raise UncertainSubmitError(
                     method=method, path=url.path, submitted_at=submitted_at, cause=error
                 ) from error
-            if not retryable or attempt >= retry.max_retries:
+            if not retryable or attempt >= retry.max_retries or (stop and stop.is_set()):
                 raise error
             wait = retry.backoff(attempt, retry_after)
             elapsed = time.monotonic() - started
@@ -286,9 +296,38 @@ class HttpCore:
                 attempt + 2,
                 retry.max_retries + 1,
             )
-            if wait > 0:
+            if stop is None:
                 await anyio.sleep(wait)
+            else:
+                with anyio.move_on_after(wait):
+                    await stop.wait()
+                if stop.is_set():
+                    raise error
             attempt += 1
+
+    async def submit(
+        self,
+        path: str,
+        parse: Callable[[object, httpx.Response], T],
+        *,
+        stop: anyio.Event | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """POST a request that creates something (a job, an asset) and parse the answer.
+
+        Never replayed when it may have been carried out (see :meth:`request`); an
+        answer that cannot be parsed (``parse`` raising
+        :class:`~krea_async.APIResponseValidationError``) also means "it may have
+        been created", so it becomes :class:`~krea_async.UncertainSubmitError` too.
+        """
+        submitted_at = _dt.datetime.now(_dt.timezone.utc)
+        body, response = await self.request("POST", path, idempotent=False, stop=stop, **kwargs)
+        try:
+            return parse(body, response)
+        except APIResponseValidationError as exc:
+            raise UncertainSubmitError(
+                method="POST", path=response.request.url.path, submitted_at=submitted_at, cause=exc
+            ) from exc
 
     async def _send(
         self, request: httpx.Request, *, job_route: bool
@@ -297,6 +336,8 @@ class HttpCore:
         method = request.method
         try:
             response = await client.send(request, auth=self._auth, stream=True)
+            # Errors keep the response, and so the request: keep no key in them.
+            response.request.headers["Authorization"] = "Bearer **********"
             try:
                 raw = await _read_capped(response, MAX_RESPONSE_BYTES)
             finally:
@@ -395,11 +436,6 @@ def check_base_url(base_url: httpx.URL, *, allow_insecure_http: bool) -> None:
             "use https://, or a loopback address (in Python, AsyncKrea(allow_insecure_http=True) "
             "opts in)"
         )
-
-
-def current_loop() -> object | None:
-    """Public-in-package alias of the loop identity used by :class:`SharedState`."""
-    return _current_loop()
 
 
 _configure_logging_from_env()

@@ -42,9 +42,10 @@ __all__ = [
     "to_body",
 ]
 
-#: Called with each new state of a job while ``subscribe()`` waits; may be a plain
-#: function or a coroutine function.
 QueueUpdateCallback = Callable[["Job"], "Awaitable[None] | None"]
+"""Called with every polled state of a job (the submit's answer first; a status may
+repeat from one poll to the next) while ``subscribe()`` or ``jobs.wait()`` waits;
+a plain function or a coroutine function."""
 
 #: An attrs validator: ``(instance, attribute, value) -> None``, raising on a bad value.
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], Any]

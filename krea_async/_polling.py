@@ -45,8 +45,9 @@ BACKOFF_FACTOR = 1.5
 #: Consecutive failed polls (each already retried by the HTTP layer) tolerated
 #: before the stream gives up and raises the last error.
 MAX_POLL_FAILURES = 5
-#: Statuses of transient poll failures: timeout, rate limit, server errors.
-_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses of transient poll failures by default (the client passes its
+``RetryPolicy.retry_statuses``): timeout, rate limit, server errors."""
 
 
 async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
@@ -108,6 +109,7 @@ class JobStream:
         cancel_on_exit: bool,
         cancel_timeout: float,
         first: Job | None = None,
+        transient_statuses: frozenset[int] = TRANSIENT_STATUSES,
     ) -> None:
         if interval < 0 or max_interval < 0:
             raise ValueError("poll intervals must be >= 0 seconds")
@@ -122,6 +124,7 @@ class JobStream:
         self._cancel_on_exit = cancel_on_exit
         self._cancel_timeout = cancel_timeout
         self._pending_first = first
+        self._transient = transient_statuses
         self._started: float | None = None
         self._polls = 0
         self._current = interval
@@ -198,7 +201,7 @@ class JobStream:
                 job = await self._get(self.job_id)
             except (APIConnectionError, APIResponseValidationError, APIStatusError) as exc:
                 transient = not isinstance(exc, APIStatusError) or (
-                    exc.status_code in _TRANSIENT_STATUSES
+                    exc.status_code in self._transient
                 )
                 failures += 1
                 if not transient or failures >= MAX_POLL_FAILURES:

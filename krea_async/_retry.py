@@ -90,17 +90,19 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
 class RetryPolicy:
     """When and how long to retry a request.
 
-    Retried (on GET, DELETE and PATCH, which are idempotent): connection errors,
-    HTTP timeouts, and the statuses in ``retry_statuses`` (408, 429, 500, 502, 503,
-    504). A DELETE whose retry answers 404 after an attempt that may have been
-    carried out (its answer was lost, or a 5xx) counts as done, not as an error.
+    Retried, on idempotent requests (GET, DELETE, PATCH, and the share-with-workspace
+    POST, which sets a state): connection errors, HTTP timeouts, and the statuses in
+    ``retry_statuses`` (408, 429, 500, 502, 503, 504). A DELETE of an asset or a
+    workspace share whose retry answers 404, after an attempt whose connection
+    dropped once the request was sent, counts as done: the lost attempt deleted it.
 
     The submit POST (``/generate/...``, ``/styles/train``, ``/node-apps/{id}/execute``,
     ``/assets``) is retried only where the server certainly did not act on it: the
     connection was never established (connect error or connect/pool timeout), or
     the server answered 429 (the job was refused). Everywhere else, a read timeout,
     a connection dropped after the body was sent, or a 5xx, the client raises
-    :class:`~krea_async.UncertainSubmitError` and never replays the POST, since
+    :class:`~krea_async.UncertainSubmitError` (so do a 408 and a 2xx whose body
+    cannot be read) and never replays the POST, since
     Krea has no idempotency key and a replay can start and bill a second job.
 
     Waits: attempt ``n`` (0-based) waits a uniformly random time in

@@ -22,7 +22,7 @@ from typing import IO, Union
 import anyio
 import httpx
 
-from ._errors import APIConnectionError, APITimeoutError, KreaError, status_error
+from ._errors import APIConnectionError, APITimeoutError, KreaError
 
 __all__ = [
     "DATA_URI_MAX_BYTES",
@@ -62,14 +62,17 @@ _ACCEPTED_DOWNLOAD_TYPES = ("image/", "video/", "audio/", "model/", "application
 class DownloadError(KreaError):
     """A result file could not be downloaded safely.
 
-    Raised for a response that is not a media file (for example an HTML error page
-    served with 200), a redirect to a non-HTTPS URL (other than loopback), or too
-    many redirects. ``url`` is the URL asked for.
+    Raised for an HTTP error status (``status_code`` is set; result URLs expire, so
+    a 403 or 404 often means "too old": fetch the job again), a response that is
+    not a media file (for example an HTML error page served with 200), an invalid
+    URL, a redirect to a non-HTTPS URL (other than loopback), or too many
+    redirects. ``url`` is the URL asked for.
     """
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.url = url
+        self.status_code = status_code
 
 
 def media_type(data: bytes, filename: str | None = None) -> str:
@@ -168,6 +171,13 @@ def _is_loopback(url: httpx.URL) -> bool:
     return is_loopback_host(url.host)
 
 
+def _parse_url(text: str, original: str, *, base: httpx.URL | None = None) -> httpx.URL:
+    try:
+        return base.join(text) if base is not None else httpx.URL(text)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise DownloadError(f"invalid URL {text!r}: {exc}", url=original) from exc
+
+
 def _check_scheme(url: httpx.URL, *, allow_http: bool, original: str) -> None:
     if url.scheme == "https":
         return
@@ -230,7 +240,7 @@ async def download(
     owns = http_client is None
     client = http_client or httpx.AsyncClient(timeout=timeout)
     try:
-        current = httpx.URL(url)
+        current = _parse_url(url, url)
         _check_scheme(current, allow_http=allow_http, original=url)
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -250,7 +260,7 @@ async def download(
             try:
                 if response.is_redirect:
                     location = response.headers.get("location", "")
-                    current = current.join(location)
+                    current = _parse_url(location, url, base=current)
                     _check_scheme(current, allow_http=allow_http, original=url)
                     continue
                 return await _write_response(response, target, url)
@@ -264,8 +274,11 @@ async def download(
 
 async def _write_response(response: httpx.Response, target: Path, url: str) -> Path:
     if not response.is_success:
-        await response.aread()
-        raise status_error(response, None, f"download of {url} failed")
+        raise DownloadError(
+            f"download of {url} failed: HTTP {response.status_code}",
+            url=url,
+            status_code=response.status_code,
+        )
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not content_type.startswith(_ACCEPTED_DOWNLOAD_TYPES):
         raise DownloadError(
@@ -273,7 +286,11 @@ async def _write_response(response: httpx.Response, target: Path, url: str) -> P
             url=url,
         )
     if await anyio.Path(target).is_dir():
-        name = os.path.basename(response.url.path) or "result"
+        name = os.path.basename(response.url.path)
+        if name in ("", ".", ".."):
+            name = "result"
+        elif name.startswith("."):  # never a hidden file
+            name = "result" + name
         if "." not in name:
             name += _extension(content_type)
         target = target / name

@@ -188,7 +188,9 @@ async def test_jobs_cancel_then_wait_raises_cancelled(krea: AsyncKrea) -> None:
         "kling/kling-2.1", {"prompt": "a slow pan", "start_image": "https://x.test/a.png"}
     )
     cancelled = await krea.jobs.cancel(job.job_id)
-    assert cancelled is None or cancelled.job_id == job.job_id
+    assert cancelled is not None  # the fake answers the cancelled job
+    assert cancelled.job_id == job.job_id
+    assert cancelled.status is JobStatus.CANCELLED
     with pytest.raises(JobCancelledError):
         await krea.jobs.wait(job.job_id)
 

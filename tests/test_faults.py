@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from krea_async import (
     APIConnectionError,
     APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     AsyncKrea,
     InternalServerError,
@@ -113,8 +114,11 @@ async def test_retry_after_is_honoured_in_both_forms(fake: FakeKrea) -> None:
             t0 = time.monotonic()
             await krea.jobs.get(job.job_id)
             assert 0.18 <= time.monotonic() - t0 < 2.0
-            fake.inject(http_error(503, retry_after=0, http_date=True), on="poll", times=1)
+            # An HTTP-date has whole seconds: "2 s from now" is waited for 1 to 2 s.
+            fake.inject(http_error(503, retry_after=2, http_date=True), on="poll", times=1)
+            t0 = time.monotonic()
             await krea.jobs.get(job.job_id)
+            assert 0.9 <= time.monotonic() - t0 < 3.0
             too_long = fake.inject(rate_limited(retry_after=3600), on="poll", times=1)
             t0 = time.monotonic()
             with pytest.raises(RateLimitError) as info:
@@ -202,9 +206,8 @@ async def test_malformed_bodies_become_typed_errors(krea: AsyncKrea, fake: FakeK
     job = await krea.image("bfl/flux-1-dev", {"prompt": "malformed"})
     for body in (b"", b"not json", b'{"job_id": "', b'{"unexpected": true}', b"[1, 2]"):
         fake.inject(malformed(body), on="poll", times=1)
-        with pytest.raises((APIResponseValidationError, KreaError)) as info:
+        with pytest.raises(APIResponseValidationError):
             await krea.with_options(max_retries=0).jobs.get(job.job_id)
-        assert isinstance(info.value, APIResponseValidationError)
 
 
 async def test_deadline_raises_with_last_state_and_subscribe_cancels(anyio_backend: str) -> None:
@@ -286,9 +289,14 @@ def test_any_answer_becomes_a_job_or_a_typed_error(body: bytes, status: int) -> 
                 fake.inject(
                     type(fault)(kind="status", status=status, body=body), on="poll", times=1
                 )
+            if status != 200:
+                with pytest.raises(APIStatusError) as info:
+                    await krea.jobs.get(job.job_id)
+                assert info.value.status_code == status
+                return
             try:
                 got = await krea.jobs.get(job.job_id)
-            except KreaError:
+            except APIResponseValidationError:
                 return
             assert isinstance(got, Job)
 
@@ -351,3 +359,96 @@ def test_krea_log_switches_on_request_logging_without_the_key(level: str) -> Non
     logged = "POST /generate/image/bfl/flux-1-dev -> 200 (attempt 1," in proc.stderr
     assert logged == bool(level)
     assert SECRET not in proc.stderr + proc.stdout
+
+
+# -- cancellation while the submit is in flight ------------------------------------------
+
+
+async def test_cancel_during_the_submit_cancels_the_job_it_created(anyio_backend: str) -> None:
+    """The job exists on the server but its answer is late: the caller is cancelled in
+    between, through an anyio scope (and, on asyncio, task.cancel() and wait_for)."""
+    import asyncio
+
+    async def cancel_mid_submit(how: str) -> None:
+        fake = FakeKrea(clock=ManualClock())
+        fake.inject(slow(0.3, phase="after"), on="submit", times=1)
+        async with fake.client(poll_interval=0.01) as krea:
+            call = krea.subscribe(FLUX, input={"prompt": f"cancelled mid-submit by {how}"})
+            if how == "anyio scope":
+                with anyio.move_on_after(0.1) as scope:
+                    await call
+                assert scope.cancelled_caught
+            elif how == "task.cancel()":
+                task = asyncio.ensure_future(call)
+                while not fake.ledger:
+                    await asyncio.sleep(0.005)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(call, 0.1)
+        [entry] = fake.ledger
+        assert entry.status == "cancelled", how
+
+    await cancel_mid_submit("anyio scope")
+    if anyio_backend == "asyncio":
+        await cancel_mid_submit("task.cancel()")
+        await cancel_mid_submit("asyncio.wait_for")
+
+
+async def test_cancel_during_submit_retries_stops_waiting_at_once(fake: FakeKrea) -> None:
+    """A cancelled subscribe() does not sit out the submit's retry waits."""
+    set_backoff_enabled(True)
+    try:
+        rule = fake.inject(rate_limited(retry_after=2), on="submit")
+        async with fake.client(poll_interval=0.01) as krea:
+            t0 = time.monotonic()
+            with anyio.move_on_after(0.1):
+                await krea.subscribe(FLUX, input={"prompt": "refused, then abandoned"})
+            assert time.monotonic() - t0 < 0.5
+        assert rule.hits == 1
+        assert fake.ledger == []
+    finally:
+        set_backoff_enabled(False)
+
+
+async def test_unreadable_answer_to_a_submit_is_uncertain(krea: AsyncKrea, fake: FakeKrea) -> None:
+    """A 200 whose body cannot be read came from a server that probably created the job."""
+    for body in (b"<html>ok</html>", b'{"unexpected": true}'):
+        fake.inject(malformed(body), on="submit", times=1)
+        with pytest.raises(UncertainSubmitError) as info:
+            await krea.image("bfl/flux-1-dev", {"prompt": "unreadable"})
+        assert isinstance(info.value.cause, APIResponseValidationError)
+        assert info.value.check_since < info.value.submitted_at
+
+
+async def test_retried_job_delete_still_reports_an_unknown_job(
+    krea: AsyncKrea, fake: FakeKrea
+) -> None:
+    """A 404 after a 502 on DELETE /jobs/{id} means "unknown", not "done"."""
+    fake.inject(http_error(502), method="DELETE", path="/jobs/", times=1)
+    with pytest.raises(JobNotFoundError):
+        await krea.jobs.cancel("4d0e5f97-9721-4422-b88c-73a9032d7de1")
+
+
+async def test_bad_ids_endpoints_and_webhooks_are_value_errors(krea: AsyncKrea) -> None:
+    for job_id in ("", " ", ".", ".."):
+        with pytest.raises(ValueError, match="job_id"):
+            await krea.jobs.get(job_id)
+    for endpoint in ("image/bfl/flux-1-dev?x=1", "image/../jobs", "image", "image/a b"):
+        with pytest.raises(ValueError, match="endpoint"):
+            await krea.generate(endpoint, {"prompt": "x"})
+    for url in ("http://[::1", "ftp://example.com/hook", "not a url"):
+        with pytest.raises(ValueError, match="webhook_url"):
+            await krea.image("bfl/flux-1-dev", {"prompt": "x"}, webhook_url=url)
+
+
+async def test_errors_keep_no_key_in_the_request_they_carry() -> None:
+    fake = FakeKrea(api_key="the-right-key")
+    async with fake.client(api_key=SECRET) as krea:
+        with pytest.raises(KreaError) as info:
+            await krea.image("bfl/flux-1-dev", {"prompt": "x"})
+    assert isinstance(info.value, APIStatusError)
+    sent = info.value.response.request.headers["authorization"]
+    assert SECRET not in sent

@@ -665,8 +665,9 @@ async def test_failed_download_leaves_nothing_behind(
     assert target.read_bytes() == b"previous"
     assert list(tmp_path.iterdir()) == [target]
     # A 404 for a file that does not exist.
-    with pytest.raises(NotFoundError):
+    with pytest.raises(DownloadError, match="HTTP 404") as missing:
         await krea.download(url.replace("/0.png", "/7.png"), tmp_path / "x.png")
+    assert missing.value.status_code == 404
     assert list(tmp_path.iterdir()) == [target]
 
 

@@ -1458,13 +1458,15 @@ class GeneratedMethods:
         until the job is terminal. The result's ``data.urls`` hold the output files.
 
         - ``input``: the endpoint's input class or a dict of the same keys (see :meth:`image`).
-        - ``on_queue_update``: called (and awaited, if it answers an awaitable) with each new
-          :class:`Job` state while waiting.
+        - ``on_queue_update``: called (and awaited, if it answers an awaitable) with every
+          polled :class:`Job` state while waiting, the submit's answer first.
         - ``webhook_url``: sent as ``X-Webhook-URL``.
         - ``poll_interval``: seconds between polls (``None``: the client's default, about
           2 s for images and 5 s for video, backing off for long jobs).
-        - ``timeout``: the deadline in seconds for the whole job (``None``: the client's
-          ``job_timeout``, 1800 s by default; finite so a stuck job cannot hang the caller).
+        - ``timeout``: the deadline in seconds for the job, from its submit's answer to a
+          terminal status (``None``: the client's ``job_timeout``, 1800 s by default; finite
+          so a stuck job cannot hang the caller). The submit itself is bounded by the HTTP
+          timeouts and the retry policy's ``total_timeout``.
         - ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the
           deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,
           bounded by the client's ``cancel_timeout``) before propagating. A cancellation that

@@ -28,7 +28,7 @@ class _Page(Protocol[T_co]):
 
 def resource_path(prefix: str, resource_id: str, what: str) -> str:
     """``prefix/<id>`` with the id URL-quoted; :class:`ValueError` for an empty id."""
-    if not isinstance(resource_id, str) or not resource_id.strip():
+    if not isinstance(resource_id, str) or resource_id.strip() in ("", ".", ".."):
         raise ValueError(f"{what} must be a non-empty string, got {resource_id!r}")
     return f"{prefix}/{quote(resource_id.strip(), safe='')}"
 
@@ -61,7 +61,10 @@ def webhook_headers(webhook_url: str | None) -> dict[str, str]:
     """
     if webhook_url is None:
         return {}
-    parsed = httpx.URL(webhook_url)
+    try:
+        parsed = httpx.URL(webhook_url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"webhook_url is not a valid URL: {webhook_url!r}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
     return {"X-Webhook-URL": str(parsed)}

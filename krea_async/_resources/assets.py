@@ -73,14 +73,12 @@ class Assets(Resource):
 
             filename = "upload" + (mimetypes.guess_extension(mtype) or "")
         form = {"description": description} if description is not None else None
-        body, response = await self._client._core.request(
-            "POST",
+        return await self._client._core.submit(
             "/assets",
+            lambda b, r: parse(b, r, Asset),
             files={"file": (filename or name, data, mtype)},
             data=form,
-            idempotent=False,
         )
-        return parse(body, response, Asset)
 
     async def get(self, asset_id: str) -> Asset:
         """Fetch one asset (``GET /assets/{id}``). Raises :class:`~krea_async.NotFoundError`."""

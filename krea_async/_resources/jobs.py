@@ -87,6 +87,7 @@ class Jobs(Resource):
             timeout=cfg.job_timeout if timeout is None else timeout,
             cancel_on_exit=cancel_on_exit,
             cancel_timeout=cfg.cancel_timeout,
+            transient_statuses=self._client._core.retry.retry_statuses,
         )
 
     async def wait(

@@ -40,11 +40,9 @@ class NodeApps(Resource):
         :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
         headers = webhook_headers(webhook_url)
-        body, response = await self._client._core.request(
-            "POST",
+        return await self._client._core.submit(
             _app_path(app_id) + "/execute",
+            lambda b, r: parse(b, r, tuple[Job, ...]),
             json_body=dict(input),
             headers=headers,
-            idempotent=False,
         )
-        return parse(body, response, tuple[Job, ...])

@@ -82,10 +82,9 @@ class Styles(Resource):
             if value is not None:
                 body[key] = value
         headers = webhook_headers(webhook_url)
-        raw, response = await self._client._core.request(
-            "POST", "/styles/train", json_body=body, headers=headers, idempotent=False
+        return await self._client._core.submit(
+            "/styles/train", lambda b, r: parse(b, r, Job), json_body=body, headers=headers
         )
-        return parse(raw, response, Job)
 
     async def get(self, style_id: str) -> Style:
         """Fetch one style (``GET /styles/{id}``). Raises :class:`~krea_async.NotFoundError`."""
