@@ -299,3 +299,42 @@ def test_a_client_is_bound_to_its_first_event_loop(fake: FakeKrea) -> None:
         anyio.run(use)
     with pytest.raises(ClientStateError):
         anyio.run(use, backend="trio")
+
+
+async def test_every_pending_status_of_a_full_lifecycle(anyio_backend: str) -> None:
+    """Against jobs that pass through all six pending statuses, stream() yields them in
+    order and subscribe() still ends with the completed job."""
+    from krea_async.testing import ManualClock
+
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock, lifecycle="full", time_scale=1.0)  # Flux: 7 s of clock
+    async with fake.client(poll_interval=0) as krea:
+        job = await krea.image("bfl/flux-1-dev", {"prompt": "all the statuses"})
+        seen: list[str] = []
+        async for state in krea.jobs.stream(job.job_id):
+            if not seen or seen[-1] != state.status.value:
+                seen.append(state.status.value)
+            clock.advance(0.5)
+        assert seen == [
+            "queued",
+            "scheduled",
+            "processing",
+            "sampling",
+            "intermediate-complete",
+            "completed",
+        ]
+        updates: list[JobStatus] = []
+
+        def on_update(job: Job) -> None:
+            updates.append(job.status)
+            clock.advance(0.5)  # each poll sees the job 0.5 s of clock later
+
+        result = await krea.subscribe(
+            "image/bfl/flux-1-dev",
+            input={"prompt": "all the statuses again"},
+            on_queue_update=on_update,
+        )
+        # intermediate-complete (a preview) did not end the wait: only completed did.
+        assert JobStatus.INTERMEDIATE_COMPLETE in updates
+        assert result.job.status is JobStatus.COMPLETED
+        assert updates[-1] is JobStatus.COMPLETED

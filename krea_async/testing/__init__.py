@@ -65,9 +65,13 @@ Test controls: :class:`ManualClock`, :meth:`FakeKrea.fail_job`,
 :func:`drop_before`, :func:`drop_after`, :func:`slow`, :func:`malformed`,
 :func:`refuse_connection`).
 
-Not mimicked: statuses ``scheduled``, ``sampling`` and ``intermediate-complete``
-(never produced), moderation and real image content, plans, the 3 minute / 2 hour
-automatic time-outs, style likes, ``422`` for unreachable asset URLs.
+With ``FakeKrea(lifecycle="full")`` jobs also pass through ``scheduled``,
+``sampling`` and ``intermediate-complete`` (whose preview Krea does not document:
+``result`` stays ``{}``).
+
+Not mimicked: moderation and real image content, plans, the 3 minute / 2 hour
+automatic time-outs, duplicate webhook deliveries, style likes, ``422`` for
+unreachable asset URLs.
 """
 
 from __future__ import annotations

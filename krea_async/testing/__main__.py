@@ -12,6 +12,8 @@ sample MP4.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import click
 
 from ._app import FakeKrea, _bind, _quiet_uvicorn, _url_host
@@ -55,6 +57,13 @@ def main() -> None:
     type=float,
     help="Prepaid balance in USD; 402 once spent (default: unlimited).",
 )
+@click.option(
+    "--lifecycle",
+    type=click.Choice(["simple", "full"]),
+    default="simple",
+    show_default=True,
+    help="full: jobs also pass through scheduled, sampling and intermediate-complete.",
+)
 def serve(
     host: str,
     port: int,
@@ -63,6 +72,7 @@ def serve(
     concurrency: int | None,
     max_backlog: int | None,
     balance: float | None,
+    lifecycle: Literal["simple", "full"],
 ) -> None:
     """Serve the fake Krea API until interrupted (Ctrl+C)."""
     import uvicorn
@@ -73,6 +83,7 @@ def serve(
         concurrency=concurrency,
         max_backlog=max_backlog,
         balance=balance,
+        lifecycle=lifecycle,
     )
     sock = _bind(host, port)
     url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"

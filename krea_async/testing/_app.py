@@ -319,6 +319,11 @@ class FakeKrea:
       background thread that ticks the clock every 50 ms; stop it with
       :meth:`close`). By default deliveries are only recorded in :attr:`webhooks`.
     - ``max_upload_bytes``: largest ``POST /assets`` file (default 75 MB).
+    - ``lifecycle``: ``"simple"`` (default): ``queued`` (30% of the run) then
+      ``processing``; ``"full"``: every pending status of NOTES.md in order,
+      ``queued`` (15%), ``scheduled`` (10%), ``processing`` (30%), ``sampling``
+      (30%), ``intermediate-complete`` (15%; ``result`` stays ``{}``), for testing
+      code against the statuses real jobs may pass through.
     """
 
     def __init__(
@@ -333,6 +338,7 @@ class FakeKrea:
         seed: int | None = 0,
         deliver_webhooks: bool = False,
         max_upload_bytes: int = MAX_ASSET_BYTES,
+        lifecycle: Literal["simple", "full"] = "simple",
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
@@ -347,6 +353,7 @@ class FakeKrea:
             max_backlog=max_backlog,
             balance=balance,
             on_webhook=self._outbox.put if deliver_webhooks else None,
+            lifecycle=lifecycle,
         )
         self._models: dict[str, ModelInfo] = {m.path: m for m in generation_endpoints()}
         self._seed()

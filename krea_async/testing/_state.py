@@ -45,6 +45,15 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 DEFAULT_START = 1785542400.0
 #: Share of a job's duration spent ``queued``; the rest is ``processing``.
 QUEUED_SHARE = 0.3
+
+#: ``lifecycle="full"``: each pending status and where its share of the run ends.
+FULL_LIFECYCLE: tuple[tuple[float, str], ...] = (
+    (0.15, "queued"),
+    (0.25, "scheduled"),
+    (0.55, "processing"),
+    (0.85, "sampling"),
+    (1.0, "intermediate-complete"),
+)
 STATUSES = (
     "backlogged",
     "queued",
@@ -335,8 +344,10 @@ class State:
         max_backlog: int | None,
         balance: float | None,
         on_webhook: Callable[[WebhookDelivery], None] | None = None,
+        lifecycle: Literal["simple", "full"] = "simple",
     ) -> None:
         self.lock = threading.RLock()
+        self.lifecycle = lifecycle
         self.clock = clock
         self.concurrency = concurrency
         self.max_backlog = max_backlog
@@ -409,7 +420,13 @@ class State:
             return job.status
         if job.start is None:
             return "backlogged"
-        return "queued" if now < job.start + QUEUED_SHARE * job.duration else "processing"
+        elapsed = now - job.start
+        if self.lifecycle == "full":
+            for share, status in FULL_LIFECYCLE:
+                if elapsed < share * job.duration:
+                    return status
+            return FULL_LIFECYCLE[-1][1]
+        return "queued" if elapsed < QUEUED_SHARE * job.duration else "processing"
 
     def job_json(
         self, job: _Job, base_url: str, *, at: float | None = None, submit: bool = False
