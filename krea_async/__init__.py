@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 from . import files, inputs
 from ._client import DEFAULT_BASE_URL, DEFAULT_JOB_TIMEOUT, AsyncKrea
+from ._converter import parse_job
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -120,6 +121,7 @@ __all__ = [
     "Workspace",
     "WorkspaceShare",
     "__version__",
+    "parse_job",
     "files",
     "inputs",
 ]

@@ -44,7 +44,14 @@ from ._models import (
     WorkspaceShare,
 )
 
-__all__ = ["WireFormatError", "converter", "parse_datetime", "structure", "unstructure"]
+__all__ = [
+    "WireFormatError",
+    "converter",
+    "parse_datetime",
+    "parse_job",
+    "structure",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -236,6 +243,28 @@ def structure(payload: object, cls: type[T]) -> T:
         raise
     except Exception as exc:  # cattrs raises several types; keep one
         raise WireFormatError(f"unexpected {cls.__name__} payload: {exc}") from exc
+
+
+def parse_job(payload: bytes | str | Mapping[str, Any]) -> Job:
+    """Parse a job sent to your webhook (or any job JSON) into a :class:`~krea_async.Job`.
+
+    With ``X-Webhook-URL`` (``webhook_url=`` on a submit), Krea POSTs the full job
+    JSON there once the job is terminal (NOTES.md, "Webhooks"). ``payload`` is the
+    request body as bytes or text, or already-decoded JSON. Deliveries can be
+    duplicated and are not signed: answer 2xx quickly, check that ``job_id`` is a
+    job you started, and treat a repeat as a no-op (or fetch the job with
+    ``krea.jobs.get()`` to confirm it). Raises :class:`ValueError` for a body that
+    is not a job (not JSON, or JSON of another shape).
+    """
+    import json
+
+    data: object = payload
+    if isinstance(payload, (bytes, str)):
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise WireFormatError(f"webhook body is not JSON: {exc}") from exc
+    return structure(data, Job)
 
 
 def unstructure(obj: object) -> Any:

@@ -7,6 +7,7 @@ in-process (httpx ASGI transport) and over real loopback HTTP (uvicorn).
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from krea_async import (
     JobNotFoundError,
     JobStatus,
     files,
+    parse_job,
 )
 from krea_async.testing import FakeKrea
 
@@ -338,3 +340,23 @@ async def test_every_pending_status_of_a_full_lifecycle(anyio_backend: str) -> N
         assert JobStatus.INTERMEDIATE_COMPLETE in updates
         assert result.job.status is JobStatus.COMPLETED
         assert updates[-1] is JobStatus.COMPLETED
+
+
+async def test_webhook_payloads_parse_into_jobs(fake: FakeKrea) -> None:
+    async with fake.client(poll_interval=0.01) as krea:
+        result = await krea.subscribe(
+            "image/bfl/flux-1-dev",
+            input={"prompt": "notify me"},
+            webhook_url="https://my.app/krea-webhook",
+        )
+    [delivery] = fake.webhooks
+    assert delivery.url == "https://my.app/krea-webhook"
+    body = json.dumps(delivery.payload).encode()
+    for payload in (body, body.decode(), delivery.payload):
+        job = parse_job(payload)
+        assert job.job_id == result.job.job_id
+        assert job.status is JobStatus.COMPLETED
+        assert job.urls == result.urls
+    for junk in (b"<html>", b'{"status": "completed"}', b"[]"):
+        with pytest.raises(ValueError):
+            parse_job(junk)
