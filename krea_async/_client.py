@@ -9,7 +9,6 @@ Mirrors the Node SDK (``@krea-ai/sdk``; NOTES.md, "The Node SDK"):
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import os
 import re
@@ -23,12 +22,12 @@ import attrs
 import httpx
 
 from . import files as _files
-from ._errors import ConfigurationError, KreaError
+from ._errors import ConfigurationError
 from ._generated.methods import GeneratedMethods
 from ._http import DEFAULT_TIMEOUT, HttpCore, Secret, SharedState, check_base_url
 from ._inputs_runtime import to_body
 from ._models import Job, SubscribeResult
-from ._polling import JobStream, QueueUpdateCallback
+from ._polling import QueueUpdateCallback, cancel_quietly
 from ._resources._base import parse, webhook_headers
 from ._resources.assets import Assets
 from ._resources.jobs import Jobs, _drain
@@ -39,7 +38,6 @@ from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_JOB_TIMEOUT", "AsyncKrea"]
 
-logger = logging.getLogger("krea_async")
 
 DEFAULT_BASE_URL = "https://api.krea.ai"
 """Krea's API; no version prefix (NOTES.md, "Transport")."""
@@ -349,18 +347,13 @@ class AsyncKrea(GeneratedMethods):
                     raise
         except BaseException:
             if created:
-                await self._cancel_quietly(created[0].job_id)
+                await cancel_quietly(
+                    self.jobs.cancel, created[0].job_id, self._polling.cancel_timeout
+                )
             raise
         if failed:
             raise failed[0]
         return created[0]
-
-    async def _cancel_quietly(self, job_id: str) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._polling.cancel_timeout):
-            try:
-                await self.jobs.cancel(job_id)
-            except KreaError as exc:
-                logger.warning("could not cancel job %s: %s", job_id, exc)
 
     async def _submit_model(
         self, category: str, model: str, input: Any, *, webhook_url: str | None
@@ -385,18 +378,13 @@ class AsyncKrea(GeneratedMethods):
             )
         else:
             job = await self.generate(endpoint, input, webhook_url=webhook_url)
-        cfg = self._polling
-        stream = JobStream(
-            get=self.jobs.get,
-            cancel=self.jobs.cancel,
-            job_id=job.job_id,
-            interval=cfg.interval_for(category) if poll_interval is None else poll_interval,
-            max_interval=cfg.max_interval,
-            timeout=cfg.job_timeout if timeout is None else timeout,
+        stream = self.jobs._stream(
+            job.job_id,
+            interval=poll_interval,
+            timeout=timeout,
             cancel_on_exit=cancel_on_exit,
-            cancel_timeout=cfg.cancel_timeout,
+            category=category,
             first=job,
-            transient_statuses=self._core.retry.retry_statuses,
         )
         final = await _drain(stream, on_queue_update)
         return SubscribeResult(

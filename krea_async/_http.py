@@ -368,25 +368,27 @@ class HttpCore:
                 raise ClientClosedError("the http_client given to AsyncKrea was closed") from exc
             raise
 
-        text = raw.decode("utf-8", errors="replace")
-        body: object
-        try:
-            body = json.loads(raw) if raw.strip() else None
-            parsed = True
-        except ValueError:
-            body = text
-            parsed = False
+        # One parse of the bytes; the text is decoded only for an error's message.
+        body: object = None
+        if raw and not raw.isspace():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                text = raw.decode("utf-8", errors="replace")
+                if response.is_success:
+                    ctype = response.headers.get("content-type", "?")
+                    raise APIResponseValidationError(
+                        f"{method} {request.url.path} answered {response.status_code} with a "
+                        f"non-JSON body ({ctype}): {error_message_from_body(None, text)}",
+                        response=response,
+                        body=text,
+                    ) from None
+                raise status_error(
+                    response, text, error_message_from_body(None, text), job_route=job_route
+                ) from None
         if response.is_success:
-            if not parsed and raw.strip():
-                ctype = response.headers.get("content-type", "?")
-                raise APIResponseValidationError(
-                    f"{method} {request.url.path} answered {response.status_code} with a "
-                    f"non-JSON body ({ctype}): {error_message_from_body(None, text)}",
-                    response=response,
-                    body=text,
-                )
             return body, response
-        message = error_message_from_body(body, text)
+        message = error_message_from_body(body, raw.decode("utf-8", errors="replace"))
         raise status_error(response, body, message, job_route=job_route)
 
     def _log(

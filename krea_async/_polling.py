@@ -59,6 +59,24 @@ async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
         await result
 
 
+async def cancel_quietly(
+    cancel: Callable[[str], Awaitable[object]], job_id: str, timeout: float
+) -> bool:
+    """Send ``DELETE /jobs/{id}`` through ``cancel`` even while the caller is being
+    cancelled (a shielded scope), bounded by ``timeout`` seconds. A failure is logged,
+    not raised, so that the original cancellation or error propagates. Answers
+    whether the job was cancelled."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+        try:
+            await cancel(job_id)
+        except KreaError as exc:
+            logger.warning("could not cancel job %s: %s", job_id, exc)
+        else:
+            logger.info("cancelled job %s", job_id)
+            return True
+    return False
+
+
 def raise_for_outcome(job: Job) -> Job:
     """Answer a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
     if job.status is JobStatus.FAILED:
@@ -231,11 +249,5 @@ class JobStream:
     async def _cancel_remote(self) -> None:
         if self.last is not None and self.last.is_terminal:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._cancel_timeout):
-            try:
-                await self._cancel(self.job_id)
-            except KreaError as exc:
-                logger.warning("could not cancel job %s: %s", self.job_id, exc)
-            else:
-                self.cancelled_remote = True
-                logger.info("cancelled job %s", self.job_id)
+        if await cancel_quietly(self._cancel, self.job_id, self._cancel_timeout):
+            self.cancelled_remote = True

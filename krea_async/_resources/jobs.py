@@ -77,16 +77,33 @@ class Jobs(Resource):
         stream is left through an error, cancellation, the deadline, or ``aclose()``
         (``async with`` covers ``break`` too). See :class:`~krea_async.JobStream`.
         """
+        return self._stream(
+            job_id, interval=interval, timeout=timeout, cancel_on_exit=cancel_on_exit
+        )
+
+    def _stream(
+        self,
+        job_id: str,
+        *,
+        interval: float | None,
+        timeout: float | None,
+        cancel_on_exit: bool,
+        category: str | None = None,
+        first: Job | None = None,
+    ) -> JobStream:
+        """A :class:`JobStream` on this client's polling and retry settings; the
+        default interval follows ``category`` (``subscribe()`` knows it)."""
         cfg = self._client._polling
         return JobStream(
             get=self.get,
             cancel=self.cancel,
             job_id=job_id,
-            interval=cfg.interval_for(None) if interval is None else interval,
+            interval=cfg.interval_for(category) if interval is None else interval,
             max_interval=cfg.max_interval,
             timeout=cfg.job_timeout if timeout is None else timeout,
             cancel_on_exit=cancel_on_exit,
             cancel_timeout=cfg.cancel_timeout,
+            first=first,
             transient_statuses=self._client._core.retry.retry_statuses,
         )
 
