@@ -21,7 +21,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import files, inputs
-from ._client import DEFAULT_BASE_URL, DEFAULT_JOB_TIMEOUT, AsyncKrea
+from ._client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
 from ._errors import (
     APIConnectionError,
@@ -34,6 +34,7 @@ from ._errors import (
     ClientStateError,
     ConfigurationError,
     ConflictError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InternalServerError,
     JobCancelledError,
@@ -42,13 +43,13 @@ from ._errors import (
     JobNotFoundError,
     JobTimeoutError,
     KreaError,
+    ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     UncertainSubmitError,
     UnprocessableEntityError,
 )
-from ._http import DEFAULT_TIMEOUT
 from ._models import (
     Asset,
     AssetPage,
@@ -61,21 +62,24 @@ from ._models import (
     StyleOwner,
     StylePage,
     StyleShareLink,
-    SubscribeResult,
     Workspace,
     WorkspaceShare,
 )
-from ._polling import JobStream, QueueUpdateCallback
+from ._polling import DEFAULT_DEADLINE, JobStream
 from ._resources.assets import MAX_ASSET_BYTES, AssetTooLargeError
+from ._results import SubscribeResult
 from ._retry import RetryPolicy
 from ._spec import ModelInfo
+from ._transport import DEFAULT_TIMEOUT
+from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .files import DownloadError
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "DEFAULT_JOB_TIMEOUT",
+    "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "MAX_ASSET_BYTES",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIResponseValidationError",
     "APIStatusError",
@@ -91,6 +95,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DownloadError",
+    "EndpointNotFoundError",
     "InsufficientCreditsError",
     "InternalServerError",
     "Job",
@@ -105,8 +110,10 @@ __all__ = [
     "JobTimeoutError",
     "KreaError",
     "ModelInfo",
+    "ModelNotFoundError",
     "NodeApp",
     "NotFoundError",
+    "NotGiven",
     "PermissionDeniedError",
     "QueueUpdateCallback",
     "RateLimitError",
@@ -125,3 +132,17 @@ __all__ = [
     "files",
     "inputs",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Deprecated names, kept for one release.
+    if name == "DEFAULT_JOB_TIMEOUT":
+        import warnings
+
+        warnings.warn(
+            "krea_async.DEFAULT_JOB_TIMEOUT is deprecated; use krea_async.DEFAULT_DEADLINE",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_DEADLINE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,17 +1,18 @@
-"""``AsyncKrea``: the client.
+"""``AsyncKrea``: the client, the top layer.
 
-Mirrors the Node SDK (``@krea-ai/sdk``; NOTES.md, "The Node SDK"):
-``krea.image()``, ``krea.video()``, ``krea.enhance()``, ``krea.generate()``
-(the Node SDK's ``generateRaw``), ``krea.subscribe()``, ``krea.jobs``,
-``krea.assets``, ``krea.styles``, ``krea.node_apps`` and ``krea.models``.
+Mirrors the Node SDK (``@krea-ai/sdk``): ``krea.image()``, ``krea.video()``,
+``krea.enhance()``, ``krea.generate()`` (the Node SDK's ``generateRaw``),
+``krea.subscribe()``, ``krea.jobs``, ``krea.assets``, ``krea.styles``,
+``krea.node_apps`` and ``krea.models``. It builds the request layer
+(:class:`~krea_async._request.Requester`) and binds the resources to it; all
+settings live in one :class:`_Settings`, so :meth:`AsyncKrea.with_options` goes
+through the constructor.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,70 +23,42 @@ import attrs
 import httpx
 
 from . import files as _files
+from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._generated.methods import GeneratedMethods
-from ._http import DEFAULT_TIMEOUT, HttpCore, Secret, SharedState, check_base_url
-from ._inputs_runtime import to_body
-from ._models import Job, SubscribeResult
-from ._polling import QueueUpdateCallback, cancel_quietly
-from ._resources._base import parse, webhook_headers
+from ._models import Job
+from ._polling import DEFAULT_DEADLINE, PollingSettings, cancel_quietly, drain
+from ._request import Requester
 from ._resources.assets import Assets
-from ._resources.jobs import Jobs, _drain
+from ._resources.generations import Generations
+from ._resources.jobs import Jobs
 from ._resources.models import Models
 from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
+from ._results import SubscribeResult
 from ._retry import RetryPolicy
+from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
+from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
+from ._urls import check_base_url, split_endpoint
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_JOB_TIMEOUT", "AsyncKrea"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
 
 DEFAULT_BASE_URL = "https://api.krea.ai"
-"""Krea's API; no version prefix (NOTES.md, "Transport")."""
-
-DEFAULT_JOB_TIMEOUT = 1800.0
-"""Default deadline of a whole job, in seconds, for ``wait()``, ``stream()`` and
-``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
-minutes and a job may first wait in the account's backlog; Krea itself times out
-hosted jobs after 3 minutes and external providers after 2 hours. A finite
-default means a stuck job cannot hang a web request or a batch forever; pass a
-larger ``timeout`` (or ``math.inf``) for LoRA training."""
-
-#: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
-_DEFAULT_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
-_UNSET: Any = object()
-_SEGMENT = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]+")
+"""Krea's API; no version prefix (https://docs.krea.ai)."""
 
 
 @attrs.frozen(kw_only=True)
-class _PollingConfig:
-    interval: float | None
-    max_interval: float
-    job_timeout: float
-    cancel_timeout: float
+class _Settings:
+    """Every setting of one client configuration (what ``with_options`` can change)."""
 
-    def interval_for(self, category: str | None) -> float:
-        if self.interval is not None:
-            return self.interval
-        return _DEFAULT_INTERVALS.get(category or "image", 2.0)
-
-
-def _split_endpoint(endpoint: str) -> tuple[str | None, str]:
-    """``"image/bfl/flux-1-dev"`` or ``"/generate/image/bfl/flux-1-dev"`` -> (category, path)."""
-    if not isinstance(endpoint, str) or not endpoint.strip("/ "):
-        raise ValueError(
-            f"endpoint must be a path such as 'image/bfl/flux-1-dev', got {endpoint!r}"
-        )
-    path = endpoint.strip().strip("/")
-    if path.startswith("generate/"):
-        path = path[len("generate/") :]
-    segments = path.split("/")
-    if len(segments) < 2 or not all(_SEGMENT.fullmatch(s) for s in segments):
-        raise ValueError(
-            f"endpoint must be a path such as 'image/bfl/flux-1-dev' (segments of letters, "
-            f"digits, '.', '_' and '-'), got {endpoint!r}"
-        )
-    category = segments[0]
-    return (category if category in _DEFAULT_INTERVALS else None), "/generate/" + path
+    api_key: Secret
+    base_url: httpx.URL
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    headers: Mapping[str, str]
+    polling: PollingSettings
+    allow_insecure_http: bool
 
 
 class AsyncKrea(GeneratedMethods):
@@ -106,17 +79,20 @@ class AsyncKrea(GeneratedMethods):
       Plain ``http://`` is refused for non-loopback hosts unless
       ``allow_insecure_http=True`` (the key would travel in clear text).
     - ``timeout``: per-request HTTP timeouts in seconds, an ``httpx.Timeout`` or a
-      float; default ``Timeout(connect=10, read=60, write=120, pool=30)``.
+      float (``None``: no HTTP timeout); default ``Timeout(connect=10, read=60,
+      write=120, pool=30)``. Only the HTTP requests: the whole-job deadline is
+      ``default_deadline``.
     - ``max_retries`` / ``retry``: the :class:`~krea_async.RetryPolicy` (default 3
       retries of idempotent requests, exponential backoff with full jitter; the
       submit POST is never replayed when it may have created a job).
     - ``poll_interval``: seconds between polls. Default: as Krea's docs poll, 2 s
       for image and enhance jobs and 5 s for video in ``subscribe()`` (which knows
       the endpoint), and 2 s in ``jobs.stream()``/``jobs.wait()`` (which do not;
-      pass ``interval=5`` there for video). After 30 s the interval grows 1.5x per
-      poll up to ``max_poll_interval`` seconds (default 15).
-    - ``job_timeout``: the default deadline of a whole job in seconds
-      (:data:`DEFAULT_JOB_TIMEOUT`, 1800).
+      pass ``poll_interval=5`` there for video). After 30 s the interval grows 1.5x
+      per poll up to ``max_poll_interval`` seconds (default 15).
+    - ``default_deadline``: the default deadline of a whole job in seconds
+      (:data:`DEFAULT_DEADLINE`, 1800) for ``subscribe()``, ``jobs.wait()`` and
+      ``jobs.stream()``; each takes its own ``deadline=``.
     - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
       sent when a ``subscribe()`` is abandoned (default 5).
     - ``allow_insecure_http``: allow ``http://`` base URLs to non-loopback hosts
@@ -125,6 +101,8 @@ class AsyncKrea(GeneratedMethods):
     - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
       limits); you close it. ``transport``: an httpx transport for the client this
       one creates (``krea_async.testing`` uses it for the in-process fake).
+    - ``job_timeout``: deprecated spelling of ``default_deadline``
+      (:class:`DeprecationWarning`; removed in the next release).
 
     Use it as an async context manager or call :meth:`aclose`. One client per event
     loop, shared by all tasks of that loop; a closed client or one used from
@@ -148,13 +126,18 @@ class AsyncKrea(GeneratedMethods):
         retry: RetryPolicy | None = None,
         poll_interval: float | None = None,
         max_poll_interval: float = 15.0,
-        job_timeout: float = DEFAULT_JOB_TIMEOUT,
+        default_deadline: float = DEFAULT_DEADLINE,
         cancel_timeout: float = 5.0,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_insecure_http: bool = False,
         default_headers: Mapping[str, str] | None = None,
+        job_timeout: float | NotGiven = NOT_GIVEN,
+        _shared: SharedState | None = None,
     ) -> None:
+        if not isinstance(job_timeout, NotGiven):
+            warn_renamed("AsyncKrea", "job_timeout", "default_deadline")
+            default_deadline = job_timeout
         key = api_key if api_key is not None else os.environ.get("KREA_API_KEY")
         if not key or not key.strip():
             raise ConfigurationError(
@@ -166,49 +149,62 @@ class AsyncKrea(GeneratedMethods):
         check_base_url(url, allow_insecure_http=allow_insecure_http)
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass either http_client or transport, not both")
-        if job_timeout <= 0:
-            raise ConfigurationError("job_timeout must be > 0 seconds (math.inf for none)")
+        if not default_deadline > 0:
+            raise ConfigurationError("default_deadline must be > 0 seconds (math.inf for none)")
+        if (poll_interval is not None and poll_interval < 0) or max_poll_interval < 0:
+            raise ConfigurationError("poll intervals must be >= 0 seconds")
+        if cancel_timeout < 0:
+            raise ConfigurationError("cancel_timeout must be >= 0 seconds")
         policy = retry or RetryPolicy()
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
-        self._allow_insecure_http = allow_insecure_http
-        owns = http_client is None
-        client = http_client or httpx.AsyncClient(
-            transport=transport,
-            timeout=DEFAULT_TIMEOUT,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            follow_redirects=False,
-        )
-        self._state = SharedState(client, owns_client=owns)
-        self._core = HttpCore(
-            state=self._state,
+        self._settings = _Settings(
+            api_key=Secret(key.strip()),
             base_url=url,
-            secret=Secret(key.strip()),
             timeout=_as_timeout(timeout),
             retry=policy,
             headers={"User-Agent": _user_agent(), **(default_headers or {})},
+            polling=PollingSettings(
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                default_deadline=default_deadline,
+                cancel_timeout=cancel_timeout,
+                transient_statuses=policy.retry_statuses,
+            ),
+            allow_insecure_http=allow_insecure_http,
         )
-        self._polling = _PollingConfig(
-            interval=poll_interval,
-            max_interval=max_poll_interval,
-            job_timeout=job_timeout,
-            cancel_timeout=cancel_timeout,
+        if _shared is None:
+            owns = http_client is None
+            client = http_client or httpx.AsyncClient(
+                transport=transport,
+                timeout=DEFAULT_TIMEOUT,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+            )
+            _shared = SharedState(client, owns_client=owns)
+        self._state = _shared
+        requester = Requester(
+            state=self._state,
+            base_url=url,
+            secret=self._settings.api_key,
+            timeout=self._settings.timeout,
+            retry=policy,
+            headers=self._settings.headers,
         )
-        self._bind()
-
-    def _bind(self) -> None:
-        self.jobs = Jobs(self)
-        self.assets = Assets(self)
-        self.styles = Styles(self)
-        self.node_apps = NodeApps(self)
-        self.models = Models(self)
+        polling = self._settings.polling
+        self.jobs = Jobs(requester, polling)
+        self.assets = Assets(requester, polling)
+        self.styles = Styles(requester, polling)
+        self.node_apps = NodeApps(requester, polling)
+        self.models = Models(requester, polling)
+        self._generations = Generations(requester, polling)
 
     # -- lifecycle -----------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
         """The API's base URL, e.g. ``https://api.krea.ai``."""
-        return str(self._core.base_url)
+        return str(self._settings.base_url)
 
     @property
     def is_closed(self) -> bool:
@@ -239,74 +235,71 @@ class AsyncKrea(GeneratedMethods):
     def with_options(
         self,
         *,
-        timeout: httpx.Timeout | float | None = _UNSET,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        poll_interval: float | None = _UNSET,
-        job_timeout: float | None = None,
-        cancel_timeout: float | None = None,
+        api_key: str | NotGiven = NOT_GIVEN,
+        base_url: str | NotGiven = NOT_GIVEN,
+        timeout: httpx.Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+        poll_interval: float | NotGiven | None = NOT_GIVEN,
+        max_poll_interval: float | NotGiven = NOT_GIVEN,
+        default_deadline: float | NotGiven = NOT_GIVEN,
+        cancel_timeout: float | NotGiven = NOT_GIVEN,
+        allow_insecure_http: bool | NotGiven = NOT_GIVEN,
+        default_headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+        job_timeout: float | NotGiven = NOT_GIVEN,
     ) -> AsyncKrea:
         """A copy with other settings that shares this client's connection pool.
 
         Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
-        Arguments mean what they mean for :class:`AsyncKrea`; those not given are
-        kept. Closing either closes the shared pool.
+        Every argument means what it means for :class:`AsyncKrea`; those not given
+        keep this client's value (``default_headers`` are merged over this client's
+        headers). Closing either client closes the shared pool. ``job_timeout`` is
+        the deprecated spelling of ``default_deadline``.
         """
-        clone = copy.copy(self)
-        core = copy.copy(self._core)
-        if timeout is not _UNSET:
-            core.timeout = _as_timeout(timeout)
-        policy = retry or core.retry
-        if max_retries is not None:
+        if not isinstance(job_timeout, NotGiven):
+            warn_renamed("with_options", "job_timeout", "default_deadline")
+            default_deadline = job_timeout
+        cur = self._settings
+        policy = given(retry, cur.retry)
+        if not isinstance(max_retries, NotGiven):
             policy = attrs.evolve(policy, max_retries=max_retries)
-        core.retry = policy
-        clone._core = core
-        changes: dict[str, Any] = {}
-        if poll_interval is not _UNSET:
-            changes["interval"] = poll_interval
-        if job_timeout is not None:
-            if job_timeout <= 0:
-                raise ConfigurationError("job_timeout must be > 0 seconds")
-            changes["job_timeout"] = job_timeout
-        if cancel_timeout is not None:
-            changes["cancel_timeout"] = cancel_timeout
-        clone._polling = attrs.evolve(self._polling, **changes)
-        clone._bind()
-        return clone
+        headers = {k: v for k, v in cur.headers.items() if k != "User-Agent"}
+        headers.update(given(default_headers, {}))
+        return type(self)(
+            api_key=given(api_key, cur.api_key.reveal()),
+            base_url=given(base_url, str(cur.base_url)),
+            timeout=given(timeout, cur.timeout),
+            retry=policy,
+            poll_interval=given(poll_interval, cur.polling.poll_interval),
+            max_poll_interval=given(max_poll_interval, cur.polling.max_poll_interval),
+            default_deadline=given(default_deadline, cur.polling.default_deadline),
+            cancel_timeout=given(cancel_timeout, cur.polling.cancel_timeout),
+            allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
+            default_headers=headers,
+            _shared=self._state,
+        )
 
     # -- generation ----------------------------------------------------------------
 
     async def generate(self, endpoint: str, input: Any, *, webhook_url: str | None = None) -> Job:
-        """Submit a generation to any endpoint and answer the pending :class:`~krea_async.Job`.
+        """Submit a generation to any endpoint and return the pending :class:`~krea_async.Job`.
 
         ``endpoint`` is ``"image/bfl/flux-1-dev"`` (or the full path
         ``"/generate/image/bfl/flux-1-dev"``), including endpoints newer than this
         SDK; ``input`` a dict (or a typed input from :mod:`krea_async.inputs`).
         Deprecated camelCase keys the spec lists for the endpoint are renamed with a
         :class:`DeprecationWarning`. ``webhook_url`` is sent as ``X-Webhook-URL``:
-        Krea POSTs the job there once terminal (NOTES.md, "Webhooks").
+        Krea POSTs the job there once terminal.
 
         This is ``POST /generate/{category}/{provider}/{model}`` (the Node SDK's
         ``generateRaw``). Raises :class:`~krea_async.BadRequestError` (400),
         :class:`~krea_async.InsufficientCreditsError` (402),
+        :class:`~krea_async.EndpointNotFoundError` (404: no such endpoint),
         :class:`~krea_async.RateLimitError` (429, after retries), and
         :class:`~krea_async.UncertainSubmitError` when the job may have been
-        created but no answer came (never replayed).
+        created but no response came (never replayed).
         """
-        return await self._generate(endpoint, input, webhook_url=webhook_url)
-
-    async def _generate(
-        self, endpoint: str, input: Any, *, webhook_url: str | None, stop: anyio.Event | None = None
-    ) -> Job:
-        _, path = _split_endpoint(endpoint)
-        body = to_body(path[len("/generate/") :], input)
-        return await self._core.submit(
-            path,
-            lambda b, r: parse(b, r, Job),
-            json_body=body,
-            headers=webhook_headers(webhook_url),
-            stop=stop,
-        )
+        return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
     async def _submit_outliving_cancellation(
         self, endpoint: str, input: Any, *, webhook_url: str | None
@@ -328,7 +321,7 @@ class AsyncKrea(GeneratedMethods):
             with anyio.CancelScope(shield=True):
                 try:
                     created.append(
-                        await self._generate(
+                        await self._generations.create(
                             endpoint, input, webhook_url=webhook_url, stop=abandoned
                         )
                     )
@@ -348,7 +341,7 @@ class AsyncKrea(GeneratedMethods):
         except BaseException:
             if created:
                 await cancel_quietly(
-                    self.jobs.cancel, created[0].job_id, self._polling.cancel_timeout
+                    self.jobs.cancel, created[0].job_id, self._settings.polling.cancel_timeout
                 )
             raise
         if failed:
@@ -368,25 +361,33 @@ class AsyncKrea(GeneratedMethods):
         on_queue_update: QueueUpdateCallback | None,
         webhook_url: str | None,
         poll_interval: float | None,
-        timeout: float | None,
+        deadline: float | None,
         cancel_on_exit: bool,
+        timeout: float | None = None,
     ) -> SubscribeResult:
-        category, _ = _split_endpoint(endpoint)
+        if timeout is not None:
+            warn_renamed("subscribe", "timeout", "deadline")
+            if deadline is not None:
+                raise TypeError("subscribe: pass deadline= only (not also the deprecated timeout=)")
+            deadline = timeout
+        category, _ = split_endpoint(endpoint)
         if cancel_on_exit:
             job = await self._submit_outliving_cancellation(
                 endpoint, input, webhook_url=webhook_url
             )
         else:
             job = await self.generate(endpoint, input, webhook_url=webhook_url)
-        stream = self.jobs._stream(
-            job.job_id,
-            interval=poll_interval,
-            timeout=timeout,
+        stream = self._settings.polling.stream(
+            get=self.jobs.get,
+            cancel=self.jobs.cancel,
+            job_id=job.job_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
             cancel_on_exit=cancel_on_exit,
             category=category,
             first=job,
         )
-        final = await _drain(stream, on_queue_update)
+        final = await drain(stream, on_queue_update)
         return SubscribeResult(
             data=final.result, job=final, request_id=final.job_id, downloader=self._download_all
         )
@@ -404,7 +405,7 @@ class AsyncKrea(GeneratedMethods):
             url,
             dest,
             http_client=self._state.http_client,
-            allow_http=self._allow_insecure_http,
+            allow_http=self._settings.allow_insecure_http,
         )
 
     async def _download_all(
@@ -415,7 +416,7 @@ class AsyncKrea(GeneratedMethods):
             urls,
             dest,
             http_client=self._state.http_client,
-            allow_http=self._allow_insecure_http,
+            allow_http=self._settings.allow_insecure_http,
             stem=stem,
         )
 
@@ -428,6 +429,19 @@ def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:
     if not math.isfinite(timeout) or timeout <= 0:
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return httpx.Timeout(timeout)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_JOB_TIMEOUT":
+        import warnings
+
+        warnings.warn(
+            "DEFAULT_JOB_TIMEOUT is deprecated; use DEFAULT_DEADLINE",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_DEADLINE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _user_agent() -> str:

@@ -116,6 +116,17 @@ def _strict_float(value: object, _: object) -> float:
     return float(value)
 
 
+def _whole_number(value: object, _: object) -> int:
+    """An integer count (pixels, bytes): JSON ``1024`` or ``1024.0`` -> ``1024``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WireFormatError(f"expected a number, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise WireFormatError(f"expected a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
 def _str_tuple(value: object, _: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -149,6 +160,7 @@ def _optional(inner: Callable[[object, object], T]) -> Callable[[object, object]
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(int, _whole_number)
 converter.register_structure_hook(_dt.datetime, lambda v, _: parse_datetime(v))
 converter.register_structure_hook(JobStatus, _status)
 
@@ -163,6 +175,7 @@ _register_exact(Optional[object], lambda v, _: v)
 for _inner, _hook in (
     (str, _strict_str),
     (float, _strict_float),
+    (int, _whole_number),
     (_dt.datetime, lambda v, _: parse_datetime(v)),
     (Mapping[str, Any], _mapping),
 ):

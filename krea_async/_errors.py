@@ -6,10 +6,12 @@ exceptions never escape: connection problems become :class:`APIConnectionError`
 :class:`APIStatusError` chosen by :func:`status_error`, and job outcomes become a
 :class:`JobError`.
 
-Source of the statuses and their meaning: ``../shared/krea-api/NOTES.md``
-("Errors and limits"), and each path's ``responses`` in Krea's OpenAPI document
+Source of the statuses and their meaning: Krea's API docs
+(https://docs.krea.ai) and each path's ``responses`` in Krea's OpenAPI document
 (bundled at ``krea_async/_spec/openapi.json``). Every error body is
 ``{"error": "<message>"}``.
+
+This module imports nothing else of krea-async at run time (the bottom layer).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "ConflictError",
+    "EndpointNotFoundError",
     "InsufficientCreditsError",
     "InternalServerError",
     "JobCancelledError",
@@ -41,11 +44,13 @@ __all__ = [
     "JobNotFoundError",
     "JobTimeoutError",
     "KreaError",
+    "ModelNotFoundError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "UncertainSubmitError",
     "UnprocessableEntityError",
+    "reclassify",
     "status_error",
 ]
 
@@ -164,12 +169,36 @@ class NotFoundError(APIStatusError):
 class JobNotFoundError(NotFoundError):
     """404 on ``GET /jobs/{id}`` or ``DELETE /jobs/{id}``: the job is unknown or not yours.
 
-    ``job_id`` is the id asked for.
+    ``job_id`` is the id asked for. Raised by ``krea.jobs`` (which maps the
+    request layer's :class:`NotFoundError` to it).
     """
+
+    hint = "check the job id, and that the job belongs to this API key's account"
 
     def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
         super().__init__(message, response=response, body=body)
         self.job_id = response.request.url.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class EndpointNotFoundError(NotFoundError):
+    """404 on ``POST /generate/...``: Krea has no such generation endpoint (model)."""
+
+    hint = "no such generation endpoint; see krea.models.list() for the known models"
+
+
+class ModelNotFoundError(KreaError, KeyError):
+    """``krea.models.get()`` / ``get_schema()``: the bundled spec has no such model.
+
+    Raised without any request. ``model`` is the name asked for. A
+    :class:`KeyError` too, for code written against earlier releases.
+    """
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"unknown model {model!r}; see krea.models.list()")
+        self.model = model
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ConflictError(APIStatusError):
@@ -215,26 +244,27 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
-def status_error(
-    response: httpx.Response, body: object, message: str, *, job_route: bool = False
-) -> APIStatusError:
+def status_error(response: httpx.Response, body: object, message: str) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass for ``response.status_code``.
 
-    ``job_route`` makes a 404 a :class:`JobNotFoundError`. Statuses without a class
-    of their own map to :class:`InternalServerError` (>= 500) or
-    :class:`APIStatusError`.
+    Statuses without a class of their own map to :class:`InternalServerError`
+    (>= 500) or :class:`APIStatusError`. Resources refine a class where they know
+    more (:func:`reclassify`).
     """
     code = response.status_code
     cls: type[APIStatusError]
-    if code == 404 and job_route:
-        cls = JobNotFoundError
-    elif code in _STATUS_ERRORS:
+    if code in _STATUS_ERRORS:
         cls = _STATUS_ERRORS[code]
     elif code >= 500:
         cls = InternalServerError
     else:
         cls = APIStatusError
     return cls(message, response=response, body=body)
+
+
+def reclassify(exc: APIStatusError, cls: type[APIStatusError]) -> APIStatusError:
+    """The same error (message, response, body) as a more specific class ``cls``."""
+    return cls(exc.message, response=exc.response, body=exc.body)
 
 
 class APIResponseValidationError(KreaError):
@@ -258,10 +288,10 @@ class UncertainSubmitError(KreaError):
     """A POST that creates a job (or an asset) may or may not have been carried out.
 
     Raised instead of replaying the request, because Krea documents no idempotency
-    key and a replay could start, and bill, a second job (NOTES.md, "Errors and
-    limits"). It happens when the request was sent but no clear answer came back:
-    a read timeout, a connection dropped after the body was sent, a 5xx or 408, or
-    a 2xx answer whose body could not be read.
+    key and a replay could start, and bill, a second job. It happens when the
+    request was sent but no clear response came back: a read timeout, a connection
+    dropped after the body was sent, a 5xx or 408, or a 2xx response whose body
+    could not be read.
 
     Attributes: ``method`` and ``path`` of the request, ``submitted_at`` (aware
     UTC ``datetime`` taken just before sending, by this machine's clock),
@@ -273,26 +303,34 @@ class UncertainSubmitError(KreaError):
 
         async for job in krea.jobs.list(created_after=err.check_since):
             ...
+
+    The caller words the message: ``created`` says what the request may have done
+    (default ``"created a job"``), ``check`` where to look (default: the
+    ``krea.jobs.list(created_after=err.check_since)`` call).
     """
 
     def __init__(
-        self, *, method: str, path: str, submitted_at: _dt.datetime, cause: KreaError
+        self,
+        *,
+        method: str,
+        path: str,
+        submitted_at: _dt.datetime,
+        cause: KreaError,
+        created: str = "created a job",
+        check: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.submitted_at = submitted_at
         self.check_since = submitted_at - _dt.timedelta(seconds=CLOCK_SKEW_MARGIN)
         self.cause = cause
-        if path.startswith("/assets"):
-            what, check = "uploaded an asset", "`krea.assets.list()`"
-        else:
-            what, check = (
-                "created a job",
+        if check is None:
+            check = (
                 "`krea.jobs.list(created_after=err.check_since)` for jobs created since "
-                f"{self.check_since.isoformat()}",
+                f"{self.check_since.isoformat()}"
             )
         super().__init__(
-            f"{method} {path} may have {what}, but no clear answer came back ({cause}). "
+            f"{method} {path} may have {created}, but no clear answer came back ({cause}). "
             "It was NOT retried, so that nothing is created, and billed, twice. "
             f"Check {check} before sending it again."
         )
@@ -314,7 +352,7 @@ class JobError(KreaError):
 
 class JobFailedError(JobError):
     """The job ended ``failed`` (provider error, invalid parameters, moderation, or
-    Krea's automatic time-out). Failed jobs are not billed (NOTES.md, "The job").
+    Krea's automatic time-out). Failed jobs are not billed.
     The failure details, whose shape Krea does not document, are in
     ``job.result.error``."""
 

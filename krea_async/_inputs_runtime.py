@@ -5,31 +5,32 @@ and use the small validators defined here; :func:`to_body` is what the client
 calls with whatever the user passed as ``input`` (an input instance or a plain
 mapping).
 
-Hand-written; the per-endpoint tables (``INPUT_TYPES``, ``DEPRECATED_ALIASES``)
-are generated into :mod:`krea_async._generated.inputs` by
-``scripts/generate_types.py``.
+Hand-written; the deprecated camelCase aliases come from the bundled spec
+(:mod:`krea_async._spec`); the per-endpoint input classes are generated into
+:mod:`krea_async._generated.inputs` by ``scripts/generate_types.py``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import sys
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-if TYPE_CHECKING:
-    from types import FrameType
+from ._deprecation import user_stacklevel
+from ._spec import model_info
+from ._urls import normalize_endpoint
 
-    from krea_async._models import Job
+if TYPE_CHECKING:
+    pass
+
 
 __all__ = [
     "ALIAS_SUNSET",
     "KreaInput",
-    "QueueUpdateCallback",
     "Validator",
     "all_of",
     "is_int",
@@ -41,11 +42,6 @@ __all__ = [
     "optional",
     "to_body",
 ]
-
-QueueUpdateCallback = Callable[["Job"], "Awaitable[None] | None"]
-"""Called with every polled state of a job (the submit's answer first; a status may
-repeat from one poll to the next) while ``subscribe()`` or ``jobs.wait()`` waits;
-a plain function or a coroutine function."""
 
 #: An attrs validator: ``(instance, attribute, value) -> None``, raising on a bad value.
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], Any]
@@ -228,33 +224,10 @@ def _attrs_body(inst: Any) -> dict[str, Any]:
     return body
 
 
-def normalize_endpoint(endpoint: str) -> str:
-    """``"/generate/image/bfl/flux-1-dev"`` and ``"image/bfl/flux-1-dev"`` -> the latter."""
-    key = endpoint.strip("/")
-    if key.startswith("generate/"):
-        key = key[len("generate/") :]
-    return key
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` for :func:`warnings.warn` called from this module that points
-    at the first frame outside ``krea_async`` (the user's code)."""
-    frame: FrameType | None = sys._getframe(1)  # the caller of warnings.warn: level 1
-    level = 1
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if not (name == "krea_async" or name.startswith("krea_async.")):
-            return level
-        frame = frame.f_back
-        level += 1
-    return 1
-
-
 def _rewrite_aliases(endpoint: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    from krea_async._generated.inputs import DEPRECATED_ALIASES
-
     body = dict(data)
-    aliases = DEPRECATED_ALIASES.get(endpoint)
+    info = model_info(endpoint)
+    aliases = info.deprecated_aliases if info is not None and info.endpoint == endpoint else None
     if not aliases:
         return body
     for old, new in aliases.items():
@@ -269,7 +242,7 @@ def _rewrite_aliases(endpoint: str, data: Mapping[str, Any]) -> dict[str, Any]:
             f"{endpoint}: the request key {old!r} is deprecated; use {new!r} instead "
             f"(Krea stopped accepting {old!r} on {ALIAS_SUNSET}). Sending it as {new!r}.",
             DeprecationWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
         # Keep the key order the caller used.
         body = {(new if k == old else k): v for k, v in body.items()}

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import anyio
 import attrs
 
 __all__ = [
@@ -34,15 +31,11 @@ __all__ = [
     "StyleOwner",
     "StylePage",
     "StyleShareLink",
-    "SubscribeResult",
     "Workspace",
     "WorkspaceShare",
 ]
 
 _EMPTY: Mapping[str, Any] = {}
-_DownloadAll = Callable[
-    [Sequence[str], "str | os.PathLike[str]", "str | None"], Awaitable[list[Path]]
-]
 
 
 class JobStatus(str, enum.Enum):
@@ -128,7 +121,7 @@ class JobResult:
         return repr(err)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Job:
     """One state of a Krea job, as ``GET /jobs/{id}`` (or a submit) answered it.
 
@@ -157,6 +150,23 @@ class Job:
         """``True`` once the job is ``completed``, ``failed`` or ``cancelled``."""
         return self.status.is_terminal
 
+    def __str__(self) -> str:
+        """``Job 7f3a9c1e… processing`` (``, 2 urls`` once there are results)."""
+        short = self.job_id[:8] + ("…" if len(self.job_id) > 8 else "")
+        text = f"Job {short} {self.status}"
+        if self.result.urls:
+            n = len(self.result.urls)
+            text += f", {n} url{'s' if n != 1 else ''}"
+        return text
+
+    def __repr__(self) -> str:
+        """``Job(job_id='…', status='processing', created_at='2026-…')``: no result body."""
+        created = self.created_at.isoformat() if self.created_at else None
+        return (
+            f"Job(job_id={self.job_id!r}, status={str(self.status)!r}, "
+            f"created_at={created!r}, urls={len(self.result.urls)})"
+        )
+
     @property
     def urls(self) -> tuple[str, ...]:
         """Shortcut for ``result.urls``."""
@@ -177,64 +187,21 @@ class JobPage:
 
 
 @attrs.frozen(kw_only=True)
-class SubscribeResult:
-    """What ``subscribe()`` answers, shaped like the Node SDK's result.
-
-    - ``data``: the completed job's :class:`JobResult` (so ``data.urls[0]``).
-    - ``job``: the terminal :class:`Job`.
-    - ``request_id``: the job id (the Node SDK's ``requestId``).
-    """
-
-    data: JobResult
-    job: Job
-    request_id: str
-    _downloader: _DownloadAll | None = attrs.field(
-        default=None, repr=False, eq=False, alias="downloader"
-    )
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        """Shortcut for ``data.urls``."""
-        return self.data.urls
-
-    async def save(self, dest: str | os.PathLike[str]) -> list[Path]:
-        """Download every result URL and answer the paths written.
-
-        ``dest`` is a directory (created if missing; files are named
-        ``<job_id>-<n><ext>``) or, for a single result, a file path with an
-        extension. Each file is streamed to a temporary file and renamed into place.
-        Uses the client's connection pool and never sends the API key. Raises
-        :class:`ValueError` when the job has no URLs, and what
-        :func:`krea_async.files.download` raises.
-        """
-        urls = self.data.urls
-        if not urls:
-            raise ValueError(f"job {self.request_id} has no result URLs to save")
-        target = anyio.Path(dest)
-        single_file = len(urls) == 1 and bool(target.suffix) and not await target.is_dir()
-        stem = None if single_file else self.request_id
-        if self._downloader is not None:
-            return await self._downloader(urls, dest, stem)
-        from .files import download_all
-
-        return await download_all(urls, dest, stem=stem)
-
-
-@attrs.frozen(kw_only=True)
 class Asset:
     """An uploaded asset (``POST /assets``, ``GET /assets/{id}``).
 
-    ``width``/``height`` in pixels and ``size_bytes`` in bytes, each ``None`` when
-    Krea does not know them; ``uploaded_at`` an aware datetime; ``image_url`` the
+    ``width``/``height`` in pixels and ``size_bytes`` in bytes, ints (the spec's
+    ``number`` values are whole counts; ``1024.0`` on the wire reads as ``1024``),
+    each ``None`` when Krea does not know them; ``uploaded_at`` an aware datetime; ``image_url`` the
     URL to pass to a generation's ``image_url``/``image_urls``.
     """
 
     id: str
     image_url: str
     uploaded_at: _dt.datetime | None = None
-    width: float | None = None
-    height: float | None = None
-    size_bytes: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
     mime_type: str | None = None
     description: str | None = None
     metadata: object | None = None

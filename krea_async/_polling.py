@@ -1,7 +1,7 @@
 """Polling a job until it is terminal: the stream, its deadline, and remote cancellation.
 
 Krea's docs poll ``GET /jobs/{id}`` every 2 s for images and every 5 s for video,
-and advise exponential backoff for long jobs (NOTES.md, "The job"). A
+and advise exponential backoff for long jobs (https://docs.krea.ai). A
 :class:`JobStream` does that: a fixed interval for the first
 ``BACKOFF_AFTER`` seconds, then growing by ``BACKOFF_FACTOR`` per poll up to
 ``max_interval``. The whole stream runs under a deadline; when it passes,
@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
+import attrs
 
 from ._errors import (
     APIConnectionError,
@@ -27,13 +28,22 @@ from ._errors import (
     JobTimeoutError,
     KreaError,
 )
-from ._inputs_runtime import QueueUpdateCallback
 from ._models import Job, JobStatus
+from ._retry import DEFAULT_RETRY_STATUSES
+from ._types import QueueUpdateCallback
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["JobStream", "QueueUpdateCallback", "raise_for_outcome"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "JobStream",
+    "PollingSettings",
+    "QueueUpdateCallback",
+    "default_poll_interval",
+    "drain",
+    "raise_for_outcome",
+]
 
 logger = logging.getLogger("krea_async")
 
@@ -45,9 +55,71 @@ BACKOFF_FACTOR = 1.5
 #: Consecutive failed polls (each already retried by the HTTP layer) tolerated
 #: before the stream gives up and raises the last error.
 MAX_POLL_FAILURES = 5
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = DEFAULT_RETRY_STATUSES
 """Statuses of transient poll failures by default (the client passes its
 ``RetryPolicy.retry_statuses``): timeout, rate limit, server errors."""
+
+DEFAULT_DEADLINE = 1800.0
+"""Default deadline of a whole job, in seconds, for ``jobs.wait()``, ``jobs.stream()``
+and ``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
+minutes and a job may first wait in the account's backlog. A finite default means
+a stuck job cannot hang a web request or a batch forever; pass a larger
+``deadline`` (or ``math.inf``) for LoRA training."""
+
+#: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
+_POLL_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
+
+
+def default_poll_interval(category: str | None) -> float:
+    """Krea's documented poll interval in seconds for a generation category:
+    2 s for ``image`` and ``enhance`` (and an unknown category), 5 s for ``video``."""
+    return _POLL_INTERVALS.get(category or "image", 2.0)
+
+
+@attrs.frozen(kw_only=True)
+class PollingSettings:
+    """A client's polling settings (seconds): ``poll_interval`` (``None``: per
+    category, :func:`default_poll_interval`), ``max_poll_interval``,
+    ``default_deadline``, ``cancel_timeout``, and the statuses a poll is retried
+    through (``transient_statuses``)."""
+
+    poll_interval: float | None = None
+    max_poll_interval: float = 15.0
+    default_deadline: float = DEFAULT_DEADLINE
+    cancel_timeout: float = 5.0
+    transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+
+    def interval_for(self, category: str | None) -> float:
+        """The poll interval for a job of ``category``."""
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return default_poll_interval(category)
+
+    def stream(
+        self,
+        *,
+        get: Callable[[str], Awaitable[Job]],
+        cancel: Callable[[str], Awaitable[object]],
+        job_id: str,
+        poll_interval: float | None,
+        deadline: float | None,
+        cancel_on_exit: bool,
+        category: str | None = None,
+        first: Job | None = None,
+    ) -> JobStream:
+        """A :class:`JobStream` on these settings; ``None`` arguments take the defaults."""
+        return JobStream(
+            get=get,
+            cancel=cancel,
+            job_id=job_id,
+            interval=self.interval_for(category) if poll_interval is None else poll_interval,
+            max_interval=self.max_poll_interval,
+            timeout=self.default_deadline if deadline is None else deadline,
+            cancel_on_exit=cancel_on_exit,
+            cancel_timeout=self.cancel_timeout,
+            first=first,
+            transient_statuses=self.transient_statuses,
+        )
 
 
 async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
@@ -64,7 +136,7 @@ async def cancel_quietly(
 ) -> bool:
     """Send ``DELETE /jobs/{id}`` through ``cancel`` even while the caller is being
     cancelled (a shielded scope), bounded by ``timeout`` seconds. A failure is logged,
-    not raised, so that the original cancellation or error propagates. Answers
+    not raised, so that the original cancellation or error propagates. Returns
     whether the job was cancelled."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
         try:
@@ -78,7 +150,7 @@ async def cancel_quietly(
 
 
 def raise_for_outcome(job: Job) -> Job:
-    """Answer a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
+    """Return a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
     if job.status is JobStatus.FAILED:
         detail = job.result.error_message
         raise JobFailedError(
@@ -89,6 +161,23 @@ def raise_for_outcome(job: Job) -> Job:
     if job.status is JobStatus.CANCELLED:
         raise JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, job=job)
     return job
+
+
+async def drain(stream: JobStream, on_queue_update: QueueUpdateCallback | None) -> Job:
+    """Iterate ``stream`` to its terminal state, calling ``on_queue_update`` with each
+    state; return the completed job or raise :func:`raise_for_outcome`'s errors. The
+    stream is closed (and, with ``cancel_on_exit``, the job cancelled) on any exit."""
+    last: Job | None = None
+    try:
+        async for job in stream:
+            last = job
+            await notify(on_queue_update, job)
+    except BaseException:
+        await stream.aclose()
+        raise
+    assert last is not None
+    assert last.is_terminal
+    return raise_for_outcome(last)
 
 
 class JobStream:
@@ -104,8 +193,9 @@ class JobStream:
     (``async with krea.jobs.stream(...) as states:``) when ``cancel_on_exit`` should
     also apply to an early ``break``.
 
-    Raises :class:`~krea_async.JobTimeoutError` when ``timeout`` seconds have passed
-    since the first ``__anext__``; :class:`~krea_async.JobNotFoundError` on a 404;
+    Raises :class:`~krea_async.JobTimeoutError` when the deadline (``timeout``
+    seconds) has passed since the first ``__anext__``;
+    :class:`~krea_async.JobNotFoundError` on a 404;
     other errors after ``MAX_POLL_FAILURES`` consecutive failed polls (transient
     failures, such as a 503 or a dropped connection, do not end the stream).
 

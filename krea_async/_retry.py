@@ -21,7 +21,20 @@ from collections.abc import Iterator
 
 import attrs
 
-__all__ = ["RetryPolicy", "no_backoff", "parse_retry_after", "set_backoff_enabled"]
+__all__ = [
+    "DEFAULT_RETRY_STATUSES",
+    "Decision",
+    "Outcome",
+    "RetryPolicy",
+    "decide",
+    "no_backoff",
+    "parse_retry_after",
+    "set_backoff_enabled",
+]
+
+DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Transient statuses: request timeout, rate limit, server errors (retried and, while
+polling a job, polled through)."""
 
 _backoff_enabled = True
 
@@ -123,9 +136,11 @@ class RetryPolicy:
     max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
     total_timeout: float = attrs.field(default=60.0, validator=_non_negative)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
 
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float | None:
+    def backoff(
+        self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None
+    ) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``, or ``None`` when the
         server's ``Retry-After`` is longer than ``max_retry_after`` (do not retry)."""
         if retry_after is not None:
@@ -135,4 +150,80 @@ class RetryPolicy:
         if not _backoff_enabled:
             return 0.0
         cap = min(self.max_backoff, self.initial_backoff * (2 ** min(attempt, 32)))
-        return random.uniform(0.0, cap)
+        return (rng or _RANDOM).uniform(0.0, cap)
+
+
+_RANDOM = random.Random()
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """What one failed attempt of a request ended with.
+
+    ``status`` is the HTTP error status, or ``None`` when no response came (a
+    connection error or an HTTP timeout); ``sent`` tells, for those, whether the
+    request may have reached the server (``False`` for a refused connection or a
+    connect/pool timeout); ``retry_after`` is the server's ``Retry-After`` in seconds.
+    """
+
+    status: int | None = None
+    sent: bool = True
+    retry_after: float | None = None
+
+    @property
+    def certainly_not_done(self) -> bool:
+        """``True`` when the server certainly did not carry the request out: a 4xx
+        other than 408 (a refusal), or a request that never left this machine."""
+        if self.status is not None:
+            return self.status < 500 and self.status != 408
+        return not self.sent
+
+
+@attrs.frozen
+class Decision:
+    """What to do after a failed attempt: wait ``wait`` seconds and retry, or stop
+    (``wait is None``). ``uncertain`` is ``True`` when it stopped because a request that
+    must not be replayed may have been carried out (an
+    :class:`~krea_async.UncertainSubmitError`)."""
+
+    wait: float | None
+    uncertain: bool = False
+
+    @property
+    def stop(self) -> bool:
+        """``True`` when no further attempt should be made."""
+        return self.wait is None
+
+
+STOP = Decision(None)
+UNCERTAIN = Decision(None, uncertain=True)
+
+
+def decide(
+    policy: RetryPolicy,
+    *,
+    attempt: int,
+    outcome: Outcome,
+    replay_safe: bool,
+    elapsed: float = 0.0,
+    rng: random.Random | None = None,
+) -> Decision:
+    """Decide, from the policy alone, whether and when to retry a failed attempt.
+
+    ``attempt`` is the 0-based number of the attempt that failed; ``elapsed`` the
+    seconds since the first attempt started; ``replay_safe`` whether sending the
+    request again cannot do the work twice (idempotent methods). Return a
+    :class:`Decision`: ``UNCERTAIN`` when a non-replayable request may have been
+    carried out; ``STOP`` for a status the policy does not retry, when the retries
+    or ``total_timeout`` are used up, or when ``Retry-After`` exceeds
+    ``max_retry_after``; else the wait in seconds (see :meth:`RetryPolicy.backoff`).
+    """
+    if not replay_safe and not outcome.certainly_not_done:
+        return UNCERTAIN
+    retryable = outcome.status is None or outcome.status in policy.retry_statuses
+    if not retryable or attempt >= policy.max_retries:
+        return STOP
+    wait = policy.backoff(attempt, outcome.retry_after, rng=rng)
+    if wait is None or elapsed + wait > policy.total_timeout:
+        return STOP
+    return Decision(wait)

@@ -166,7 +166,7 @@ def data_uri(
 
 
 def _is_loopback(url: httpx.URL) -> bool:
-    from ._http import is_loopback_host
+    from ._urls import is_loopback_host
 
     return is_loopback_host(url.host)
 

@@ -728,7 +728,7 @@ _CATEGORY_DOC = {
 
 def method_doc(category: str, models: Sequence[str]) -> list[str]:
     return [
-        f"Submit {_CATEGORY_DOC[category]}; answer the pending :class:`Job`.",
+        f"Submit {_CATEGORY_DOC[category]}; return the pending :class:`Job`.",
         "",
         f"POSTs the body to ``/generate/{category}/{{model}}`` and returns as soon as Krea",
         "accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use",
@@ -748,39 +748,41 @@ def method_doc(category: str, models: Sequence[str]) -> list[str]:
         ":class:`krea_async.InsufficientCreditsError` (402),",
         ":class:`krea_async.RateLimitError` (429: the backlog is full),",
         ":class:`krea_async.UncertainSubmitError` (the request may have created a job but no",
-        "clear answer came back; it is not retried), another",
+        "clear response came back; it is not retried), another",
         ":class:`krea_async.APIStatusError` or :class:`krea_async.APIConnectionError`, and",
         "``TypeError``/``ValueError`` for an input that is not a dict or input instance.",
     ]
 
 
 SUBSCRIBE_DOC = [
-    "Submit a generation job and wait for it to finish; answer a :class:`SubscribeResult`.",
+    "Submit a generation job and wait for it to finish; return a :class:`SubscribeResult`.",
     "",
     "POSTs ``input`` to ``/generate/{endpoint}`` (``endpoint`` such as",
     '``"image/bfl/flux-1-dev"`` or ``"video/kling/kling-2.1"``), then polls ``GET /jobs/{id}``',
     "until the job is terminal. The result's ``data.urls`` hold the output files.",
     "",
     "- ``input``: the endpoint's input class or a dict of the same keys (see :meth:`image`).",
-    "- ``on_queue_update``: called (and awaited, if it answers an awaitable) with every",
-    "  polled :class:`Job` state while waiting, the submit's answer first.",
+    "- ``on_queue_update``: called (and awaited, if it returns an awaitable) with every",
+    "  polled :class:`Job` state while waiting, the submit's response first.",
     "- ``webhook_url``: sent as ``X-Webhook-URL``.",
     "- ``poll_interval``: seconds between polls (``None``: the client's default, about",
     "  2 s for images and 5 s for video, backing off for long jobs).",
-    "- ``timeout``: the deadline in seconds for the job, from its submit's answer to a",
-    "  terminal status (``None``: the client's ``job_timeout``, 1800 s by default; finite",
+    "- ``deadline``: the deadline in seconds for the job, from its submit's response to a",
+    "  terminal status (``None``: the client's ``default_deadline``, 1800 s; finite",
     "  so a stuck job cannot hang the caller). The submit itself is bounded by the HTTP",
     "  timeouts and the retry policy's ``total_timeout``.",
     "- ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the",
     "  deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,",
     "  bounded by the client's ``cancel_timeout``) before propagating. A cancellation that",
-    "  arrives during the submit waits for its answer, so the new job can be cancelled too.",
+    "  arrives during the submit waits for its response, so the new job can be cancelled too.",
+    "- ``timeout``: deprecated spelling of ``deadline`` (a :class:`DeprecationWarning`;",
+    "  removed in the next release). The HTTP timeout is the client's ``timeout``.",
     "",
     "For an endpoint this SDK version does not know, use ``krea.generate(path, dict)``.",
     "",
     "Raises what :meth:`image` raises, and :class:`krea_async.JobFailedError` /",
     ":class:`krea_async.JobCancelledError` for a job that ended so, and",
-    ":class:`krea_async.JobTimeoutError` when ``timeout`` runs out.",
+    ":class:`krea_async.JobTimeoutError` when the deadline passes.",
 ]
 
 
@@ -802,8 +804,9 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "",
         "if TYPE_CHECKING:",
         "    from krea_async._generated import inputs as _in",
-        "    from krea_async._inputs_runtime import QueueUpdateCallback",
-        "    from krea_async._models import Job, SubscribeResult",
+        "    from krea_async._models import Job",
+        "    from krea_async._results import SubscribeResult",
+        "    from krea_async._types import QueueUpdateCallback",
         "",
         '__all__ = ["GeneratedMethods"]',
         "",
@@ -827,8 +830,9 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "            on_queue_update: QueueUpdateCallback | None,",
         "            webhook_url: str | None,",
         "            poll_interval: float | None,",
-        "            timeout: float | None,",
+        "            deadline: float | None,",
         "            cancel_on_exit: bool,",
+        "            timeout: float | None = None,",
         "        ) -> SubscribeResult: ...",
     ]
 
@@ -877,8 +881,9 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "on_queue_update: QueueUpdateCallback | None = None",
         "webhook_url: str | None = None",
         "poll_interval: float | None = None",
-        "timeout: float | None = None",
+        "deadline: float | None = None",
         "cancel_on_exit: bool = True",
+        "timeout: float | None = None",
     ]
     params = ["endpoint: Literal[{LIT}]", "*", "input: {TYPE}", *tail]
     out += overloads("subscribe", items, params, "SubscribeResult")
@@ -893,8 +898,9 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "            on_queue_update=on_queue_update,",
         "            webhook_url=webhook_url,",
         "            poll_interval=poll_interval,",
-        "            timeout=timeout,",
+        "            deadline=deadline,",
         "            cancel_on_exit=cancel_on_exit,",
+        "            timeout=timeout,",
         "        )",
         "",
     ]

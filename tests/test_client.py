@@ -243,12 +243,34 @@ async def test_docs_image_to_image_example_with_a_data_uri(krea: AsyncKrea) -> N
 
 
 async def test_with_options_shares_the_pool(fake: FakeKrea) -> None:
+    from krea_async import InternalServerError
+    from krea_async.testing import http_error
+
+    seen: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(request)
+
+    # Observed through the public API: both clients send through the same
+    # httpx client (its event hook sees both), and only the copy has max_retries=0.
     krea = fake.client(poll_interval=0.01)
-    fast = krea.with_options(max_retries=0, timeout=5, job_timeout=10)
-    assert fast._state is krea._state
-    assert fast._core.retry.max_retries == 0
-    assert krea._core.retry.max_retries == 3
-    assert fast.jobs._client is fast
+    fast = krea.with_options(max_retries=0, timeout=5, default_deadline=10)
+    probe = await krea.image("bfl/flux-1-dev", {"prompt": "probe"})
+    fake.inject(http_error(503), on="poll", times=1)
+    with pytest.raises(InternalServerError):
+        await fast.jobs.get(probe.job_id)
+    fake.inject(http_error(503), on="poll", times=1)
+    assert (await krea.jobs.get(probe.job_id)).job_id == probe.job_id  # retried
+    async with httpx.AsyncClient(
+        transport=fake.transport(), event_hooks={"request": [record]}
+    ) as http:
+        own = AsyncKrea(
+            "fake-key", base_url="http://fake.krea.test", http_client=http, allow_insecure_http=True
+        )
+        copy = own.with_options(max_retries=0)
+        await own.jobs.get(probe.job_id)
+        await copy.jobs.get(probe.job_id)
+        assert len(seen) == 2
     job = await fast.image("bfl/flux-1-dev", {"prompt": "shared pool"})
     assert (await krea.jobs.wait(job.job_id)).status is JobStatus.COMPLETED
     await fast.aclose()
@@ -260,7 +282,7 @@ async def test_with_options_shares_the_pool(fake: FakeKrea) -> None:
 async def test_caller_owned_http_client_is_not_closed(fake: FakeKrea) -> None:
     async with httpx.AsyncClient(transport=fake.transport()) as http:
         async with AsyncKrea(
-            "k", base_url="http://fake.krea.test", http_client=http, allow_insecure_http=True
+            "fake-key", base_url="http://fake.krea.test", http_client=http, allow_insecure_http=True
         ) as krea:
             await krea.image("bfl/flux-1-dev", {"prompt": "mine"})
         assert not http.is_closed

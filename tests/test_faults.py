@@ -331,7 +331,7 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
     assert len(errors) == 2
     assert caplog.records, "the SDK logged nothing at DEBUG"
     assert "POST /generate/image/bfl/flux-1-dev" in caplog.text
-    texts = [caplog.text, repr(krea), str(krea), repr(krea._core.__dict__)]
+    texts = [caplog.text, repr(krea), str(krea), repr(vars(krea)), repr(krea.with_options())]
     for err in errors:
         texts += [str(err), repr(err)]
         texts += traceback.TracebackException.from_exception(err, capture_locals=True).format()

@@ -427,8 +427,9 @@ def test_mixin_delegates() -> None:
             "on_queue_update": None,
             "webhook_url": None,
             "poll_interval": None,
-            "timeout": None,
+            "deadline": None,
             "cancel_on_exit": True,
+            "timeout": None,
         },
     )
 

@@ -495,27 +495,27 @@ async def test_node_app_answering_several_jobs(krea: AsyncKrea, fake: FakeKrea) 
 
 
 async def test_models_from_the_bundled_spec(krea: AsyncKrea, sent: list[tuple[str, str]]) -> None:
-    everything = krea.models.list()
+    everything = await krea.models.list()
     assert len(everything) == 59
-    per_category = {c: krea.models.list(c) for c in ("image", "video", "enhance")}
+    per_category = {c: await krea.models.list(c) for c in ("image", "video", "enhance")}
     assert len(per_category["image"]) == 25
     assert sum(len(v) for v in per_category.values()) == 59
     for category, models in per_category.items():
         assert models
         assert all(m.category == category for m in models)
         assert all(m.endpoint == f"{category}/{m.id}" for m in models)
-    schema = krea.models.get_schema("bfl/flux-1-dev")
+    schema = await krea.models.get_schema("bfl/flux-1-dev")
     assert "prompt" in schema["required"]
     assert "prompt" in schema["properties"]
-    info = krea.models.get("image/bfl/flux-1-dev")
-    assert info == krea.models.get("/generate/image/bfl/flux-1-dev")
+    info = await krea.models.get("image/bfl/flux-1-dev")
+    assert info == await krea.models.get("/generate/image/bfl/flux-1-dev")
     assert info.path == "/generate/image/bfl/flux-1-dev"
     assert info.average_seconds == 7
     with pytest.raises(KeyError, match="acme/nope"):
-        krea.models.get_schema("acme/nope")
+        await krea.models.get_schema("acme/nope")
     with pytest.raises(ValueError, match="category"):
-        krea.models.list("audio")  # type: ignore[arg-type]
-    assert sent == []  # answered from the bundled spec
+        await krea.models.list("audio")  # type: ignore[arg-type]
+    assert sent == []  # returned from the bundled spec
 
 
 # --------------------------------------------------------------------------- inputs

@@ -289,7 +289,7 @@ def generation_case(endpoint: str) -> Case:
     category, model = endpoint.split("/", 1)
 
     async def run(c: Ctx, method: Any) -> object:
-        info = c.krea.models.get(endpoint)
+        info = await c.krea.models.get(endpoint)
         body = minimal_kwargs(info)
         with c.act():
             typed = await method(model, cls(**body))

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     from krea_async._generated import inputs as _in
-    from krea_async._inputs_runtime import QueueUpdateCallback
-    from krea_async._models import Job, SubscribeResult
+    from krea_async._models import Job
+    from krea_async._results import SubscribeResult
+    from krea_async._types import QueueUpdateCallback
 
 __all__ = ["GeneratedMethods"]
 
@@ -39,8 +40,9 @@ class GeneratedMethods:
             on_queue_update: QueueUpdateCallback | None,
             webhook_url: str | None,
             poll_interval: float | None,
-            timeout: float | None,
+            deadline: float | None,
             cancel_on_exit: bool,
+            timeout: float | None = None,
         ) -> SubscribeResult: ...
 
     @overload
@@ -275,7 +277,7 @@ class GeneratedMethods:
         *,
         webhook_url: str | None = None,
     ) -> Job:
-        """Submit an image generation job; answer the pending :class:`Job`.
+        """Submit an image generation job; return the pending :class:`Job`.
 
         POSTs the body to ``/generate/image/{model}`` and returns as soon as Krea
         accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use
@@ -295,7 +297,7 @@ class GeneratedMethods:
         :class:`krea_async.InsufficientCreditsError` (402),
         :class:`krea_async.RateLimitError` (429: the backlog is full),
         :class:`krea_async.UncertainSubmitError` (the request may have created a job but no
-        clear answer came back; it is not retried), another
+        clear response came back; it is not retried), another
         :class:`krea_async.APIStatusError` or :class:`krea_async.APIConnectionError`, and
         ``TypeError``/``ValueError`` for an input that is not a dict or input instance.
         """
@@ -587,7 +589,7 @@ class GeneratedMethods:
         *,
         webhook_url: str | None = None,
     ) -> Job:
-        """Submit a video generation job; answer the pending :class:`Job`.
+        """Submit a video generation job; return the pending :class:`Job`.
 
         POSTs the body to ``/generate/video/{model}`` and returns as soon as Krea
         accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use
@@ -607,7 +609,7 @@ class GeneratedMethods:
         :class:`krea_async.InsufficientCreditsError` (402),
         :class:`krea_async.RateLimitError` (429: the backlog is full),
         :class:`krea_async.UncertainSubmitError` (the request may have created a job but no
-        clear answer came back; it is not retried), another
+        clear response came back; it is not retried), another
         :class:`krea_async.APIStatusError` or :class:`krea_async.APIConnectionError`, and
         ``TypeError``/``ValueError`` for an input that is not a dict or input instance.
         """
@@ -647,7 +649,7 @@ class GeneratedMethods:
         *,
         webhook_url: str | None = None,
     ) -> Job:
-        """Submit an image enhancement (upscale) job; answer the pending :class:`Job`.
+        """Submit an image enhancement (upscale) job; return the pending :class:`Job`.
 
         POSTs the body to ``/generate/enhance/{model}`` and returns as soon as Krea
         accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use
@@ -667,7 +669,7 @@ class GeneratedMethods:
         :class:`krea_async.InsufficientCreditsError` (402),
         :class:`krea_async.RateLimitError` (429: the backlog is full),
         :class:`krea_async.UncertainSubmitError` (the request may have created a job but no
-        clear answer came back; it is not retried), another
+        clear response came back; it is not retried), another
         :class:`krea_async.APIStatusError` or :class:`krea_async.APIConnectionError`, and
         ``TypeError``/``ValueError`` for an input that is not a dict or input instance.
         """
@@ -682,8 +684,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -695,8 +698,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -708,8 +712,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -721,8 +726,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -734,8 +740,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -747,8 +754,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -760,8 +768,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -773,8 +782,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -786,8 +796,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -799,8 +810,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -812,8 +824,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -825,8 +838,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -838,8 +852,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -851,8 +866,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -864,8 +880,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -877,8 +894,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -890,8 +908,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -903,8 +922,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -916,8 +936,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -929,8 +950,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -942,8 +964,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -955,8 +978,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -968,8 +992,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -981,8 +1006,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -994,8 +1020,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1007,8 +1034,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1020,8 +1048,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1033,8 +1062,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1046,8 +1076,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1059,8 +1090,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1072,8 +1104,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1085,8 +1118,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1098,8 +1132,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1111,8 +1146,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1124,8 +1160,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1137,8 +1174,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1150,8 +1188,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1163,8 +1202,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1176,8 +1216,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1189,8 +1230,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1202,8 +1244,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1215,8 +1258,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1228,8 +1272,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1241,8 +1286,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1254,8 +1300,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1267,8 +1314,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1280,8 +1328,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1293,8 +1342,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1306,8 +1356,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1319,8 +1370,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1332,8 +1384,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1345,8 +1398,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1358,8 +1412,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1371,8 +1426,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1384,8 +1440,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1397,8 +1454,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1410,8 +1468,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1423,8 +1482,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     @overload
@@ -1436,8 +1496,9 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...
 
     async def subscribe(
@@ -1448,35 +1509,38 @@ class GeneratedMethods:
         on_queue_update: QueueUpdateCallback | None = None,
         webhook_url: str | None = None,
         poll_interval: float | None = None,
-        timeout: float | None = None,
+        deadline: float | None = None,
         cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult:
-        """Submit a generation job and wait for it to finish; answer a :class:`SubscribeResult`.
+        """Submit a generation job and wait for it to finish; return a :class:`SubscribeResult`.
 
         POSTs ``input`` to ``/generate/{endpoint}`` (``endpoint`` such as
         ``"image/bfl/flux-1-dev"`` or ``"video/kling/kling-2.1"``), then polls ``GET /jobs/{id}``
         until the job is terminal. The result's ``data.urls`` hold the output files.
 
         - ``input``: the endpoint's input class or a dict of the same keys (see :meth:`image`).
-        - ``on_queue_update``: called (and awaited, if it answers an awaitable) with every
-          polled :class:`Job` state while waiting, the submit's answer first.
+        - ``on_queue_update``: called (and awaited, if it returns an awaitable) with every
+          polled :class:`Job` state while waiting, the submit's response first.
         - ``webhook_url``: sent as ``X-Webhook-URL``.
         - ``poll_interval``: seconds between polls (``None``: the client's default, about
           2 s for images and 5 s for video, backing off for long jobs).
-        - ``timeout``: the deadline in seconds for the job, from its submit's answer to a
-          terminal status (``None``: the client's ``job_timeout``, 1800 s by default; finite
+        - ``deadline``: the deadline in seconds for the job, from its submit's response to a
+          terminal status (``None``: the client's ``default_deadline``, 1800 s; finite
           so a stuck job cannot hang the caller). The submit itself is bounded by the HTTP
           timeouts and the retry policy's ``total_timeout``.
         - ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the
           deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,
           bounded by the client's ``cancel_timeout``) before propagating. A cancellation that
-          arrives during the submit waits for its answer, so the new job can be cancelled too.
+          arrives during the submit waits for its response, so the new job can be cancelled too.
+        - ``timeout``: deprecated spelling of ``deadline`` (a :class:`DeprecationWarning`;
+          removed in the next release). The HTTP timeout is the client's ``timeout``.
 
         For an endpoint this SDK version does not know, use ``krea.generate(path, dict)``.
 
         Raises what :meth:`image` raises, and :class:`krea_async.JobFailedError` /
         :class:`krea_async.JobCancelledError` for a job that ended so, and
-        :class:`krea_async.JobTimeoutError` when ``timeout`` runs out.
+        :class:`krea_async.JobTimeoutError` when the deadline passes.
         """
         return await self._subscribe_endpoint(
             endpoint,
@@ -1484,6 +1548,7 @@ class GeneratedMethods:
             on_queue_update=on_queue_update,
             webhook_url=webhook_url,
             poll_interval=poll_interval,
-            timeout=timeout,
+            deadline=deadline,
             cancel_on_exit=cancel_on_exit,
+            timeout=timeout,
         )

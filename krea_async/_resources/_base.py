@@ -1,21 +1,31 @@
-"""What every resource namespace shares: the client it belongs to, and parsing."""
+"""What every resource namespace shares: typed request verbs, parsing, paging, checks.
+
+A resource calls ``self._get(path, cast_to=Job)``, ``self._post(...)``,
+``self._patch(...)``, ``self._delete(...)`` or ``self._submit(...)``; each sends
+through the client's :class:`~krea_async._request.Requester` and structures the
+body into ``cast_to``. Resources never touch the client object itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
-from urllib.parse import quote
+import datetime as _dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
+import anyio
 import httpx
 
 from .._converter import WireFormatError, structure
 from .._errors import APIResponseValidationError
+from .._polling import PollingSettings
+from .._request import Requester, SubmitInfo
 
-if TYPE_CHECKING:
-    from .._client import AsyncKrea
+__all__ = ["Resource", "check_limit", "cursor_param", "follow_cursor", "iso", "parse"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+Params = Mapping[str, "str | int"]
+_JOB: SubmitInfo = ("created a job", None)
 
 
 class _Page(Protocol[T_co]):
@@ -26,11 +36,32 @@ class _Page(Protocol[T_co]):
     def next_cursor(self) -> str | None: ...
 
 
-def resource_path(prefix: str, resource_id: str, what: str) -> str:
-    """``prefix/<id>`` with the id URL-quoted; :class:`ValueError` for an empty id."""
-    if not isinstance(resource_id, str) or resource_id.strip() in ("", ".", ".."):
-        raise ValueError(f"{what} must be a non-empty string, got {resource_id!r}")
-    return f"{prefix}/{quote(resource_id.strip(), safe='')}"
+def check_limit(limit: int) -> int:
+    """A page size of 1 to 1000 items (Krea's bound); :class:`ValueError` otherwise."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise ValueError(f"limit must be between 1 and 1000, got {limit!r}")
+    return limit
+
+
+def iso(value: _dt.datetime) -> str:
+    """An aware or naive (= UTC) ``datetime`` as ISO 8601 UTC with a ``Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def cursor_param(cursor: str | _dt.datetime | None) -> str | None:
+    """A ``cursor`` query value: a string as given, a ``datetime`` via :func:`iso`."""
+    return iso(cursor) if isinstance(cursor, _dt.datetime) else cursor
+
+
+def paging(limit: int, cursor: str | _dt.datetime | None) -> dict[str, str | int]:
+    """The ``limit`` (checked) and ``cursor`` query parameters of a list page."""
+    params: dict[str, str | int] = {"limit": check_limit(limit)}
+    value = cursor_param(cursor)
+    if value is not None:
+        params["cursor"] = value
+    return params
 
 
 async def follow_cursor(
@@ -53,30 +84,6 @@ async def follow_cursor(
         seen.add(cursor)
 
 
-def webhook_headers(webhook_url: str | None) -> dict[str, str]:
-    """The ``X-Webhook-URL`` header for a job-creating request (empty without a URL).
-
-    Krea POSTs the terminal job there (NOTES.md, "Webhooks"). Raises
-    :class:`ValueError` for anything but an absolute ``http(s)://`` URL.
-    """
-    if webhook_url is None:
-        return {}
-    try:
-        parsed = httpx.URL(webhook_url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ValueError(f"webhook_url is not a valid URL: {webhook_url!r}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
-    return {"X-Webhook-URL": str(parsed)}
-
-
-class Resource:
-    """A namespace bound to one :class:`~krea_async.AsyncKrea` (or a ``with_options`` copy)."""
-
-    def __init__(self, client: AsyncKrea) -> None:
-        self._client = client
-
-
 def parse(body: object, response: httpx.Response, cls: type[T]) -> T:
     """Structure ``body`` into ``cls``; a wrong shape raises APIResponseValidationError."""
     try:
@@ -84,8 +91,61 @@ def parse(body: object, response: httpx.Response, cls: type[T]) -> T:
     except WireFormatError as exc:
         request = response.request
         raise APIResponseValidationError(
-            f"{request.method} {request.url.path} answered {response.status_code} with an "
+            f"{request.method} {request.url.path} returned {response.status_code} with an "
             f"unexpected body: {exc}",
             response=response,
             body=body,
         ) from exc
+
+
+class Resource:
+    """A namespace bound to one client configuration (a ``with_options`` copy has its own)."""
+
+    def __init__(self, requester: Requester, polling: PollingSettings) -> None:
+        self._requester = requester
+        self._polling = polling
+
+    async def _get(self, path: str, *, cast_to: type[T], params: Params | None = None) -> T:
+        body, response = await self._requester.request("GET", path, params=params)
+        return parse(body, response, cast_to)
+
+    async def _patch(self, path: str, *, cast_to: type[T], json: object) -> T:
+        body, response = await self._requester.request("PATCH", path, json_body=json)
+        return parse(body, response, cast_to)
+
+    async def _post(self, path: str, *, cast_to: type[T], idempotent: bool = False) -> T:
+        """A POST that sets a state (replayable only with ``idempotent=True``)."""
+        body, response = await self._requester.request("POST", path, idempotent=idempotent)
+        return parse(body, response, cast_to)
+
+    async def _delete(self, path: str, *, gone_ok: bool = False) -> object:
+        """``DELETE path``; return the parsed body (``None`` when empty). ``gone_ok``:
+        a 404 after an attempt whose answer was lost counts as done."""
+        body, _ = await self._requester.request("DELETE", path, gone_ok=gone_ok)
+        return body
+
+    async def _submit(
+        self,
+        path: str,
+        *,
+        cast_to: type[T],
+        json: object = None,
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        submit: SubmitInfo = _JOB,
+        stop: anyio.Event | None = None,
+    ) -> T:
+        """POST something that creates a job or an asset: never replayed when it may
+        have been carried out (:class:`~krea_async.UncertainSubmitError`, worded by
+        ``submit``)."""
+        return await self._requester.submit(
+            path,
+            lambda b, r: parse(b, r, cast_to),
+            json_body=json,
+            files=files,
+            data=data,
+            headers=headers,
+            submit=submit,
+            stop=stop,
+        )

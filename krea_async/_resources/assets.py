@@ -14,14 +14,17 @@ import anyio
 
 from .._errors import KreaError
 from .._models import Asset, AssetPage
+from .._urls import resource_path
 from ..files import FileInput, file_size, media_type, read_file_input
-from ._base import Resource, follow_cursor, parse, resource_path
-from .jobs import _iso
+from ._base import Resource, follow_cursor, paging
 
 __all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
 
 MAX_ASSET_BYTES = 75 * 1024 * 1024
-"""Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes."""
+"""Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes (the one definition;
+exported as ``krea_async.MAX_ASSET_BYTES``)."""
+
+_UPLOAD = ("uploaded an asset", "`krea.assets.list()`")
 
 
 class AssetTooLargeError(KreaError, ValueError):
@@ -51,7 +54,7 @@ class Assets(Resource):
         description: str | None = None,
         content_type: str | None = None,
     ) -> Asset:
-        """Upload a file (``POST /assets``, multipart) and answer the :class:`~krea_async.Asset`.
+        """Upload a file (``POST /assets``, multipart) and return the :class:`~krea_async.Asset`.
 
         ``file`` is a path, bytes, or a binary file object (read in a worker thread).
         The media type is sniffed from the bytes unless ``content_type`` is given;
@@ -73,33 +76,31 @@ class Assets(Resource):
 
             filename = "upload" + (mimetypes.guess_extension(mtype) or "")
         form = {"description": description} if description is not None else None
-        return await self._client._core.submit(
+        return await self._submit(
             "/assets",
-            lambda b, r: parse(b, r, Asset),
+            cast_to=Asset,
             files={"file": (filename or name, data, mtype)},
             data=form,
+            submit=_UPLOAD,
         )
 
     async def get(self, asset_id: str) -> Asset:
         """Fetch one asset (``GET /assets/{id}``). Raises :class:`~krea_async.NotFoundError`."""
-        body, response = await self._client._core.request("GET", _asset_path(asset_id))
-        return parse(body, response, Asset)
+        return await self._get(_asset_path(asset_id), cast_to=Asset)
 
     async def delete(self, asset_id: str) -> None:
-        """Delete an asset (``DELETE /assets/{id}``). Raises :class:`~krea_async.NotFoundError`."""
-        await self._client._core.request("DELETE", _asset_path(asset_id))
+        """Delete an asset (``DELETE /assets/{id}``). Raises :class:`~krea_async.NotFoundError`.
+
+        Retried like any idempotent request; a 404 after an attempt whose response
+        was lost counts as done (that attempt deleted it).
+        """
+        await self._delete(_asset_path(asset_id), gone_ok=True)
 
     async def list_page(
         self, *, cursor: str | _dt.datetime | None = None, limit: int = 100
     ) -> AssetPage:
         """One page of ``GET /assets`` (``limit`` 1 to 1000; ``cursor`` from ``next_cursor``)."""
-        if not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
-        params: dict[str, str | int] = {"limit": limit}
-        if cursor is not None:
-            params["cursor"] = _iso(cursor) if isinstance(cursor, _dt.datetime) else cursor
-        body, response = await self._client._core.request("GET", "/assets", params=params)
-        return parse(body, response, AssetPage)
+        return await self._get("/assets", cast_to=AssetPage, params=paging(limit, cursor))
 
     async def list(self, *, limit: int = 100) -> AsyncIterator[Asset]:
         """Iterate over every asset, following ``next_cursor`` across pages of ``limit``."""

@@ -1,7 +1,9 @@
-"""``krea.models``: the generation models, answered from the bundled spec.
+"""``krea.models``: the generation models, returned from the bundled spec.
 
-Like the Node SDK, which ships Krea's openapi.json and answers
-``models.list()`` / ``models.getSchema()`` from it, these make no request.
+Like the Node SDK, which ships Krea's openapi.json and returns
+``models.list()`` / ``models.getSchema()`` from it, these make no request. They
+are ``async`` like every other resource method, so that code reads the same
+whether a method goes to the network or not.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from .._errors import ModelNotFoundError
 from .._spec import ModelInfo, generation_endpoints, model_info
+from .._urls import CATEGORIES
 from ._base import Resource
 
 __all__ = ["Models"]
@@ -20,23 +24,25 @@ Category = Literal["image", "video", "enhance"]
 class Models(Resource):
     """Krea's generation models, from the bundled OpenAPI document: ``krea.models``."""
 
-    def list(self, category: Category | None = None) -> list[ModelInfo]:
+    async def list(self, category: Category | None = None) -> list[ModelInfo]:
         """Every generation model (59 in the bundled spec), or those of one ``category``
         (``"image"``, ``"video"`` or ``"enhance"``), as :class:`~krea_async.ModelInfo`.
         Raises :class:`ValueError` for an unknown category."""
-        if category is not None and category not in ("image", "video", "enhance"):
+        if category is not None and category not in CATEGORIES:
             raise ValueError(f"category must be image, video or enhance, got {category!r}")
         return [m for m in generation_endpoints() if category is None or m.category == category]
 
-    def get(self, model: str) -> ModelInfo:
+    async def get(self, model: str) -> ModelInfo:
         """One model by id (``"bfl/flux-1-dev"``), endpoint (``"image/bfl/flux-1-dev"``)
-        or path. Raises :class:`KeyError` when the bundled spec lacks it."""
+        or path. Raises :class:`~krea_async.ModelNotFoundError` (a
+        :class:`~krea_async.KreaError`, and a :class:`KeyError` for older code) when
+        the bundled spec lacks it."""
         found = model_info(model)
         if found is None:
-            raise KeyError(f"unknown model {model!r}; see krea.models.list()")
+            raise ModelNotFoundError(model)
         return found
 
-    def get_schema(self, model: str) -> Mapping[str, Any]:
+    async def get_schema(self, model: str) -> Mapping[str, Any]:
         """The JSON Schema of a model's input (the request body of its ``/generate`` path).
-        Raises :class:`KeyError` for an unknown model."""
-        return self.get(model).input_schema
+        Raises :class:`~krea_async.ModelNotFoundError` for an unknown model."""
+        return (await self.get(model)).input_schema

@@ -1,7 +1,7 @@
 """``krea.node_apps``: read and execute node apps.
 
 Source: ``GET /node-apps/{id}`` and ``POST /node-apps/{id}/execute`` (which
-answers a JSON array of jobs) in Krea's OpenAPI document.
+returns a JSON array of jobs) in Krea's OpenAPI document.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._models import Job, NodeApp
-from ._base import Resource, parse, resource_path, webhook_headers
+from .._urls import resource_path, webhook_headers
+from ._base import Resource
 
 __all__ = ["NodeApps"]
 
@@ -25,13 +26,12 @@ class NodeApps(Resource):
     async def get(self, app_id: str) -> NodeApp:
         """Fetch a node app version, with its input and output JSON Schemas
         (``GET /node-apps/{id}``). Raises :class:`~krea_async.NotFoundError`."""
-        body, response = await self._client._core.request("GET", _app_path(app_id))
-        return parse(body, response, NodeApp)
+        return await self._get(_app_path(app_id), cast_to=NodeApp)
 
     async def execute(
         self, app_id: str, input: Mapping[str, Any], *, webhook_url: str | None = None
     ) -> tuple[Job, ...]:
-        """Run a node app (``POST /node-apps/{id}/execute``); answer its pending jobs.
+        """Run a node app (``POST /node-apps/{id}/execute``); return its pending jobs.
 
         ``input`` must match the app's ``input_openapi_schema``. Wait for each job
         with ``krea.jobs.wait(job.job_id)``. Raises
@@ -40,9 +40,9 @@ class NodeApps(Resource):
         :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
         headers = webhook_headers(webhook_url)
-        return await self._client._core.submit(
+        return await self._submit(
             _app_path(app_id) + "/execute",
-            lambda b, r: parse(b, r, tuple[Job, ...]),
-            json_body=dict(input),
+            cast_to=tuple[Job, ...],
+            json=dict(input),
             headers=headers,
         )

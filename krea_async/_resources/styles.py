@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 from .._models import Job, Style, StylePage, StyleShareLink, WorkspaceShare
-from ._base import Resource, follow_cursor, parse, resource_path, webhook_headers
+from .._urls import resource_path, webhook_headers
+from ._base import Resource, follow_cursor, paging
 
 __all__ = ["Styles"]
 
@@ -49,11 +50,11 @@ class Styles(Resource):
         ``flux_schnell``, ``wan``, ``wan22``, ``qwen`` or ``z-image``; ``type`` one of
         ``Default`` (not for qwen/z-image), ``Style``, ``Object``, ``Character``;
         ``max_train_steps`` 1 to 2000; ``learning_rate`` and ``batch_size`` only for the
-        flux and wan models. Answers the pending training :class:`~krea_async.Job`;
+        flux and wan models. Returns the pending training :class:`~krea_async.Job`;
         once ``completed`` its ``result.style_id`` names the new style::
 
             job = await krea.styles.train(name="my-dog", urls=urls)
-            done = await krea.jobs.wait(job.job_id, timeout=3 * 3600)
+            done = await krea.jobs.wait(job.job_id, deadline=3 * 3600)
             style_id = done.result.style_id
 
         Raises :class:`ValueError` for a combination the spec's ``oneOf`` forbids,
@@ -82,14 +83,11 @@ class Styles(Resource):
             if value is not None:
                 body[key] = value
         headers = webhook_headers(webhook_url)
-        return await self._client._core.submit(
-            "/styles/train", lambda b, r: parse(b, r, Job), json_body=body, headers=headers
-        )
+        return await self._submit("/styles/train", cast_to=Job, json=body, headers=headers)
 
     async def get(self, style_id: str) -> Style:
         """Fetch one style (``GET /styles/{id}``). Raises :class:`~krea_async.NotFoundError`."""
-        body, response = await self._client._core.request("GET", _style_path(style_id))
-        return parse(body, response, Style)
+        return await self._get(_style_path(style_id), cast_to=Style)
 
     async def update(
         self,
@@ -100,7 +98,7 @@ class Styles(Resource):
         urls: Sequence[str] | None = None,
         cover_url: str | None = None,
     ) -> Style:
-        """Change a style you own (``PATCH /styles/{id}``); answers the updated style.
+        """Change a style you own (``PATCH /styles/{id}``); returns the updated style.
 
         Only the fields given are sent. Raises :class:`ValueError` when none is
         given, :class:`~krea_async.NotFoundError` (unknown, or not the owner).
@@ -116,32 +114,24 @@ class Styles(Resource):
             body["cover_url"] = cover_url
         if not body:
             raise ValueError("give at least one of public, title, urls, cover_url")
-        raw, response = await self._client._core.request(
-            "PATCH", _style_path(style_id), json_body=body
-        )
-        return parse(raw, response, Style)
+        return await self._patch(_style_path(style_id), cast_to=Style, json=body)
 
     async def share_link(self, style_id: str) -> StyleShareLink:
         """Get (or create) a shareable link for a style you own
         (``GET /styles/{id}/share/link``; ``is_new`` tells which)."""
-        body, response = await self._client._core.request(
-            "GET", _style_path(style_id) + "/share/link"
-        )
-        return parse(body, response, StyleShareLink)
+        return await self._get(_style_path(style_id) + "/share/link", cast_to=StyleShareLink)
 
     async def share_with_workspace(self, style_id: str) -> WorkspaceShare:
         """Share a style you own with your API workspace
         (``POST /styles/{id}/share/workspace``). Raises
         :class:`~krea_async.PermissionDeniedError` when you are not the owner."""
-        body, response = await self._client._core.request(
-            "POST", _style_path(style_id) + "/share/workspace", idempotent=True
-        )
-        return parse(body, response, WorkspaceShare)
+        path = _style_path(style_id) + "/share/workspace"
+        return await self._post(path, cast_to=WorkspaceShare, idempotent=True)
 
     async def unshare_from_workspace(self, style_id: str) -> None:
         """Remove a style from your workspace (``DELETE /styles/{id}/share/workspace``).
         Raises :class:`~krea_async.PermissionDeniedError` or :class:`~krea_async.NotFoundError`."""
-        await self._client._core.request("DELETE", _style_path(style_id) + "/share/workspace")
+        await self._delete(_style_path(style_id) + "/share/workspace", gone_ok=True)
 
     async def list_page(
         self,
@@ -156,12 +146,9 @@ class Styles(Resource):
     ) -> StylePage:
         """One page of ``GET /styles`` (``limit`` 1 to 1000); ``filter`` defaults to ``all``;
         ``ids`` restricts it to those style ids (a single id may be a plain string)."""
-        if not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
-        params: dict[str, str | int] = {"limit": limit}
+        params = paging(limit, cursor)
         for key, value in (
             ("filter", filter),
-            ("cursor", cursor),
             ("model", model),
             ("user", user),
         ):
@@ -171,8 +158,7 @@ class Styles(Resource):
             params["ids"] = ids if isinstance(ids, str) else ",".join(ids)
         if liked is not None:
             params["liked"] = "true" if liked else "false"
-        body, response = await self._client._core.request("GET", "/styles", params=params)
-        return parse(body, response, StylePage)
+        return await self._get("/styles", cast_to=StylePage, params=params)
 
     async def list(
         self, *, filter: StyleFilter | None = None, limit: int = 100, model: str | None = None
