@@ -18,8 +18,6 @@ Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import files, inputs
 from ._client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
@@ -72,6 +70,7 @@ from ._retry import RetryPolicy
 from ._spec import ModelInfo
 from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
+from ._version import __version__
 from .files import DownloadError
 
 __all__ = [

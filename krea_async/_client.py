@@ -40,6 +40,7 @@ from ._retry import RetryPolicy
 from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
+from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
@@ -445,6 +446,4 @@ def __getattr__(name: str) -> Any:
 
 
 def _user_agent() -> str:
-    from . import __version__
-
     return f"krea-async/{__version__} httpx/{httpx.__version__}"

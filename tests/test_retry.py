@@ -74,3 +74,89 @@ def test_poll_interval_is_fixed_then_grows_to_its_cap() -> None:
     assert waits[:3] == [2.0, 2.0, 2.0]  # Krea's docs: every 2 s
     assert waits[3:7] == [3.0, 4.5, 6.75, 10.125]  # then 1.5x per poll
     assert waits[7:] == [15.0] * 4  # capped at max_interval
+
+
+# ---------------------------------------------------------------- decide(): the pure function
+
+from krea_async._retry import STOP, UNCERTAIN, Decision, Outcome, decide  # noqa: E402
+
+POLICY = RetryPolicy(max_retries=3, initial_backoff=0.5, max_backoff=8.0, total_timeout=60.0)
+REFUSED = Outcome(status=None, sent=False)  # connect error: never reached the server
+DROPPED = Outcome(status=None, sent=True)  # read timeout / connection dropped after sending
+
+
+@pytest.mark.parametrize(
+    ("outcome", "replay_safe", "expected"),
+    [
+        (Outcome(status=503), True, "retry"),
+        (Outcome(status=502), True, "retry"),
+        (Outcome(status=408), True, "retry"),
+        (Outcome(status=429), True, "retry"),
+        (Outcome(status=400), True, STOP),
+        (Outcome(status=404), True, STOP),
+        (Outcome(status=501), True, STOP),  # not in retry_statuses
+        (DROPPED, True, "retry"),
+        (REFUSED, True, "retry"),
+        # A submit (not replay-safe): only what certainly did not happen is retried.
+        (REFUSED, False, "retry"),
+        (Outcome(status=429), False, "retry"),
+        (Outcome(status=400), False, STOP),
+        (DROPPED, False, UNCERTAIN),
+        (Outcome(status=500), False, UNCERTAIN),
+        (Outcome(status=503), False, UNCERTAIN),
+        (Outcome(status=408), False, UNCERTAIN),
+        (Outcome(status=501), False, UNCERTAIN),
+    ],
+)
+def test_decide_table(outcome: Outcome, replay_safe: bool, expected: object) -> None:
+    decision = decide(POLICY, attempt=0, outcome=outcome, replay_safe=replay_safe)
+    if expected == "retry":
+        assert not decision.stop
+        assert decision.wait is not None
+        assert 0.0 <= decision.wait <= 0.5
+        assert not decision.uncertain
+    else:
+        assert decision == expected
+
+
+def test_decide_stops_after_max_retries() -> None:
+    outcome = Outcome(status=503)
+    assert not decide(POLICY, attempt=2, outcome=outcome, replay_safe=True).stop
+    assert decide(POLICY, attempt=3, outcome=outcome, replay_safe=True) == STOP
+    none = RetryPolicy(max_retries=0)
+    assert decide(none, attempt=0, outcome=outcome, replay_safe=True) == STOP
+    # Uncertainty wins over the retry budget: it is reported even with no retries.
+    assert decide(none, attempt=0, outcome=DROPPED, replay_safe=False) == UNCERTAIN
+
+
+def test_decide_honours_retry_after_and_its_cap() -> None:
+    with_header = Outcome(status=429, retry_after=7.0)
+    assert decide(POLICY, attempt=0, outcome=with_header, replay_safe=False) == Decision(7.0)
+    too_long = Outcome(status=503, retry_after=61.0)
+    assert decide(POLICY, attempt=0, outcome=too_long, replay_safe=True) == STOP
+
+
+def test_decide_respects_the_total_timeout() -> None:
+    outcome = Outcome(status=503, retry_after=5.0)
+    assert decide(POLICY, attempt=1, outcome=outcome, replay_safe=True, elapsed=50.0) == Decision(
+        5.0
+    )
+    assert decide(POLICY, attempt=1, outcome=outcome, replay_safe=True, elapsed=56.0) == STOP
+
+
+@given(attempt=st.integers(min_value=0, max_value=2), seed=st.integers(0, 2**32))
+def test_decide_backoff_is_full_jitter_and_reproducible(attempt: int, seed: int) -> None:
+    import random
+
+    a = decide(POLICY, attempt=attempt, outcome=DROPPED, replay_safe=True, rng=random.Random(seed))
+    b = decide(POLICY, attempt=attempt, outcome=DROPPED, replay_safe=True, rng=random.Random(seed))
+    assert a == b
+    assert a.wait is not None
+    assert 0.0 <= a.wait <= min(8.0, 0.5 * 2**attempt)
+
+
+def test_decide_without_backoff_waits_zero() -> None:
+    with no_backoff():
+        assert decide(POLICY, attempt=2, outcome=DROPPED, replay_safe=True) == Decision(0.0)
+        header = Outcome(status=429, retry_after=30.0)
+        assert decide(POLICY, attempt=0, outcome=header, replay_safe=True) == Decision(0.0)
