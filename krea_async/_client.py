@@ -432,18 +432,5 @@ def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:
     return httpx.Timeout(timeout)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "DEFAULT_JOB_TIMEOUT":
-        import warnings
-
-        warnings.warn(
-            "DEFAULT_JOB_TIMEOUT is deprecated; use DEFAULT_DEADLINE",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return DEFAULT_DEADLINE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _user_agent() -> str:
     return f"krea-async/{__version__} httpx/{httpx.__version__}"

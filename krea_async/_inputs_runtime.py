@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from ._deprecation import user_stacklevel
-from ._spec import model_info
+from ._spec import declared_types, model_info
 from ._urls import normalize_endpoint
 
 if TYPE_CHECKING:
@@ -127,11 +127,9 @@ def _check(schema: Mapping[str, Any], value: object, where: str) -> None:
                 raise kind(f"{where}: {value!r} matches none of the allowed forms ({details})")
             if key == "oneOf" and matched > 1:
                 raise ValueError(f"{where}: {value!r} matches more than one allowed form")
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else list(types)
-        if not any(_JSON_TYPES[t](value) for t in names if t in _JSON_TYPES):
-            raise TypeError(f"{where} must be of type {' or '.join(names)}, got {value!r}")
+    names = declared_types(schema) if "type" in schema else []
+    if names and not any(_JSON_TYPES[t](value) for t in names if t in _JSON_TYPES):
+        raise TypeError(f"{where} must be of type {' or '.join(names)}, got {value!r}")
     if "const" in schema and value != schema["const"]:
         raise ValueError(f"{where} must be {schema['const']!r}, got {value!r}")
     if "enum" in schema and value not in schema["enum"]:

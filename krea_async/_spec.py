@@ -18,7 +18,14 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ModelInfo", "generation_endpoints", "load_spec", "model_info"]
+__all__ = [
+    "ModelInfo",
+    "declared_types",
+    "generation_endpoints",
+    "load_spec",
+    "model_info",
+    "schema_types",
+]
 
 CATEGORIES = ("image", "video", "enhance")
 
@@ -133,3 +140,23 @@ def model_info(name: str, category: str | None = None) -> ModelInfo | None:
 def default_seconds(category: str) -> float:
     """A typical completion time (seconds) for a category, when the spec gives none."""
     return _DEFAULT_SECONDS.get(category, 30.0)
+
+
+def declared_types(schema: Mapping[str, Any]) -> list[str]:
+    """The JSON types a schema's ``type`` keyword names, in order (``"object"`` when
+    it has no ``type`` but ``properties``; ``[]`` when it says nothing). The one
+    reader of ``type``: the input validators, the CLI and the generator use it."""
+    kind = schema.get("type")
+    if kind is None:
+        return ["object"] if "properties" in schema else []
+    return [kind] if isinstance(kind, str) else [str(k) for k in kind]
+
+
+def schema_types(schema: Mapping[str, Any]) -> set[str]:
+    """Every JSON type a value of ``schema`` may have, through ``anyOf`` / ``oneOf``."""
+    out = set(declared_types(schema))
+    for key in ("anyOf", "oneOf"):
+        for alt in schema.get(key) or ():
+            if isinstance(alt, Mapping):
+                out |= schema_types(alt)
+    return out

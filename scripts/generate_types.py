@@ -240,10 +240,7 @@ def convert(schema: Mapping[str, Any], hint: str, reg: Registry, path: str) -> T
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:
-    t = schema.get("type")
-    if t is None:
-        return ["object"] if "properties" in schema else []
-    return [t] if isinstance(t, str) else list(t)
+    return cast("list[str]", _spec_module.declared_types(schema))
 
 
 def _variant_hint(sub: Mapping[str, Any], hint: str, index: int) -> str:
