@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import anyio
 import attrs
 import httpx
 
@@ -27,7 +26,7 @@ from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._generated.methods import GeneratedMethods
 from ._models import Job
-from ._polling import DEFAULT_DEADLINE, PollingSettings, cancel_quietly, drain
+from ._polling import DEFAULT_DEADLINE, PollingSettings, drain
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -302,53 +301,6 @@ class AsyncKrea(GeneratedMethods):
         """
         return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
-    async def _submit_outliving_cancellation(
-        self, endpoint: str, input: Any, *, webhook_url: str | None
-    ) -> Job:
-        """Submit so that a cancellation arriving meanwhile can still cancel the new job.
-
-        The POST runs in a child task that shields itself; the caller waits for it
-        unshielded. If the caller is cancelled (an anyio scope, or a plain asyncio
-        ``task.cancel()``), no further retry starts, the request in flight finishes
-        (bounded by the HTTP timeouts), and a job it created is cancelled (shielded,
-        bounded by ``cancel_timeout``) before the cancellation propagates.
-        """
-        created: list[Job] = []
-        failed: list[Exception] = []
-        done = anyio.Event()
-        abandoned = anyio.Event()
-
-        async def submit() -> None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    created.append(
-                        await self._generations.create(
-                            endpoint, input, webhook_url=webhook_url, stop=abandoned
-                        )
-                    )
-                except Exception as exc:  # handed to the caller below
-                    failed.append(exc)
-                finally:
-                    done.set()
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(submit)
-                try:
-                    await done.wait()
-                except BaseException:
-                    abandoned.set()
-                    raise
-        except BaseException:
-            if created:
-                await cancel_quietly(
-                    self.jobs.cancel, created[0].job_id, self._settings.polling.cancel_timeout
-                )
-            raise
-        if failed:
-            raise failed[0]
-        return created[0]
-
     async def _submit_model(
         self, category: str, model: str, input: Any, *, webhook_url: str | None
     ) -> Job:
@@ -373,8 +325,8 @@ class AsyncKrea(GeneratedMethods):
             deadline = timeout
         category, _ = split_endpoint(endpoint)
         if cancel_on_exit:
-            job = await self._submit_outliving_cancellation(
-                endpoint, input, webhook_url=webhook_url
+            job = await self._generations.create_cancellable(
+                endpoint, input, webhook_url=webhook_url, cancel=self.jobs.cancel
             )
         else:
             job = await self.generate(endpoint, input, webhook_url=webhook_url)

@@ -123,7 +123,7 @@ class JobResult:
 
 @attrs.frozen(kw_only=True, repr=False)
 class Job:
-    """One state of a Krea job, as ``GET /jobs/{id}`` (or a submit) answered it.
+    """One state of a Krea job, as ``GET /jobs/{id}`` (or a submit) returned it.
 
     - ``job_id``: the job's id (a UUID string).
     - ``status``: a :class:`JobStatus`.

@@ -192,7 +192,7 @@ class Requester:
         stop: anyio.Event | None = None,
         **kwargs: Any,
     ) -> T:
-        """POST a request that creates something (a job, an asset) and parse the answer.
+        """POST a request that creates something (a job, an asset) and parse the response.
 
         Never replayed when it may have been carried out (see :meth:`request`); a
         body that cannot be parsed (``parse`` raising

@@ -37,6 +37,6 @@ def given(value: T | NotGiven, default: T) -> T:
 
 
 QueueUpdateCallback = Callable[["Job"], Union["Awaitable[None]", None]]
-"""Called with every polled state of a job (the submit's answer first; a status may
+"""Called with every polled state of a job (the submit's response first; a status may
 repeat from one poll to the next) while ``subscribe()`` or ``jobs.wait()`` waits;
 a plain function or a coroutine function."""

@@ -14,7 +14,7 @@ same name, the category would be prefixed):
   meaning "not sent" (Krea then applies its own default). Values are checked
   when the instance is built, from the schema: types (``TypeError``), enums and
   consts (typed as ``Literal``), ranges, lengths, item counts and patterns
-  (``ValueError``), nested objects included. ``to_body()`` answers the JSON
+  (``ValueError``), nested objects included. ``to_body()`` returns the JSON
   body. The docstring carries the spec's description, the average completion
   time and the price where known.
 - ``BflFlux1DevInputDict``: a ``TypedDict`` of the same keys (required keys

@@ -8,6 +8,7 @@ an unknown id.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ import anyio
 from .._errors import EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
 from .._models import Job
+from .._polling import cancel_quietly
 from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
@@ -47,3 +49,52 @@ class Generations(Resource):
             )
         except NotFoundError as exc:
             raise reclassify(exc, EndpointNotFoundError) from exc
+
+    async def create_cancellable(
+        self,
+        endpoint: str,
+        input: Any,
+        *,
+        webhook_url: str | None,
+        cancel: Callable[[str], Awaitable[object]],
+    ) -> Job:
+        """Submit so that a cancellation arriving meanwhile can still cancel the new job.
+
+        The POST runs in a child task that shields itself; the caller waits for it
+        unshielded. If the caller is cancelled (an anyio scope, or a plain asyncio
+        ``task.cancel()``), no further retry starts, the request in flight finishes
+        (bounded by the HTTP timeouts), and a job it created is cancelled (shielded,
+        bounded by the client's ``cancel_timeout``, through ``cancel``) before the
+        cancellation propagates.
+        """
+        created: list[Job] = []
+        failed: list[Exception] = []
+        done = anyio.Event()
+        abandoned = anyio.Event()
+
+        async def submit() -> None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    created.append(
+                        await self.create(endpoint, input, webhook_url=webhook_url, stop=abandoned)
+                    )
+                except Exception as exc:  # handed to the caller below
+                    failed.append(exc)
+                finally:
+                    done.set()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(submit)
+                try:
+                    await done.wait()
+                except BaseException:
+                    abandoned.set()
+                    raise
+        except BaseException:
+            if created:
+                await cancel_quietly(cancel, created[0].job_id, self._polling.cancel_timeout)
+            raise
+        if failed:
+            raise failed[0]
+        return created[0]

@@ -87,7 +87,7 @@ async def subscribe_calls(krea: AsyncKrea) -> None:
         input=BflFlux1DevInput(prompt="x"),
         on_queue_update=on_update_sync,
         poll_interval=1,
-        timeout=60.0,
+        deadline=60.0,
         cancel_on_exit=False,
     )
     await krea.subscribe("video/kling/kling-2.1", input={"prompt": "x", "duration": 5})
