@@ -215,7 +215,7 @@ async def test_deadline_raises_with_last_state_and_subscribe_cancels(anyio_backe
     fake = FakeKrea(clock=clock)
     async with fake.client(poll_interval=0.01) as krea:
         with pytest.raises(JobTimeoutError) as info:
-            await krea.subscribe(FLUX, input={"prompt": "stuck"}, timeout=0.2)
+            await krea.subscribe(FLUX, input={"prompt": "stuck"}, deadline=0.2)
         err = info.value
         assert err.job is not None
         assert err.job.status is JobStatus.QUEUED
@@ -225,7 +225,7 @@ async def test_deadline_raises_with_last_state_and_subscribe_cancels(anyio_backe
 
         job = await krea.image("bfl/flux-1-dev", {"prompt": "stuck too"})
         with pytest.raises(JobTimeoutError):
-            await krea.jobs.wait(job.job_id, timeout=0.1)
+            await krea.jobs.wait(job.job_id, deadline=0.1)
         assert (await krea.jobs.get(job.job_id)).status is JobStatus.QUEUED  # wait() leaves it
 
 

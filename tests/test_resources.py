@@ -364,7 +364,7 @@ async def test_readme_lora_training_then_generation(
     )
     assert job.type == "loraTraining"
     assert not job.is_terminal
-    done = await krea.jobs.wait(job.job_id, timeout=3 * 3600)
+    done = await krea.jobs.wait(job.job_id, deadline=3 * 3600)
     style_id = done.result.style_id
     assert style_id
     assert done.result.urls == ()

@@ -114,7 +114,7 @@ class Ctx:
 
     async def own_style(self) -> str:
         job = await self.krea.styles.train(name="cov", urls=["https://example.com/a.png"])
-        done = await self.krea.jobs.wait(job.job_id, interval=0.005, timeout=10)
+        done = await self.krea.jobs.wait(job.job_id, poll_interval=0.005, deadline=10)
         assert done.result.style_id
         return done.result.style_id
 
