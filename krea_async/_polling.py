@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
+from ._deprecation import renamed
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -30,7 +31,7 @@ from ._errors import (
 )
 from ._models import Job, JobStatus
 from ._retry import DEFAULT_RETRY_STATUSES
-from ._types import QueueUpdateCallback
+from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -41,6 +42,7 @@ __all__ = [
     "PollingSettings",
     "QueueUpdateCallback",
     "default_poll_interval",
+    "next_poll_interval",
     "drain",
     "raise_for_outcome",
 ]
@@ -74,6 +76,18 @@ def default_poll_interval(category: str | None) -> float:
     """Krea's documented poll interval in seconds for a generation category:
     2 s for ``image`` and ``enhance`` (and an unknown category), 5 s for ``video``."""
     return _POLL_INTERVALS.get(category or "image", 2.0)
+
+
+def next_poll_interval(
+    current: float, *, elapsed: float, poll_interval: float, max_poll_interval: float
+) -> float:
+    """The wait (seconds) before the next poll, given the ``current`` one and the
+    seconds ``elapsed`` since the first poll: ``poll_interval`` for the first
+    :data:`BACKOFF_AFTER` seconds, then ``current`` times :data:`BACKOFF_FACTOR`, at
+    most ``max_poll_interval`` (or ``poll_interval`` when that is larger)."""
+    if elapsed <= BACKOFF_AFTER:
+        return poll_interval
+    return min(max(max_poll_interval, poll_interval), current * BACKOFF_FACTOR)
 
 
 @attrs.frozen(kw_only=True)
@@ -112,9 +126,9 @@ class PollingSettings:
             get=get,
             cancel=cancel,
             job_id=job_id,
-            interval=self.interval_for(category) if poll_interval is None else poll_interval,
-            max_interval=self.max_poll_interval,
-            timeout=self.default_deadline if deadline is None else deadline,
+            poll_interval=self.interval_for(category) if poll_interval is None else poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            deadline=self.default_deadline if deadline is None else deadline,
             cancel_on_exit=cancel_on_exit,
             cancel_timeout=self.cancel_timeout,
             first=first,
@@ -193,8 +207,8 @@ class JobStream:
     (``async with krea.jobs.stream(...) as states:``) when ``cancel_on_exit`` should
     also apply to an early ``break``.
 
-    Raises :class:`~krea_async.JobTimeoutError` when the deadline (``timeout``
-    seconds) has passed since the first ``__anext__``;
+    Raises :class:`~krea_async.JobTimeoutError` when ``deadline`` seconds
+    (default :data:`DEFAULT_DEADLINE`) have passed since the first ``__anext__``;
     :class:`~krea_async.JobNotFoundError` on a 404;
     other errors after ``MAX_POLL_FAILURES`` consecutive failed polls (transient
     failures, such as a 503 or a dropped connection, do not end the stream).
@@ -203,6 +217,12 @@ class JobStream:
     deadline, a cancelled task, an error, ``aclose()``) sends ``DELETE /jobs/{id}``
     in a shielded scope bounded by ``cancel_timeout`` seconds, then lets the
     cancellation or error propagate. ``cancelled_remote`` tells whether it did.
+
+    Constructor arguments (seconds): ``poll_interval`` (default 2),
+    ``max_poll_interval`` (default 15), ``deadline`` (default
+    :data:`DEFAULT_DEADLINE`), ``cancel_timeout`` (default 5). The spellings
+    ``interval=``, ``max_interval=`` and ``timeout=`` are deprecated
+    (:class:`DeprecationWarning`, one release).
     """
 
     def __init__(
@@ -211,31 +231,42 @@ class JobStream:
         get: Callable[[str], Awaitable[Job]],
         cancel: Callable[[str], Awaitable[object]],
         job_id: str,
-        interval: float,
-        max_interval: float,
-        timeout: float,
-        cancel_on_exit: bool,
-        cancel_timeout: float,
+        poll_interval: float | None = None,
+        max_poll_interval: float | None = None,
+        deadline: float | None = None,
+        cancel_on_exit: bool = False,
+        cancel_timeout: float = 5.0,
         first: Job | None = None,
         transient_statuses: frozenset[int] = TRANSIENT_STATUSES,
+        interval: float | NotGiven = NOT_GIVEN,
+        max_interval: float | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven = NOT_GIVEN,
     ) -> None:
-        if interval < 0 or max_interval < 0:
+        poll_interval = renamed("JobStream", "interval", interval, "poll_interval", poll_interval)
+        max_poll_interval = renamed(
+            "JobStream", "max_interval", max_interval, "max_poll_interval", max_poll_interval
+        )
+        deadline = renamed("JobStream", "timeout", timeout, "deadline", deadline)
+        interval_ = default_poll_interval(None) if poll_interval is None else poll_interval
+        max_interval_ = 15.0 if max_poll_interval is None else max_poll_interval
+        deadline_ = DEFAULT_DEADLINE if deadline is None else deadline
+        if interval_ < 0 or max_interval_ < 0:
             raise ValueError("poll intervals must be >= 0 seconds")
-        if not timeout > 0:
-            raise ValueError("the job deadline (timeout) must be > 0 seconds")
+        if not deadline_ > 0:
+            raise ValueError("the job deadline must be > 0 seconds")
         self._get = get
         self._cancel = cancel
         self.job_id = job_id
-        self._interval = interval
-        self._max_interval = max(max_interval, interval)
-        self._timeout = timeout
+        self._interval = interval_
+        self._max_interval = max(max_interval_, interval_)
+        self._timeout = deadline_
         self._cancel_on_exit = cancel_on_exit
         self._cancel_timeout = cancel_timeout
         self._pending_first = first
         self._transient = transient_statuses
         self._started: float | None = None
         self._polls = 0
-        self._current = interval
+        self._current = interval_
         self._finished = False
         self.last: Job | None = first
         self.cancelled_remote = False
@@ -265,10 +296,12 @@ class JobStream:
         """The wait before the next poll: fixed for ``BACKOFF_AFTER`` seconds, then
         growing by ``BACKOFF_FACTOR`` per poll up to ``max_interval``."""
         assert self._started is not None
-        if now - self._started <= BACKOFF_AFTER:
-            self._current = self._interval
-        else:
-            self._current = min(self._max_interval, self._current * BACKOFF_FACTOR)
+        self._current = next_poll_interval(
+            self._current,
+            elapsed=now - self._started,
+            poll_interval=self._interval,
+            max_poll_interval=self._max_interval,
+        )
         return self._current
 
     async def __anext__(self) -> Job:

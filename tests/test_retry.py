@@ -54,26 +54,30 @@ def test_policy_validates_its_fields() -> None:
 
 
 def test_poll_interval_is_fixed_then_grows_to_its_cap() -> None:
+    from krea_async._polling import next_poll_interval
+
+    waits: list[float] = []
+    current = 2.0
+    for t in (1, 10, 29, 31, 33, 36, 40, 46, 55, 70, 85):
+        current = next_poll_interval(current, elapsed=t, poll_interval=2.0, max_poll_interval=15.0)
+        waits.append(current)
+    assert waits[:3] == [2.0, 2.0, 2.0]  # Krea's docs: every 2 s
+    assert waits[3:7] == [3.0, 4.5, 6.75, 10.125]  # then 1.5x per poll
+    assert waits[7:] == [15.0] * 4  # capped at max_interval
+
+
+def test_job_stream_old_argument_names_warn() -> None:
     from krea_async import JobStream
 
     async def never(_: str) -> object:
         raise AssertionError("not polled")
 
-    stream = JobStream(
-        get=never,  # type: ignore[arg-type]
-        cancel=never,
-        job_id="j",
-        interval=2.0,
-        max_interval=15.0,
-        timeout=60.0,
-        cancel_on_exit=False,
-        cancel_timeout=1.0,
-    )
-    stream._started = 0.0
-    waits = [stream._next_interval(t) for t in (1, 10, 29, 31, 33, 36, 40, 46, 55, 70, 85)]
-    assert waits[:3] == [2.0, 2.0, 2.0]  # Krea's docs: every 2 s
-    assert waits[3:7] == [3.0, 4.5, 6.75, 10.125]  # then 1.5x per poll
-    assert waits[7:] == [15.0] * 4  # capped at max_interval
+    with pytest.warns(DeprecationWarning, match="JobStream\\(interval="):
+        JobStream(get=never, cancel=never, job_id="j", interval=2.0)  # type: ignore[arg-type]
+    with pytest.warns(DeprecationWarning, match="JobStream\\(timeout="):
+        JobStream(get=never, cancel=never, job_id="j", timeout=60.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="deadline"):
+        JobStream(get=never, cancel=never, job_id="j", deadline=0)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- decide(): the pure function
