@@ -402,6 +402,10 @@ async def test_readme_lora_training_then_generation(
     assert await krea.styles.unshare_from_workspace(style_id) is None
     with pytest.raises(NotFoundError):  # no longer shared
         await krea.styles.unshare_from_workspace(style_id)
+    # The styles resource owns the "404 after a lost DELETE answer is done" rule too.
+    await krea.styles.share_with_workspace(style_id)
+    fake.inject(drop_after(), method="DELETE", path=f"/styles/{style_id}/share", times=1)
+    assert await krea.styles.unshare_from_workspace(style_id) is None
 
     mine = [s.id async for s in krea.styles.list(filter="user")]
     assert mine == [style_id]
