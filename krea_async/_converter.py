@@ -262,8 +262,8 @@ def parse_job(payload: bytes | str | Mapping[str, Any]) -> Job:
     """Parse a job sent to your webhook (or any job JSON) into a :class:`~krea_async.Job`.
 
     With ``X-Webhook-URL`` (``webhook_url=`` on a submit), Krea POSTs the full job
-    JSON there once the job is terminal (NOTES.md, "Webhooks"). ``payload`` is the
-    request body as bytes or text, or already-decoded JSON. Deliveries can be
+    JSON there once the job is terminal (Krea's webhook docs, https://docs.krea.ai).
+    ``payload`` is the request body as bytes or text, or already-decoded JSON. Deliveries can be
     duplicated and are not signed: answer 2xx quickly, check that ``job_id`` is a
     job you started, and treat a repeat as a no-op (or fetch the job with
     ``krea.jobs.get()`` to confirm it). Raises :class:`ValueError` for a body that

@@ -46,7 +46,8 @@ __all__ = [
 #: An attrs validator: ``(instance, attribute, value) -> None``, raising on a bad value.
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], Any]
 
-#: The day Krea stopped accepting the camelCase request fields (NOTES.md, "Transport").
+#: The day Krea stopped accepting the camelCase request fields
+#: (https://docs.krea.ai/developers/deprecations#public-api-snake-case-fields).
 ALIAS_SUNSET = "2026-06-19"
 
 

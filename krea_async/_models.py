@@ -7,7 +7,7 @@ adds later stay reachable.
 
 Source: the ``/jobs/{id}``, ``/jobs``, ``/assets``, ``/styles`` and
 ``/node-apps/{id}`` response schemas of Krea's OpenAPI document (bundled at
-``krea_async/_spec/openapi.json``) and NOTES.md ("The job").
+``krea_async/_spec/openapi.json``) and Krea's docs (https://docs.krea.ai).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ class JobStatus(str, enum.Enum):
     ``queued``, ``scheduled``, ``processing``, ``sampling``,
     ``intermediate-complete`` (a preview exists; not final). Terminal:
     ``completed``, ``failed``, ``cancelled``. Source: the ``status`` enum of
-    ``GET /jobs/{id}`` and NOTES.md ("The job").
+    ``GET /jobs/{id}`` (https://docs.krea.ai).
 
     A status Krea adds later still parses: ``JobStatus("new-status")`` returns a
     pseudo-member whose ``value`` is the string and which is not terminal, "until
-    proven otherwise" as NOTES.md puts it. Members compare equal to their string.
+    proven otherwise". Members compare equal to their string.
     """
 
     BACKLOGGED = "backlogged"

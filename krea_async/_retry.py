@@ -6,9 +6,10 @@ per wait, and both the number of attempts and the total time are capped. A test
 switch (:func:`set_backoff_enabled`, :func:`no_backoff`) makes every wait zero.
 
 What is retried, and why the submit POST is special, is documented on
-:class:`RetryPolicy`; the source is NOTES.md ("Errors and limits": no
-idempotency key, 429 when the backlog is full, ``Retry-After`` undocumented but to
-be honoured when present).
+:class:`RetryPolicy`; the source is Krea's docs (https://docs.krea.ai): no
+idempotency key, 429 when the backlog is full, ``Retry-After`` undocumented but
+honoured when present. :func:`decide` makes every retry decision as a pure
+function of the policy; the request loop only applies it.
 """
 
 from __future__ import annotations
