@@ -57,9 +57,6 @@ BACKOFF_FACTOR = 1.5
 #: Consecutive failed polls (each already retried by the HTTP layer) tolerated
 #: before the stream gives up and raises the last error.
 MAX_POLL_FAILURES = 5
-TRANSIENT_STATUSES = DEFAULT_RETRY_STATUSES
-"""Statuses of transient poll failures by default (the client passes its
-``RetryPolicy.retry_statuses``): timeout, rate limit, server errors."""
 
 DEFAULT_DEADLINE = 1800.0
 """Default deadline of a whole job, in seconds, for ``jobs.wait()``, ``jobs.stream()``
@@ -237,7 +234,7 @@ class JobStream:
         cancel_on_exit: bool = False,
         cancel_timeout: float = 5.0,
         first: Job | None = None,
-        transient_statuses: frozenset[int] = TRANSIENT_STATUSES,
+        transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
         interval: float | NotGiven = NOT_GIVEN,
         max_interval: float | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven = NOT_GIVEN,
