@@ -149,7 +149,7 @@ def test_generate_unknown_model_fails_before_sending() -> None:
 
 def test_generate_model_of_another_category() -> None:
     result = invoke(*FAST, "generate", "video", FLUX, "--prompt", "fox")
-    assert_one_line_error(result, code=2, contains="is a image model")
+    assert_one_line_error(result, code=2, contains="is an image model")
 
 
 def test_generate_force_sends_an_unknown_model() -> None:
