@@ -455,7 +455,7 @@ def test_models_show_unknown() -> None:
 
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[tuple[FakeKrea, str]]:
-    fake = FakeKrea(time_scale=0.05)
+    fake = FakeKrea(time_scale=0.2)  # a Flux job takes 1.4 s: time to list and cancel it
     with fake, fake.serve_in_thread() as base_url:
         yield fake, base_url
 
@@ -879,3 +879,40 @@ def test_output_directory_with_a_slash_creates_only_its_last_part(tmp_path: Path
     written = Path(result.stdout.strip())
     assert written.parent == tmp_path / "new"
     assert png_size(written) == (1024, 1024)
+
+
+@pytest.mark.loopback
+def test_assets_list_show_delete(loopback: tuple[FakeKrea, str], tmp_path: Path) -> None:
+    _, base_url = loopback
+    photo = small_png(tmp_path / "asset.png")
+    uploaded = invoke(*keyed(base_url), "assets", "upload", str(photo), "--json")
+    assert uploaded.exit_code == 0, uploaded.output
+    asset_id = json.loads(uploaded.stdout)["id"]
+    listed = invoke(*keyed(base_url), "assets", "list", "--limit", "1000")
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(asset_id))
+    assert row.split()[1:3] == ["image/png", "1x1"]
+    shown = invoke(*keyed(base_url), "assets", "show", asset_id)
+    assert shown.exit_code == 0, shown.output
+    assert f"id           {asset_id}" in shown.stdout
+    deleted = invoke(*keyed(base_url), "assets", "delete", asset_id)
+    assert deleted.stdout.strip() == f"deleted {asset_id}"
+    gone = invoke(*keyed(base_url), "assets", "show", asset_id)
+    assert_one_line_error(gone, code=1, contains="404")
+
+
+@pytest.mark.loopback
+def test_styles_list_and_show(loopback: tuple[FakeKrea, str]) -> None:
+    _, base_url = loopback
+    listed = invoke(*keyed(base_url), "styles", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    styles = json.loads(listed.stdout)
+    assert styles
+    first = styles[0]
+    table = invoke(*keyed(base_url), "styles", "list")
+    assert table.stdout.splitlines()[0].split() == ["STYLE", "TITLE", "MODELS", "OWNER"]
+    assert any(line.startswith(first["id"] + " ") for line in table.stdout.splitlines())
+    shown = invoke(*keyed(base_url), "styles", "show", first["id"])
+    assert shown.exit_code == 0, shown.output
+    assert f"id       {first['id']}" in shown.stdout
+    assert invoke(*keyed(base_url), "styles", "list", "--filter", "nope").exit_code == 2

@@ -22,14 +22,14 @@ client or embedded fake, running under anyio, logging), ``_errors`` (one-line
 errors and exit codes), ``_inputs`` (``-i``/``--image-url``/``@file`` parsing,
 model names), ``_output`` (JSON, tables, progress, waiting, saving),
 ``_common`` (shared options) and one module per command group: ``_generate``,
-``_jobs``, ``_models``, ``_assets``.
+``_jobs``, ``_models``, ``_assets`` (``upload`` and ``assets``), ``_styles``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._assets import upload
+from ._assets import assets, upload
 from ._errors import EXIT_INTERRUPTED, CliError, CliInterrupted, CliUsageError
 from ._generate import generate
 from ._inputs import build_input as _build_input
@@ -38,6 +38,7 @@ from ._jobs import jobs
 from ._main import cli
 from ._models import models
 from ._output import targets as _targets
+from ._styles import styles
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -55,6 +56,8 @@ cli.add_command(generate)
 cli.add_command(jobs)
 cli.add_command(models)
 cli.add_command(upload)
+cli.add_command(assets)
+cli.add_command(styles)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
