@@ -21,8 +21,9 @@ Modules: ``_main`` (the group and global options), ``_runtime`` (settings, the
 client or embedded fake, running under anyio, logging), ``_errors`` (one-line
 errors and exit codes), ``_inputs`` (``-i``/``--image-url``/``@file`` parsing,
 model names), ``_output`` (JSON, tables, progress, waiting, saving),
-``_common`` (shared options) and one module per command group: ``_generate``,
-``_jobs``, ``_models``, ``_assets`` (``upload`` and ``assets``), ``_styles``.
+``_common`` (shared options), ``_sdk`` (the SDK internals it uses, in one
+place) and one module per command group: ``_generate``, ``_jobs``, ``_models``,
+``_assets`` (``upload`` and ``assets``), ``_styles``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from .._client import AsyncKrea
-from .._models import Asset
+from .. import Asset, AsyncKrea
 from ._output import echo_json, table
 from ._runtime import run, settings
 

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .._errors import ConfigurationError, KreaError
+from .. import ConfigurationError, KreaError
 
 #: Exit status of an interrupted command (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130

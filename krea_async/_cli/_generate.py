@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from .._client import AsyncKrea
-from .._errors import BadRequestError
+from .. import AsyncKrea, BadRequestError
 from ._common import apply, wait_options
 from ._errors import fail
 from ._inputs import build_input, file_ref, image_options, resolve_model, upload_refs

@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from .._client import AsyncKrea, _split_endpoint
-from .._spec import ModelInfo, model_info
+from .. import AsyncKrea, ModelInfo
 from ._errors import CliUsageError, fail
+from ._sdk import data_uri, model_info, split_endpoint
 
 #: The fields ``--image-url`` fills, in order of preference: the first one a
 #: model's input schema has is used (``image_urls`` is an array, the others a URL).
@@ -33,8 +33,6 @@ class FileRef:
 
 def inline_file(name: str, path: Path) -> str:
     """Read ``path`` as a ``data:`` URI (what :func:`parse_field` does by default)."""
-    from ..files import data_uri
-
     try:
         return data_uri(path)
     except (OSError, ValueError) as exc:
@@ -206,7 +204,7 @@ def resolve_model(category: str, model: str, *, force: bool) -> tuple[str, Model
     ``/generate/image/provider/model``), normalised by the SDK's endpoint parser.
     """
     try:
-        given, path = _split_endpoint(model)
+        given, path = split_endpoint(model)
     except ValueError:
         given, path = None, ""
     name = path[len("/generate/") :]

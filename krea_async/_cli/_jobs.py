@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .._client import AsyncKrea
-from .._models import Job, JobStatus
+from .. import AsyncKrea, Job, JobStatus
 from ._common import apply, wait_options
 from ._errors import one_line
 from ._output import Progress, check_output, echo_json, follow, job_json, save, table

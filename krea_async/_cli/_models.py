@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
-from .._spec import CATEGORIES, ModelInfo, generation_endpoints, model_info
+from .. import ModelInfo
 from ._errors import fail
 from ._inputs import properties, types
 from ._output import echo_json, table
+from ._sdk import CATEGORIES, generation_endpoints, model_info
 
 
 @click.group(short_help="List models and show their input fields.")

@@ -15,11 +15,10 @@ import anyio
 import click
 import httpx
 
-from .._client import AsyncKrea
-from .._errors import KreaError
-from .._models import Job, JobStatus
+from .. import AsyncKrea, Job, JobStatus, KreaError
 from ._errors import fail
 from ._runtime import Settings
+from ._sdk import wait
 
 #: Bound in seconds on the status check after an interrupted wait.
 _CHECK_SECONDS = 5.0
@@ -86,12 +85,12 @@ async def follow(
     """
     settings.current_job = job_id
     try:
-        final = await krea.jobs.wait(
+        final = await wait(
+            krea,
             job_id,
-            interval=interval,
-            timeout=timeout,
-            cancel_on_exit=True,
-            on_update=progress.update,
+            poll_interval=interval,
+            deadline=timeout,
+            on_queue_update=progress.update,
         )
     except KreaError as exc:
         job = getattr(exc, "job", None)

@@ -13,8 +13,9 @@ from typing import TypeVar
 import anyio
 import click
 
-from .._client import _DEFAULT_INTERVALS, AsyncKrea
+from .. import AsyncKrea
 from ._errors import EXIT_INTERRUPTED, fail, raise_cli_error, unwrap
+from ._sdk import default_poll_interval
 
 T = TypeVar("T")
 
@@ -75,7 +76,7 @@ class Settings:
         """
         if given is not None:
             return given
-        seconds = _DEFAULT_INTERVALS.get(category or "image", 2.0)
+        seconds = default_poll_interval(category)
         if self.uses_fake:
             return max(0.01, seconds * self.fake_time_scale)
         return seconds

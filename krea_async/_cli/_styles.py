@@ -6,11 +6,10 @@ from typing import get_args
 
 import click
 
-from .._client import AsyncKrea
-from .._models import Style
-from .._resources.styles import StyleFilter
+from .. import AsyncKrea, Style
 from ._output import echo_json, table
 from ._runtime import run, settings
+from ._sdk import StyleFilter
 
 
 def _style_json(style: Style) -> dict[str, object]:
