@@ -125,7 +125,7 @@ def check_output(out: str | None) -> None:
     """
     if out is None:
         return
-    parent = Path(out).expanduser().parent
+    parent = Path(out).parent
     try:
         os.stat(parent)
     except FileNotFoundError:
