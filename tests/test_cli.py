@@ -916,3 +916,55 @@ def test_styles_list_and_show(loopback: tuple[FakeKrea, str]) -> None:
     assert shown.exit_code == 0, shown.output
     assert f"id       {first['id']}" in shown.stdout
     assert invoke(*keyed(base_url), "styles", "list", "--filter", "nope").exit_code == 2
+
+
+@pytest.mark.loopback
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_on_trio_cancels_the_job_and_exits_130() -> None:
+    # On trio a Ctrl-C is raised where the main task happens to be (between two
+    # polls, while printing), not only inside the SDK's wait: still cancelled.
+    pytest.importorskip("trio")
+    fake = FakeKrea(time_scale=5.0)  # a Flux job takes 35 s
+    with fake, fake.serve_in_thread() as base_url:
+        code = (
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from krea_async._cli import main; main()"
+        )
+        env = {k: v for k, v in os.environ.items() if k not in NO_KEY_ENV}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "--backend",
+                "trio",
+                *keyed(base_url),
+                "generate",
+                "image",
+                FLUX,
+                "--prompt",
+                "x",
+                "--poll-interval",
+                "0.05",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert first.split()[1] == "queued", first
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        job_id = line.split("job ")[1].split()[0]
+        assert "was cancelled" in line
+        assert fake.job(job_id)["status"] == "cancelled"

@@ -116,8 +116,6 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                         err=True,
                     )
                 return
-            state.current_job = job.job_id
-            progress.update(job)
             final = await follow(
                 krea,
                 state,
@@ -126,6 +124,7 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 timeout=timeout,
                 progress=progress,
                 as_json=as_json,
+                first=job,
             )
             if as_json and output is None:
                 return

@@ -74,17 +74,23 @@ async def follow(
     timeout: float | None,
     progress: Progress,
     as_json: bool = False,
+    first: Job | None = None,
 ) -> Job:
     """``krea.jobs.wait`` printing each status change; the job is cancelled if left early.
 
-    Returns the completed job. A failed or cancelled job raises the SDK's
+    ``first`` is the state the submit returned (printed first). Returns the
+    completed job. A failed or cancelled job raises the SDK's
     :class:`~krea_async.JobFailedError` / :class:`~krea_async.JobCancelledError`
-    (printed first as JSON with ``as_json``). When interrupted, the job's status
-    is checked once (shielded, at most 5 s) so the message can say whether it was
-    cancelled.
+    (printed first as JSON with ``as_json``). When interrupted, anywhere in here,
+    the job is cancelled unless it is terminal (``krea.jobs.wait`` cancels it when
+    the interruption reaches it; on trio a Ctrl-C can also land between two polls,
+    outside the SDK), shielded and bounded by 5 s, so the message can say whether
+    it was.
     """
     settings.current_job = job_id
     try:
+        if first is not None:
+            progress.update(first)
         final = await wait(
             krea,
             job_id,
@@ -99,21 +105,28 @@ async def follow(
             if as_json:
                 echo_json(job_json(job))
         raise
-    except BaseException:  # interrupted (Ctrl-C, cancellation): did the cancel land?
+    except BaseException:  # interrupted (Ctrl-C, cancellation)
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CHECK_SECONDS):
-            try:
-                job = await krea.jobs.get(job_id)
-            except KreaError:
-                pass
-            else:
-                settings.cancelled_remote = job.status is JobStatus.CANCELLED
-                if job.is_terminal and not settings.cancelled_remote:
-                    settings.current_job = None
+            await _settle(krea, settings, job_id)
         raise
     settings.current_job = None  # nothing left to cancel on Ctrl-C
     if as_json:
         echo_json(job_json(final))
     return final
+
+
+async def _settle(krea: AsyncKrea, settings: Settings, job_id: str) -> None:
+    """After an interruption: cancel the job unless it is terminal, and record
+    whether it is now cancelled (``settings.cancelled_remote``)."""
+    try:
+        job: Job | None = await krea.jobs.get(job_id)
+        if job is not None and not job.is_terminal:
+            job = await krea.jobs.cancel(job_id)  # None: gone, as good as cancelled
+    except KreaError:
+        return
+    settings.cancelled_remote = job is None or job.status is JobStatus.CANCELLED
+    if job is not None and job.is_terminal and not settings.cancelled_remote:
+        settings.current_job = None  # finished anyway: nothing to cancel
 
 
 def check_output(out: str | None) -> None:
