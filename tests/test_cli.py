@@ -968,3 +968,15 @@ def test_ctrl_c_on_trio_cancels_the_job_and_exits_130() -> None:
         job_id = line.split("job ")[1].split()[0]
         assert "was cancelled" in line
         assert fake.job(job_id)["status"] == "cancelled"
+
+
+def test_parse_field_at_references_inside_json(tmp_path: Path) -> None:
+    image = small_png(tmp_path / "in.png")
+    name, value = _parse_field(f'image_urls=["@{image}", "@@at", "https://e/x.png"]', None)
+    assert name == "image_urls"
+    assert value[0].startswith("data:image/png;base64,")  # inlined by default
+    assert value[1:] == ["@at", "https://e/x.png"]
+    # A quoted JSON string is an explicit string: its "@" is not a file reference.
+    assert _parse_field('prompt="@handle"', None) == ("prompt", "@handle")
+    nested = _parse_field(f'refs={{"a": ["@{image}"]}}', None)[1]
+    assert nested["a"][0].startswith("data:image/png;base64,")

@@ -75,7 +75,8 @@ def parse_field(
 ) -> tuple[str, Any]:
     """``field=value``: JSON when valid (numbers, true/false, lists), else a string.
 
-    ``@path`` names a local file, also as a string inside a JSON list or object;
+    ``@path`` names a local file, also as a string inside a JSON list or object
+    (a quoted JSON string, ``"@x"``, is kept as it is);
     ``files(name, path)`` makes its value (by default a ``data:`` URI; the generate
     commands pass :func:`file_ref` and upload it). ``@@text`` is the literal
     ``@text``. A field whose schema type is ``string`` keeps the text as it is.
@@ -94,7 +95,9 @@ def parse_field(
         return name, text
     if types(prop) == {"string"} and not isinstance(value, str):
         return name, text  # e.g. a prompt of "42" stays a string
-    return name, _resolve_refs(name, value, files)
+    if isinstance(value, list | dict):  # a JSON string literal ("@x") stays as it is
+        value = _resolve_refs(name, value, files)
+    return name, value
 
 
 def properties(schema: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, Any]]:
