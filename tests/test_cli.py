@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -149,7 +150,7 @@ def test_generate_unknown_model_fails_before_sending() -> None:
 
 def test_generate_model_of_another_category() -> None:
     result = invoke(*FAST, "generate", "video", FLUX, "--prompt", "fox")
-    assert_one_line_error(result, code=2, contains="is a image model")
+    assert_one_line_error(result, code=2, contains="is an image model")
 
 
 def test_generate_force_sends_an_unknown_model() -> None:
@@ -454,7 +455,7 @@ def test_models_show_unknown() -> None:
 
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[tuple[FakeKrea, str]]:
-    fake = FakeKrea(time_scale=0.05)
+    fake = FakeKrea(time_scale=0.2)  # a Flux job takes 1.4 s: time to list and cancel it
     with fake, fake.serve_in_thread() as base_url:
         yield fake, base_url
 
@@ -643,3 +644,339 @@ def test_ctrl_c_cancels_the_job_and_exits_130() -> None:
         job_id = line.split("job ")[1].split()[0]
         assert "was cancelled" in line
         assert fake.job(job_id)["status"] == "cancelled"
+
+
+# --------------------------------------------------------------------------- issue 10 §4
+
+
+def small_png(path: Path) -> Path:
+    """A real 1x1 PNG at ``path``."""
+    path.write_bytes(
+        base64.b64decode(
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+        )
+    )
+    return path
+
+
+def sent_body(fake: FakeKrea, job_id: str) -> dict[str, object]:
+    """The JSON body the fake received for ``job_id``."""
+    (entry,) = [e for e in fake.ledger if e.job_id == job_id]
+    return dict(entry.body)
+
+
+@pytest.mark.loopback
+@pytest.mark.parametrize(
+    ("model", "category", "field", "is_array"),
+    [
+        ("google/nano-banana-pro", "image", "image_urls", True),
+        (FLUX, "image", "image_url", False),
+        ("kling/kling-2.1", "video", "start_image", False),
+        ("topaz/standard-enhance", "enhance", "image_url", False),
+    ],
+    ids=["nano-banana-pro", "flux", "kling", "topaz"],
+)
+def test_image_url_goes_to_the_models_own_field(
+    loopback: tuple[FakeKrea, str],
+    tmp_path: Path,
+    model: str,
+    category: str,
+    field: str,
+    is_array: bool,
+) -> None:
+    fake, base_url = loopback
+    photo = small_png(tmp_path / "photo.png")
+    result = invoke(
+        *keyed(base_url),
+        "generate",
+        category,
+        model,
+        "--prompt",
+        "a red fox",
+        "--image-url",
+        f"@{photo}",
+        *(["--width", "64", "--height", "64", "-i", "model=CGI"] if category == "enhance" else []),
+        "--no-wait",
+    )
+    assert result.exit_code == 0, result.output
+    body = sent_body(fake, result.stdout.strip())
+    others = {"image_url", "image_urls", "start_image"} - {field}
+    assert not others & body.keys(), body
+    value = body[field]
+    (url,) = value if is_array else [value]  # type: ignore[misc]
+    assert isinstance(url, str)
+    # The local file was uploaded (POST /assets): the field holds the asset's URL,
+    # which serves the same bytes.
+    assert url.startswith(base_url + "/"), url
+    assert httpx.get(url, timeout=10).content == photo.read_bytes()
+
+
+@pytest.mark.loopback
+def test_image_url_accepts_plain_urls_and_repeats_for_array_fields(
+    loopback: tuple[FakeKrea, str],
+) -> None:
+    fake, base_url = loopback
+    urls = ["https://example.com/a.png", "https://example.com/b.png"]
+    result = invoke(
+        *keyed(base_url),
+        "generate",
+        "image",
+        "google/nano-banana-pro",
+        "--prompt",
+        "a red fox",
+        "--image-url",
+        urls[0],
+        "--image-url",
+        urls[1],
+        "--no-wait",
+    )
+    assert result.exit_code == 0, result.output
+    assert sent_body(fake, result.stdout.strip())["image_urls"] == urls
+    # Flux takes one image_url: two are a usage error, before anything is sent.
+    two = invoke(
+        *keyed(base_url),
+        "generate",
+        "image",
+        FLUX,
+        "-p",
+        "x",
+        "--image-url",
+        urls[0],
+        "--image-url",
+        urls[1],
+    )
+    assert_one_line_error(two, code=2, contains="takes one input image (image_url)")
+
+
+def test_image_url_for_a_model_without_image_input() -> None:
+    result = invoke(
+        *FAST, "generate", "image", "google/imagen-4", "-p", "x", "--image-url", "https://e/a.png"
+    )
+    line = assert_one_line_error(result, code=2, contains="takes no input image")
+    assert "models show google/imagen-4" in line
+    assert "note:" not in result.stderr  # refused before any client was made
+
+
+@pytest.mark.loopback
+def test_json_input_values_resolve_file_references(
+    loopback: tuple[FakeKrea, str], tmp_path: Path
+) -> None:
+    fake, base_url = loopback
+    photo = small_png(tmp_path / "photo.png")
+    value = json.dumps([f"@{photo}", "https://example.com/b.png", f"@{photo}", "@@literal"])
+    result = invoke(
+        *keyed(base_url),
+        "generate",
+        "image",
+        "google/nano-banana-pro",
+        "--prompt",
+        "a red fox",
+        "-i",
+        f"image_urls={value}",
+        "--no-wait",
+    )
+    assert result.exit_code == 0, result.output
+    sent = sent_body(fake, result.stdout.strip())["image_urls"]
+    assert isinstance(sent, list)
+    assert sent[0].startswith(base_url + "/")
+    assert sent[1:] == ["https://example.com/b.png", sent[0], "@literal"]  # uploaded once
+
+
+def test_json_input_missing_file_reference_is_a_usage_error(tmp_path: Path) -> None:
+    value = json.dumps([f"@{tmp_path / 'missing.png'}"])
+    result = invoke(
+        *FAST, "generate", "image", "google/nano-banana-pro", "-p", "x", "-i", f"image_urls={value}"
+    )
+    assert_one_line_error(result, code=2, contains="no such file")
+    assert "note:" not in result.stderr
+
+
+def test_another_category_wording_uses_an() -> None:
+    result = invoke(*FAST, "generate", "image", "kling/kling-1", "--prompt", "fox")
+    assert_one_line_error(result, code=2, contains="'kling/kling-1' is a video model, not image")
+    result = invoke(*FAST, "generate", "image", "enhance/topaz/standard-enhance", "-p", "x")
+    assert_one_line_error(result, code=2, contains="is an enhance model")
+
+
+def test_video_note_does_not_promise_images() -> None:
+    result = invoke(*FAST, "generate", "video", "kling/kling-1", "-p", "x", "--no-wait")
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert "placeholder images" not in note
+    assert "placeholder videos, not generated by Krea" in note
+
+
+def test_base_url_from_the_environment_without_key() -> None:
+    result = invoke("jobs", "list", env={"KREA_BASE_URL": "http://127.0.0.1:9"})
+    line = assert_one_line_error(result, code=2, contains="KREA_BASE_URL http://127.0.0.1:9")
+    assert "needs an API key" in line
+    assert "note:" not in result.stderr  # the fake is not used, and not said to be
+    # --fake is the explicit way to the embedded fake with a base URL set.
+    faked = invoke("--fake", "jobs", "list", "--json", env={"KREA_BASE_URL": "http://127.0.0.1:9"})
+    assert faked.exit_code == 0, faked.output
+    assert faked.stderr.startswith("note: --fake was given")
+
+
+def test_models_list_grouped_by_category_sorted_by_id() -> None:
+    result = invoke("models", "list")
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
+    categories = [category for _, category in rows]
+    order = ["image", "video", "enhance"]
+    assert categories == sorted(categories, key=order.index)
+    for category in order:
+        ids = [model for model, c in rows if c == category]
+        assert ids
+        assert ids == sorted(ids)
+    as_json = json.loads(invoke("models", "list", "--json").stdout)
+    assert [m["id"] for m in as_json] == [model for model, _ in rows]
+
+
+def test_models_show_lists_every_enum_choice() -> None:
+    schema = model_info("video/runway/aleph").input_schema  # type: ignore[union-attr]
+    choices = schema["properties"]["ratio"]["enum"]
+    assert len("|".join(choices)) > 60  # long enough that it was cut off before
+    result = invoke("models", "show", "runway/aleph")
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("ratio ")]
+    assert "|".join(choices) in row
+    assert "..." not in row
+
+
+@pytest.mark.loopback
+def test_output_in_a_missing_directory_fails_before_submitting(
+    loopback: tuple[FakeKrea, str], tmp_path: Path
+) -> None:
+    fake, base_url = loopback
+    before = len(fake.ledger)
+    missing = tmp_path / "nonexistent_dir"
+    result = invoke(
+        *keyed(base_url), "generate", "image", FLUX, "-p", "x", "-o", str(missing / "x.png")
+    )
+    line = assert_one_line_error(result, code=2, contains="does not exist")
+    assert str(missing) in line
+    assert not missing.exists()  # no directory tree was made
+    assert len(fake.ledger) == before  # no job was submitted (nor billed)
+    deep = invoke(*keyed(base_url), "generate", "image", FLUX, "-p", "x", "-o", f"{missing}/sub/")
+    assert_one_line_error(deep, code=2, contains="does not exist")
+    assert not missing.exists()
+
+
+def test_output_directory_with_a_slash_creates_only_its_last_part(tmp_path: Path) -> None:
+    result = invoke(
+        *FAST,
+        "generate",
+        "image",
+        FLUX,
+        "-p",
+        "x",
+        "--poll-interval",
+        "0.01",
+        "-o",
+        f"{tmp_path / 'new'}/",
+    )
+    assert result.exit_code == 0, result.output
+    written = Path(result.stdout.strip())
+    assert written.parent == tmp_path / "new"
+    assert png_size(written) == (1024, 1024)
+
+
+@pytest.mark.loopback
+def test_assets_list_show_delete(loopback: tuple[FakeKrea, str], tmp_path: Path) -> None:
+    _, base_url = loopback
+    photo = small_png(tmp_path / "asset.png")
+    uploaded = invoke(*keyed(base_url), "assets", "upload", str(photo), "--json")
+    assert uploaded.exit_code == 0, uploaded.output
+    asset_id = json.loads(uploaded.stdout)["id"]
+    listed = invoke(*keyed(base_url), "assets", "list", "--limit", "1000")
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(asset_id))
+    assert row.split()[1:3] == ["image/png", "1x1"]
+    shown = invoke(*keyed(base_url), "assets", "show", asset_id)
+    assert shown.exit_code == 0, shown.output
+    assert f"id           {asset_id}" in shown.stdout
+    deleted = invoke(*keyed(base_url), "assets", "delete", asset_id)
+    assert deleted.stdout.strip() == f"deleted {asset_id}"
+    gone = invoke(*keyed(base_url), "assets", "show", asset_id)
+    assert_one_line_error(gone, code=1, contains="404")
+
+
+@pytest.mark.loopback
+def test_styles_list_and_show(loopback: tuple[FakeKrea, str]) -> None:
+    _, base_url = loopback
+    listed = invoke(*keyed(base_url), "styles", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    styles = json.loads(listed.stdout)
+    assert styles
+    first = styles[0]
+    table = invoke(*keyed(base_url), "styles", "list")
+    assert table.stdout.splitlines()[0].split() == ["STYLE", "TITLE", "MODELS", "OWNER"]
+    assert any(line.startswith(first["id"] + " ") for line in table.stdout.splitlines())
+    shown = invoke(*keyed(base_url), "styles", "show", first["id"])
+    assert shown.exit_code == 0, shown.output
+    assert f"id       {first['id']}" in shown.stdout
+    assert invoke(*keyed(base_url), "styles", "list", "--filter", "nope").exit_code == 2
+
+
+@pytest.mark.loopback
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_on_trio_cancels_the_job_and_exits_130() -> None:
+    # On trio a Ctrl-C is raised where the main task happens to be (between two
+    # polls, while printing), not only inside the SDK's wait: still cancelled.
+    pytest.importorskip("trio")
+    fake = FakeKrea(time_scale=5.0)  # a Flux job takes 35 s
+    with fake, fake.serve_in_thread() as base_url:
+        code = (
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from krea_async._cli import main; main()"
+        )
+        env = {k: v for k, v in os.environ.items() if k not in NO_KEY_ENV}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "--backend",
+                "trio",
+                *keyed(base_url),
+                "generate",
+                "image",
+                FLUX,
+                "--prompt",
+                "x",
+                "--poll-interval",
+                "0.05",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert first.split()[1] == "queued", first
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        job_id = line.split("job ")[1].split()[0]
+        assert "was cancelled" in line
+        assert fake.job(job_id)["status"] == "cancelled"
+
+
+def test_parse_field_at_references_inside_json(tmp_path: Path) -> None:
+    image = small_png(tmp_path / "in.png")
+    name, value = _parse_field(f'image_urls=["@{image}", "@@at", "https://e/x.png"]', None)
+    assert name == "image_urls"
+    assert value[0].startswith("data:image/png;base64,")  # inlined by default
+    assert value[1:] == ["@at", "https://e/x.png"]
+    # A quoted JSON string is an explicit string: its "@" is not a file reference.
+    assert _parse_field('prompt="@handle"', None) == ("prompt", "@handle")
+    nested = _parse_field(f'refs={{"a": ["@{image}"]}}', None)[1]
+    assert nested["a"][0].startswith("data:image/png;base64,")
