@@ -17,7 +17,7 @@ import attrs
 
 from .. import AsyncKrea, ModelInfo
 from ._errors import CliUsageError, fail
-from ._sdk import data_uri, model_info, split_endpoint
+from ._sdk import data_uri, model_info, schema_types, split_endpoint
 
 #: The fields ``--image-url`` fills, in order of preference: the first one a
 #: model's input schema has is used (``image_urls`` is an array, the others a URL).
@@ -93,7 +93,7 @@ def parse_field(
         value = json.loads(text)
     except ValueError:
         return name, text
-    if types(prop) == {"string"} and not isinstance(value, str):
+    if schema_types(prop) == {"string"} and not isinstance(value, str):
         return name, text  # e.g. a prompt of "42" stays a string
     if isinstance(value, list | dict):  # a JSON string literal ("@x") stays as it is
         value = _resolve_refs(name, value, files)
@@ -106,21 +106,6 @@ def properties(schema: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, An
         return {}
     props = schema.get("properties")
     return props if isinstance(props, Mapping) else {}
-
-
-def types(prop: Mapping[str, Any]) -> set[str]:
-    """The JSON types a property schema allows (through ``anyOf``/``oneOf``)."""
-    kind = prop.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    if isinstance(kind, list):
-        return {str(k) for k in kind}
-    out: set[str] = set()
-    for key in ("anyOf", "oneOf"):
-        for alt in prop.get(key) or ():
-            if isinstance(alt, Mapping):
-                out |= types(alt)
-    return out
 
 
 def build_input(
@@ -139,7 +124,7 @@ def build_input(
     seen: set[str] = set()
     for spec in fields:
         name, value = parse_field(spec, schema, files=files)
-        is_array = "array" in types(props.get(name, {}))
+        is_array = "array" in schema_types(props.get(name, {}))
         if name in seen and (is_array or name in body):
             previous = body[name]
             items = previous if isinstance(previous, list) else [previous]
@@ -176,7 +161,7 @@ def image_options(
                 f"see krea-async models show {info.id}",
                 2,
             )
-        field, is_array = found, "array" in types(props[found])
+        field, is_array = found, "array" in schema_types(props[found])
     if is_array:
         return {field: values}
     if len(values) > 1:

@@ -10,9 +10,9 @@ import click
 
 from .. import ModelInfo
 from ._errors import fail
-from ._inputs import properties, types
+from ._inputs import properties
 from ._output import echo_json, table
-from ._sdk import CATEGORIES, generation_endpoints, model_info
+from ._sdk import CATEGORIES, generation_endpoints, model_info, schema_types
 
 
 @click.group(short_help="List models and show their input fields.")
@@ -81,14 +81,14 @@ def find_model(model: str) -> ModelInfo:
 
 def type_text(prop: Mapping[str, Any]) -> str:
     """``string``, ``integer?`` (nullable), ``array[string]``..."""
-    kinds = sorted(types(prop) - {"null"}) or ["any"]
+    kinds = sorted(schema_types(prop) - {"null"}) or ["any"]
     text = "|".join(kinds)
     if "array" in kinds:
         items = prop.get("items")
         if isinstance(items, Mapping):
-            inner = "|".join(sorted(types(items) - {"null"})) or "any"
+            inner = "|".join(sorted(schema_types(items) - {"null"})) or "any"
             text = text.replace("array", f"array[{inner}]")
-    if "null" in types(prop):
+    if "null" in schema_types(prop):
         text += "?"
     return text
 

@@ -3,17 +3,17 @@
 The CLI otherwise uses only the public ``krea_async`` API. These come from
 private modules because they have no public name yet: the poll-interval table,
 endpoint parsing, the bundled spec's model list (``krea.models`` needs a client;
-these commands make no request), the styles filter type, and ``jobs.wait``'s
-keyword names (old spellings until the issue-7 renames land: then ``wait`` here
-passes ``poll_interval=``, ``deadline=``, ``on_queue_update=``).
+these commands make no request) and the styles filter type. Each is the SDK's own
+function, re-exported: the CLI keeps no copy of SDK logic.
 """
 
 from __future__ import annotations
 
 from .. import AsyncKrea, Job, QueueUpdateCallback
-from .._client import _DEFAULT_INTERVALS, _split_endpoint
+from .._polling import default_poll_interval
 from .._resources.styles import StyleFilter
-from .._spec import CATEGORIES, generation_endpoints, model_info
+from .._spec import CATEGORIES, generation_endpoints, model_info, schema_types
+from .._urls import split_endpoint
 from ..files import data_uri
 
 __all__ = [
@@ -23,20 +23,10 @@ __all__ = [
     "default_poll_interval",
     "generation_endpoints",
     "model_info",
+    "schema_types",
     "split_endpoint",
     "wait",
 ]
-
-
-def default_poll_interval(category: str | None) -> float:
-    """Krea's documented poll interval in seconds: 2 for image/enhance, 5 for video."""
-    return _DEFAULT_INTERVALS.get(category or "image", 2.0)
-
-
-def split_endpoint(endpoint: str) -> tuple[str | None, str]:
-    """``"image/a/b"`` or ``"/generate/image/a/b"`` -> ``("image", "/generate/image/a/b")``;
-    the category is ``None`` when it is not one. Raises :class:`ValueError`."""
-    return _split_endpoint(endpoint)
 
 
 async def wait(
@@ -50,8 +40,8 @@ async def wait(
     """``krea.jobs.wait`` with ``cancel_on_exit=True`` (an abandoned wait cancels the job)."""
     return await krea.jobs.wait(
         job_id,
-        interval=poll_interval,
-        timeout=deadline,
+        poll_interval=poll_interval,
+        deadline=deadline,
         cancel_on_exit=True,
-        on_update=on_queue_update,
+        on_queue_update=on_queue_update,
     )
