@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -32,7 +33,7 @@ import secrets
 import socket
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Union
 
@@ -276,7 +277,8 @@ def safe_file_name(
     prefix. When anything had to change, or the name is longer than ``max_chars``
     characters, it is shortened and ends with ``-`` and 10 hex digits of the
     SHA-256 of the original ``text``, so that two different ids never share a
-    name. An empty result becomes ``default``.
+    name (``".."`` becomes ``result-<hash>``). An empty ``text`` becomes
+    ``default``.
 
     A Krea job id (a UUID such as ``"6a4f...-..."``) comes out unchanged.
     """
@@ -285,6 +287,8 @@ def safe_file_name(
     cleaned = _UNSAFE_RUN.sub("_", text).lstrip(".-").rstrip(".")
     if cleaned.split(".")[0].upper() in _RESERVED_NAMES:
         cleaned = "_" + cleaned
+    if not text:
+        return default
     if cleaned == text and len(cleaned) <= max_chars:
         return cleaned
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
@@ -317,6 +321,10 @@ def result_file_name(
     number = "" if count == 1 else f"-{index}"
     stem = safe_file_name(job_id, default="job", max_chars=MAX_FILE_NAME_CHARS - len(number + tail))
     return f"{stem}{number}{tail}"
+
+
+def _numbered_name(job_id: str, index: int, suffix: str) -> str:
+    return result_file_name(job_id, index, suffix=suffix)
 
 
 def _url_suffix(url: httpx.URL) -> str:
@@ -412,14 +420,23 @@ def _peer_ip(response: httpx.Response) -> ipaddress.IPv4Address | ipaddress.IPv6
 def _parse_url(
     text: str, original: str, job_id: str | None, *, base: httpx.URL | None = None
 ) -> httpx.URL:
+    problem = ""
+    cause: Exception | None = None
     try:
-        return base.join(text) if base is not None else httpx.URL(text)
+        url = base.join(text) if base is not None else httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise DownloadError(
-            f"invalid URL {_short_url(text)!r}{_of_job(job_id)}: {str(exc)[:200]}",
-            url=original,
-            job_id=job_id,
-        ) from exc
+        problem, cause = str(exc)[:200], exc
+    else:
+        labels = url.host.removesuffix(".").split(".")
+        if len(url.host) <= 253 and all(0 < len(label) < 64 for label in labels):
+            return url
+        problem, cause = "invalid host name", None
+    error = DownloadError(
+        f"invalid URL {_short_url(text)!r}{_of_job(job_id)}: {problem}",
+        url=original,
+        job_id=job_id,
+    )
+    raise error from cause
 
 
 def _check_scheme(url: httpx.URL, *, allow_http: bool, original: str, job_id: str | None) -> None:
@@ -532,7 +549,7 @@ async def download(
         url,
         target,
         into_dir=into_dir,
-        stem=None,
+        name_for=None,
         http_client=http_client,
         allow_http=allow_http,
         timeout=timeout,
@@ -547,7 +564,7 @@ async def _download(
     target: Path,
     *,
     into_dir: bool,
-    stem: str | None,
+    name_for: Callable[[str], str] | None,
     http_client: httpx.AsyncClient | None,
     allow_http: bool,
     timeout: httpx.Timeout | float,
@@ -556,7 +573,7 @@ async def _download(
     job_id: str | None,
 ) -> Path:
     """``into_dir``: ``target`` is a directory and the name is built from server text:
-    ``stem`` (already safe) plus a suffix, or the URL's last segment."""
+    ``name_for(suffix)``, or else from the URL's last segment."""
     started = time.monotonic()
     logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), target)
     owns = http_client is None
@@ -568,7 +585,7 @@ async def _download(
                 target,
                 client=client,
                 into_dir=into_dir,
-                stem=stem,
+                name_for=name_for,
                 allow_http=allow_http,
                 timeout=timeout,
                 max_bytes=max_bytes,
@@ -607,7 +624,7 @@ async def _fetch(
     *,
     client: httpx.AsyncClient,
     into_dir: bool,
-    stem: str | None,
+    name_for: Callable[[str], str] | None,
     allow_http: bool,
     timeout: httpx.Timeout | float,
     max_bytes: int | None,
@@ -659,7 +676,7 @@ async def _fetch(
                 target,
                 url,
                 into_dir=into_dir,
-                stem=stem,
+                name_for=name_for,
                 max_bytes=max_bytes,
                 job_id=job_id,
             )
@@ -678,7 +695,7 @@ async def _write_response(
     url: str,
     *,
     into_dir: bool,
-    stem: str | None,
+    name_for: Callable[[str], str] | None,
     max_bytes: int | None,
     job_id: str | None,
 ) -> tuple[Path, int]:
@@ -716,8 +733,8 @@ async def _write_response(
     inside: Path | None = None
     if into_dir:
         inside = target
-        if stem is not None:
-            name = stem + (_url_suffix(response.url) or _extension(content_type))
+        if name_for is not None:
+            name = name_for(_url_suffix(response.url) or _extension(content_type))
         else:
             name = _name_from_url(response.url, content_type)
         target = target / name
@@ -803,15 +820,15 @@ async def download_all(
             ) from exc
     paths: list[Path] = []
     for index, item in enumerate(items):
-        name_stem = None
+        name_for = None
         if stem is not None:
-            name_stem = result_file_name(stem, index)
+            name_for = functools.partial(_numbered_name, stem, index)
         paths.append(
             await _download(
                 item,
                 target,
                 into_dir=into_dir,
-                stem=name_stem,
+                name_for=name_for,
                 http_client=http_client,
                 allow_http=allow_http,
                 timeout=timeout,
