@@ -132,6 +132,20 @@ class DownloadError(KreaError):
         self.status_code = status_code
         self.job_id = job_id
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments: rebuild from the attributes, so that the error
+        # crosses process boundaries (multiprocessing, Celery, arq) intact.
+        return (_rebuild_error, (type(self), str(self), dict(vars(self))))
+
+
+def _rebuild_error(
+    cls: type[DownloadError], message: str, state: dict[str, object]
+) -> DownloadError:
+    error = cls.__new__(cls)
+    KreaError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class DownloadTooLargeError(DownloadError):
     """The file is larger than the download's ``max_bytes`` cap (bytes).

@@ -11,6 +11,7 @@ a size cap and a total deadline bound each download.
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 import time
 import warnings
@@ -218,6 +219,17 @@ async def test_http_error_names_the_job(server: HostileServer, tmp_path: Path) -
         await result_for("job-10", [f"{server.url}/gone.png"]).save(tmp_path)
     assert info.value.status_code == 404
     assert "job-10" in str(info.value)
+
+
+def test_download_errors_round_trip_through_pickle() -> None:
+    for err in (
+        DownloadError("download of x failed: HTTP 404", url="https://x/a.png", status_code=404),
+        DownloadTooLargeError("too large", url="https://x/b.mp4", max_bytes=10, job_id="j"),
+    ):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err)
+        assert str(back) == str(err)
+        assert vars(back) == vars(err)
 
 
 # --------------------------------------------------------------------------- redirects
