@@ -101,24 +101,24 @@ async def test_save_never_writes_outside_the_target(
     assert not Path("/tmp/krea-hostile-absolute").exists()
 
 
-async def test_save_with_a_client_and_a_single_result(
-    server: HostileServer, tmp_path: Path
+@pytest.mark.parametrize("job_id", ["../../X", "/tmp/krea-hostile-absolute/X", "a%0Ab"])
+async def test_subscribe_then_save_with_a_hostile_job_id(
+    server: HostileServer, tmp_path: Path, job_id: str
 ) -> None:
-    """The same through the client's downloader (its pool), one result, ``../`` id."""
-    async with AsyncKrea(api_key="sk-test", base_url=server.url) as krea:
-        job = parse_job(job_json("../../X", urls=[f"{server.url}/files/a.png"]))
-        # What subscribe() builds (the client's pool is used for the download).
-        result = SubscribeResult(
-            data=job.result,
-            job=job,
-            request_id=job.job_id,
-            downloader=krea._download_all,
-        )
+    """The issue's scenario end to end: the submit and the poll answer a job id
+    that is a path; ``result.save(dir)`` (through the client's pool) stays inside."""
+    urls = [f"{server.url}/files/a.png"]
+    server.on("POST", "/generate/", respond(200, json=job_json(job_id, "queued")))
+    server.on("GET", "/jobs/", respond(200, json=job_json(job_id, "completed", urls)))
+    async with AsyncKrea(api_key="sk-test", base_url=server.url, poll_interval=0.01) as krea:
+        result = await krea.subscribe(ENDPOINT, input={"prompt": "a fox"})
+        assert result.request_id == job_id
         out = tmp_path / "a" / "b"
         [path] = await result.save(out)
     assert_inside([path], out)
     assert path.name.endswith("-0.png")
     assert all_files(tmp_path) == [path]
+    assert not Path("/tmp/krea-hostile-absolute").exists()
 
 
 async def test_hostile_ids_never_share_a_name() -> None:
