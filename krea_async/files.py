@@ -33,7 +33,8 @@ import secrets
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import IO, Union
 
@@ -767,8 +768,9 @@ async def _write_response(
     tmp = anyio.Path(tmp_name)
     try:
         try:
-            async with await anyio.open_file(tmp_name, "wb") as out:
-                async for chunk in response.aiter_bytes():
+            chunks = _decoded(response, encoded, short, url, job_id)
+            async with contextlib.aclosing(chunks), await anyio.open_file(tmp_name, "wb") as out:
+                async for chunk in chunks:
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         raise too_large
@@ -793,6 +795,50 @@ async def _write_response(
                 await tmp.unlink(missing_ok=True)
         raise
     return target, written
+
+
+_DECODE_STEP = 1024 * 1024
+
+
+async def _decoded(
+    response: httpx.Response, encoding: str, short: str, url: str, job_id: str | None
+) -> AsyncGenerator[bytes, None]:
+    """The body, decoded at most 1 MiB at a time whatever the compression ratio.
+
+    httpx's own decoders inflate each network read in one piece (a 64 KiB read of
+    a gzip bomb is 64 MiB in memory), so gzip and deflate are decoded here with a
+    bounded output step. Downloads ask for ``identity``; any other encoding than
+    ``gzip``, ``x-gzip`` and ``deflate`` is refused.
+    """
+    if encoding in ("", "identity"):
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        raise DownloadError(
+            f"{short} answered with content encoding {encoding[:50]!r}, not identity or gzip",
+            url=url,
+            job_id=job_id,
+        )
+    try:
+        async for chunk in response.aiter_raw():
+            data = chunk
+            while data and not inflater.eof:
+                out = inflater.decompress(data, _DECODE_STEP)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        rest = inflater.flush()
+    except zlib.error as exc:
+        raise DownloadError(
+            f"{short}: the {encoding} body is corrupt ({exc})", url=url, job_id=job_id
+        ) from exc
+    if rest:
+        yield rest
 
 
 async def download_all(

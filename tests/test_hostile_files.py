@@ -15,6 +15,7 @@ import pickle
 import re
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -336,6 +337,39 @@ async def test_gzip_bomb_stops_at_the_cap(server: HostileServer, tmp_path: Path)
     assert info.value.max_bytes == 8 * 1024 * 1024
     assert isinstance(info.value, DownloadError)
     assert all_files(tmp_path) == []  # no partial file either
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate"])
+async def test_compressed_bodies_are_decoded(
+    server: HostileServer, tmp_path: Path, encoding: str
+) -> None:
+    wbits = 31 if "gzip" in encoding else 15
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = packer.compress(PNG * 1000) + packer.flush()
+    server.on(
+        "GET",
+        "/z",
+        respond(200, body, headers=[("Content-Encoding", encoding)], content_type="image/png"),
+    )
+    path = await files.download(f"{server.url}/z.png", tmp_path / "z.png")
+    assert path.read_bytes() == PNG * 1000
+    assert "identity" in server.requests[-1].headers["accept-encoding"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"), [("br", b"\x00" * 10), ("gzip", b"\x1f\x8b not gzip at all")]
+)
+async def test_unknown_or_corrupt_encodings_are_download_errors(
+    server: HostileServer, tmp_path: Path, encoding: str, body: bytes
+) -> None:
+    server.on(
+        "GET",
+        "/z",
+        respond(200, body, headers=[("Content-Encoding", encoding)], content_type="image/png"),
+    )
+    with pytest.raises(DownloadError, match=encoding):
+        await files.download(f"{server.url}/z.png", tmp_path / "z.png", job_id="job-z")
+    assert all_files(tmp_path) == []
 
 
 async def test_declared_length_over_the_cap_is_refused_before_the_body(
