@@ -810,6 +810,11 @@ async def _decoded(
     bounded output step. Downloads ask for ``identity``; any other encoding than
     ``gzip``, ``x-gzip`` and ``deflate`` is refused.
     """
+    if response.is_stream_consumed:
+        # A response built in memory (a mock transport, an event hook that read it):
+        # its body is already decoded.
+        yield response.content
+        return
     if encoding in ("", "identity"):
         async for chunk in response.aiter_raw():
             yield chunk
