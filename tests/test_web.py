@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from _web_helpers import serve, wait_until
 
 from examples.fastapi_app.app import create_app
 from krea_async import AsyncKrea
@@ -27,30 +27,6 @@ from krea_async.web import follow_client, job_event_source
 pytestmark = pytest.mark.loopback
 
 MODEL = "image/bfl/flux-1-dev"
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn (lifespan on) in a thread; yield its base URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
@@ -71,15 +47,6 @@ def factory(url: str) -> Callable[[], AsyncKrea]:
         return AsyncKrea(api_key="fake-key", base_url=url, allow_insecure_http=True)
 
     return make
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
-    """Poll ``predicate`` every 5 ms; return the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, "condition not met in time"
-        time.sleep(0.005)
-    return time.monotonic() - start
 
 
 def hang_up_after_submit(base: str, path: str, fake: FakeKrea) -> tuple[str, float]:
@@ -138,7 +105,7 @@ def test_hang_up_cancels_subscribe_starlette(fake: FakeKrea, fake_url: str) -> N
 
     app = Starlette(routes=[Route("/render", render, methods=["POST"])], lifespan=lifespan)
     with serve(app) as base:
-        job_id, took = hang_up_after_submit(base, "/render", fake)
+        _job_id, took = hang_up_after_submit(base, "/render", fake)
         wait_until(lambda: bool(left))
         # a client that stays gets its image (a quick job this time)
         fake.time_scale = 0.05
@@ -146,7 +113,8 @@ def test_hang_up_cancels_subscribe_starlette(fake: FakeKrea, fake_url: str) -> N
     print(f"\nhang-up -> job cancelled (Starlette, subscribe): {took * 1000:.0f} ms")
     assert took < 1.0
     assert left == [True]
-    assert answer.status_code == 200 and answer.json()["url"].startswith(fake_url)
+    assert answer.status_code == 200
+    assert answer.json()["url"].startswith(fake_url)
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
@@ -179,7 +147,8 @@ def test_sse_streams_each_state_then_the_urls(fake_url: str) -> None:
     assert [e for e, _ in got] == ["status", "status", "done"]
     assert [d["status"] for _, d in got] == ["queued", "processing", "completed"]
     assert all(d["job_id"] == job_id for _, d in got)
-    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert png.status_code == 200
+    assert png.content.startswith(b"\x89PNG")
 
 
 def test_sse_keep_alive_and_client_leaving_cancels(fake: FakeKrea, fake_url: str) -> None:
@@ -216,7 +185,8 @@ def test_sse_keep_alive_and_client_leaving_cancels(fake: FakeKrea, fake_url: str
             left = time.monotonic()
         took = wait_until(lambda: fake.job(job_id)["status"] == "cancelled", timeout=5)
     print(f"\nSSE client left -> job cancelled: {(time.monotonic() - left) * 1000:.0f} ms")
-    assert seen[0][0] == "status" and json.loads(seen[0][1])["status"] == "queued"
+    assert seen[0][0] == "status"
+    assert json.loads(seen[0][1])["status"] == "queued"
     assert ("comment", "ping") in [(e, d.split(" ")[0]) for e, d in seen]
     assert took < 1.0
 

@@ -154,7 +154,8 @@ async def test_lying_body_cannot_change_the_result_with_fetch(
     real = finish(fake, clock, job.job_id)
     assert await receiver.handle(token, real) == 200
     final = await events.latest(job.job_id)
-    assert final is not None and final.status is JobStatus.COMPLETED
+    assert final is not None
+    assert final.status is JobStatus.COMPLETED
     assert final.urls == tuple(json.loads(real)["result"]["urls"])
 
 
@@ -191,7 +192,8 @@ async def test_replay_and_out_of_order_are_no_ops(
     flipped = dict(json.loads(body), status="failed")
     assert (await receiver.handle_full(token, json.dumps(flipped).encode())).status == 200
     latest = await events.latest(job.job_id)
-    assert latest is not None and latest.status is JobStatus.COMPLETED
+    assert latest is not None
+    assert latest.status is JobStatus.COMPLETED
 
 
 async def test_oversized_and_non_json_bodies(krea: AsyncKrea) -> None:
@@ -230,7 +232,8 @@ def test_status_rank_orders_the_life_of_a_job() -> None:
     order = ["backlogged", "queued", "scheduled", "processing", "sampling"]
     order += ["intermediate-complete", "completed"]
     ranks = [status_rank(JobStatus(s)) for s in order]
-    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    assert ranks == sorted(ranks)
+    assert len(set(ranks)) == len(ranks)
     assert status_rank(JobStatus.FAILED) == status_rank(JobStatus.CANCELLED) == ranks[-1]
 
 
@@ -321,7 +324,7 @@ async def test_asgi_app_mounted(
 ) -> None:
     events = LocalEvents()
     receiver = WebhookReceiver(BASE, events=events, fetch=krea.jobs.get, max_body=64 * 1024)
-    job, url, token = await submit(krea, receiver)
+    job, url, _token = await submit(krea, receiver)
     body = finish(fake, clock, job.job_id)
     transport = httpx.ASGITransport(app=make_app(receiver))
     async with httpx.AsyncClient(transport=transport, base_url="https://app.example") as http:
@@ -346,4 +349,5 @@ async def test_asgi_app_mounted(
         again = await post(url, content=body)
         assert (again.status_code, again.text) == (200, "already known")
     latest = await events.latest(job.job_id)
-    assert latest is not None and latest.status is JobStatus.COMPLETED
+    assert latest is not None
+    assert latest.status is JobStatus.COMPLETED
