@@ -4,6 +4,9 @@
   client hangs up, the handler's work is cancelled and its unfinished Krea jobs are
   cancelled (``DELETE /jobs/{id}``, via ``krea.jobs.cancel``).
 - :func:`job_event_source`: a job's states as Server-Sent Events (sse-starlette).
+- :class:`WebhookReceiver` (capability-URL webhooks, an ASGI app to mount), the job-event
+  buses :class:`LocalEvents` and :class:`RedisEvents`, and :func:`wait_job` (a wait woken
+  by webhooks, with a slow safety-net poll), re-exported here.
 
 Needs the ``web`` extra (starlette, sse-starlette). Cancelling a job:
 https://docs.krea.ai/api-reference/jobs/cancel-job ; job states:
@@ -20,13 +23,35 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._events import (
+    EventsUnavailableError,
+    JobEvents,
+    LocalEvents,
+    RedisEvents,
+    status_rank,
+    wait_job,
+)
 from ._models import Job
 from ._polling import cancel_quietly
+from ._webhooks import WebhookReceiver, WebhookResult
 
 if TYPE_CHECKING:
     from ._client import AsyncKrea
 
-__all__ = ["ClientWatch", "follow_client", "job_event_source", "job_sse_events"]
+__all__ = [
+    "ClientWatch",
+    "EventsUnavailableError",
+    "JobEvents",
+    "LocalEvents",
+    "RedisEvents",
+    "WebhookReceiver",
+    "WebhookResult",
+    "follow_client",
+    "job_event_source",
+    "job_sse_events",
+    "status_rank",
+    "wait_job",
+]
 
 logger = logging.getLogger("krea_async.web")
 
