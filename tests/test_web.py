@@ -22,7 +22,7 @@ from _web_helpers import serve, wait_until
 from examples.fastapi_app.app import create_app
 from krea_async import AsyncKrea
 from krea_async.testing import FakeKrea
-from krea_async.web import follow_client, job_event_source
+from krea_async.web import follow_client, job_event_source, job_sse_events
 
 pytestmark = pytest.mark.loopback
 
@@ -222,3 +222,32 @@ async def test_follow_client_cancels_tracked_jobs_on_disconnect() -> None:
             watch2.track(other.job_id)
         assert not watch2.disconnected
         assert fake.job(other.job_id)["status"] != "cancelled"
+
+
+@pytest.mark.anyio
+async def test_sse_events_in_process() -> None:
+    """The SSE event dicts, under asyncio and trio: one per state change, then ``done``."""
+    fake = FakeKrea(time_scale=0.05)
+    async with fake.client() as krea:
+        job = await krea.generate(MODEL, {"prompt": "a fox"})
+        events = [e async for e in job_sse_events(krea, job.job_id, poll_interval=0.02)]
+    kinds = [e["event"] for e in events]
+    data = [json.loads(e["data"]) for e in events]
+    assert kinds == ["status"] * (len(events) - 1) + ["done"]
+    statuses = [d["status"] for d in data]
+    assert statuses[-1] == "completed"
+    assert len(statuses) == len(set(statuses))  # one event per change
+    assert data[-1]["urls"] == list(fake.job(job.job_id)["result"]["urls"])
+    assert [e["id"] for e in events] == [f"{job.job_id}:{s}" for s in statuses]
+
+
+@pytest.mark.anyio
+async def test_sse_events_failed_job_carries_error() -> None:
+    fake = FakeKrea(time_scale=100.0)
+    async with fake.client() as krea:
+        job = await krea.generate(MODEL, {"prompt": "a fox"})
+        fake.fail_job(job.job_id, "out of foxes")
+        events = [e async for e in job_sse_events(krea, job.job_id, poll_interval=0.02)]
+    done = json.loads(events[-1]["data"])
+    assert (events[-1]["event"], done["status"], done["urls"]) == ("done", "failed", [])
+    assert "out of foxes" in done["error"]
