@@ -37,6 +37,7 @@ import anyio
 
 from ._converter import WireFormatError, parse_job, unstructure
 from ._models import Job, JobStatus
+from ._polling import QueueUpdateCallback, notify
 
 __all__ = [
     "DEFAULT_TTL",
@@ -137,6 +138,7 @@ class LocalEvents:
         self._clock = clock
         self._jobs: dict[str, tuple[float, Job]] = {}
         self._events: dict[str, anyio.Event] = {}
+        self._waiting: dict[str, int] = {}
         self._tokens: dict[str, tuple[float, str | None]] = {}
 
     def _prune(self) -> None:
@@ -167,16 +169,23 @@ class LocalEvents:
 
     async def next_state(self, job_id: str, *, after: Job | None, timeout: float) -> Job | None:
         """See :meth:`JobEvents.next_state`."""
-        with anyio.move_on_after(timeout):
-            while True:
-                current = await self.latest(job_id)
-                if current is not None and _newer(current, after):
-                    return current
-                event = self._events.get(job_id)
-                if event is None:
-                    event = self._events[job_id] = anyio.Event()
-                await event.wait()
-        return None
+        self._waiting[job_id] = self._waiting.get(job_id, 0) + 1
+        try:
+            with anyio.move_on_after(timeout):
+                while True:
+                    current = await self.latest(job_id)
+                    if current is not None and _newer(current, after):
+                        return current
+                    event = self._events.get(job_id)
+                    if event is None:
+                        event = self._events[job_id] = anyio.Event()
+                    await event.wait()
+            return None
+        finally:
+            self._waiting[job_id] -= 1
+            if not self._waiting[job_id]:  # the last waiter leaves nothing behind
+                del self._waiting[job_id]
+                self._events.pop(job_id, None)
 
     async def add_token(self, token: str, job_id: str | None = None) -> None:
         """See :meth:`JobEvents.add_token`."""
@@ -360,7 +369,7 @@ async def wait_job(
     deadline: float,
     safety_poll: float = 30.0,
     fallback_poll: float = 2.0,
-    on_state: Callable[[Job], object] | None = None,
+    on_state: QueueUpdateCallback | None = None,
 ) -> Job:
     """Wait for ``job_id`` to be terminal, woken by ``events`` (a webhook), and return
     the terminal :class:`~krea_async.Job`.
@@ -369,7 +378,8 @@ async def wait_job(
     without one, one ``get(job_id)`` (``krea.jobs.get``) runs in case a delivery was
     lost. When the bus is unavailable (:class:`EventsUnavailableError`, e.g. Redis
     down), this logs a warning once and polls every ``fallback_poll`` seconds instead:
-    nothing hangs. ``on_state`` gets each new state. Raises :class:`TimeoutError` after
+    nothing hangs. ``on_state`` (plain or async, like ``on_queue_update``) gets each
+    new state. Raises :class:`TimeoutError` after
     ``deadline`` seconds (the core maps it to ``JobTimeoutError``) and whatever ``get``
     raises.
     """
@@ -390,7 +400,6 @@ async def wait_job(
                 job = await get(job_id)
             if _newer(job, last):
                 last = job
-                if on_state is not None:
-                    on_state(job)
+                await notify(on_state, job)
             if last is not None and last.is_terminal:
                 return last

@@ -245,9 +245,20 @@ async def test_safety_poll_finds_a_lost_delivery(
     job, _, _ = await submit(krea, receiver)
     clock.advance(3600)  # completed; the webhook is "lost" (never handled)
     get = Counted(krea)
-    done = await wait_job(events, job.job_id, get=get, deadline=5, safety_poll=0.05)
+    seen: list[str] = []
+
+    async def on_state(state: Job) -> None:  # async callbacks are awaited
+        await anyio.sleep(0)
+        seen.append(str(state.status))
+
+    done = await wait_job(
+        events, job.job_id, get=get, deadline=5, safety_poll=0.05, on_state=on_state
+    )
     assert done.status is JobStatus.COMPLETED
     assert get.calls == 1
+    assert seen == ["completed"]
+    assert events._events == {}  # a waiter that timed out leaves nothing behind
+    assert events._waiting == {}
 
 
 async def test_deadline_bounds_the_wait(krea: AsyncKrea) -> None:
