@@ -251,3 +251,41 @@ async def test_sse_events_failed_job_carries_error() -> None:
     done = json.loads(events[-1]["data"])
     assert (events[-1]["event"], done["status"], done["urls"]) == ("done", "failed", [])
     assert "out of foxes" in done["error"]
+
+
+def test_example_runs_with_one_command() -> None:
+    """``python -m examples.fastapi_app`` serves the page and renders a job on the fake."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "KREA_API_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "examples.fastapi_app", "--port", str(port), "--time-scale", "0.05"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, "the example exited"
+            try:
+                return httpx.get(base, timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, timeout=20)
+        page = httpx.get(base).text
+        answer = httpx.post(f"{base}/api/render", json={"prompt": "a fox"}, timeout=30)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert 'id="prompt"' in page
+    assert "EventSource" in page
+    assert answer.status_code == 200
+    assert answer.json()["url"].startswith("http://127.0.0.1:")
