@@ -1,0 +1,1 @@
+"""A FastAPI app showing live Krea job states in the browser (see README.md here)."""

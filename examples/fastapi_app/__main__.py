@@ -1,0 +1,42 @@
+"""Run the example on the embedded fake: ``python -m examples.fastapi_app``.
+
+Starts a :class:`~krea_async.testing.FakeKrea` on a free loopback port (so the image
+URLs it returns load in the browser) and the app on http://127.0.0.1:8000 (``--port``).
+With ``KREA_API_KEY`` set, it talks to the real Krea API instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from krea_async import AsyncKrea
+from krea_async.testing import FakeKrea
+
+from .app import create_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m examples.fastapi_app")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--time-scale", type=float, default=0.5, help="fake job speed")
+    args = parser.parse_args()
+    if os.environ.get("KREA_API_KEY"):
+        app = create_app(AsyncKrea, public_url=f"http://127.0.0.1:{args.port}")
+        uvicorn.run(app, host="127.0.0.1", port=args.port)
+        return
+    fake = FakeKrea(time_scale=args.time_scale)
+    with fake.serve_in_thread() as fake_url:
+        print(f"fake Krea API on {fake_url}")
+
+        def krea() -> AsyncKrea:
+            return AsyncKrea(api_key="fake-key", base_url=fake_url, allow_insecure_http=True)
+
+        app = create_app(krea, public_url=f"http://127.0.0.1:{args.port}")
+        uvicorn.run(app, host="127.0.0.1", port=args.port)
+
+
+if __name__ == "__main__":
+    main()
