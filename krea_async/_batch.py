@@ -138,13 +138,15 @@ class BatchLine:
 def safe_name(raw: str) -> str:
     """A file name stem made from a user-given line id.
 
-    Keeps ``A-Z a-z 0-9 . _ -``, replaces runs of anything else with ``_``,
-    strips leading dots and dashes, cuts to 100 characters and prefixes
+    Keeps ``A-Z a-z 0-9 . _ -``, replaces runs of anything else (and ``..``)
+    with one ``_``, strips dots, dashes and underscores at both ends, cuts to 100
+    characters and prefixes
     Windows device names (``con``, ``nul``...). Raises :class:`ValueError` if
     nothing is left.
     """
-    name = _UNSAFE.sub("_", raw).lstrip(".-")[:_MAX_NAME].rstrip(".")
-    if not name or set(name) <= {"_"}:
+    name = re.sub(r"_+", "_", re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", raw)))
+    name = name.strip("._-")[:_MAX_NAME].rstrip("._-")
+    if not name:
         raise ValueError(f"line id {raw!r} gives no usable file name")
     if name.split(".")[0].lower() in _RESERVED:
         name = f"_{name}"[:_MAX_NAME]
@@ -179,7 +181,9 @@ def lines_from_prompts(
     ]
 
 
-def load_lines(path: str | os.PathLike[str], *, default_endpoint: str | None = None) -> list[BatchLine]:
+def load_lines(
+    path: str | os.PathLike[str], *, default_endpoint: str | None = None
+) -> list[BatchLine]:
     """Read a batch file.
 
     A ``.txt`` file holds one prompt per non-empty line (``default_endpoint``
@@ -209,7 +213,7 @@ def load_lines(path: str | os.PathLike[str], *, default_endpoint: str | None = N
         if isinstance(item, str):
             item = {"prompt": item}
         if not isinstance(item, dict):
-            raise ValueError(f"{where}: expected a JSON object or string")
+            raise ValueError(f"{where}: expected a JSON object or string")  # noqa: TRY004
         line_id = item.pop("id", None)
         if line_id is not None and not isinstance(line_id, (str, int)):
             raise ValueError(f"{where}: 'id' must be a string or an integer")
@@ -222,7 +226,7 @@ def load_lines(path: str | os.PathLike[str], *, default_endpoint: str | None = N
         elif item:
             raise ValueError(f"{where}: unexpected keys next to 'input': {sorted(item)}")
         if not isinstance(body, dict):
-            raise ValueError(f"{where}: 'input' must be a JSON object")
+            raise ValueError(f"{where}: 'input' must be a JSON object")  # noqa: TRY004
         try:
             name = _index_name(index) if line_id is None else safe_name(str(line_id))
         except ValueError as exc:
@@ -297,8 +301,11 @@ class BatchSummary:
         parts = [f"{c.get('downloaded', 0)}/{self.total} downloaded"]
         for state in ("failed", "uncertain", "cancelled", "completed", "submitted", "pending"):
             if c.get(state):
-                label = {"completed": "completed, not downloaded", "submitted": "running",
-                         "pending": "not submitted"}.get(state, state)
+                label = {
+                    "completed": "completed, not downloaded",
+                    "submitted": "running",
+                    "pending": "not submitted",
+                }.get(state, state)
                 parts.append(f"{c[state]} {label}")
         text = ", ".join(parts) + f" in {self.elapsed:.1f} s"
         if self.rate_limited:
@@ -549,9 +556,7 @@ class Batch:
             ledger.close()
 
     async def _run_lines(self) -> None:
-        await self._resolve_uncertain(
-            self._db.rows(LineState.SUBMITTING, LineState.UNCERTAIN)
-        )
+        await self._resolve_uncertain(self._db.rows(LineState.SUBMITTING, LineState.UNCERTAIN))
         done = {LineState.DOWNLOADED.value, LineState.UNCERTAIN.value}
         if not self.retry_failed:
             done.add(LineState.FAILED.value)
@@ -676,31 +681,37 @@ class Batch:
         self._limiter.total_tokens = max(1, int(self._limiter.total_tokens) // 2)
 
     async def _wait(self, line: BatchLine, job_id: str) -> Job | None:
+        """Poll the job to its end; ``None`` unless it completed. A cancellation
+        leaves the job in ``_in_flight``, so that the way out cancels it."""
         self._in_flight[job_id] = line.name
         try:
+            # Old names (interval=, timeout=) until the rename to poll_interval= and
+            # deadline= lands in jobs.wait.
             job = await self.krea.jobs.wait(
                 job_id, interval=self.poll_interval, timeout=self.deadline
             )
-        except JobFailedError as exc:
+        except KreaError as exc:
+            self._in_flight.pop(job_id, None)
+            self._wait_failed(line, job_id, exc)
+            return None
+        self._in_flight.pop(job_id, None)
+        self._db.set(line.name, LineState.COMPLETED, error=None)
+        return job
+
+    def _wait_failed(self, line: BatchLine, job_id: str, exc: KreaError) -> None:
+        if isinstance(exc, JobFailedError):
             message = (exc.job.result.error_message if exc.job else None) or str(exc)
             self._db.set(line.name, LineState.FAILED, error=message)
             self._errors[line.name] = message
-            return None
-        except JobCancelledError:
+        elif isinstance(exc, JobCancelledError):
             self._db.set(line.name, LineState.CANCELLED, error="cancelled remotely")
-            return None
-        except JobTimeoutError:
+        elif isinstance(exc, JobTimeoutError):
+            # Stays submitted: the next run polls it again.
             self._errors[line.name] = f"job {job_id} still running after the deadline"
-            return None  # stays submitted: the next run polls it again
-        except KreaError as exc:
+        else:
             self._errors[line.name] = str(exc)
             if isinstance(exc, APIStatusError) and exc.status_code == 404:
                 self._db.set(line.name, LineState.FAILED, error=str(exc))
-            return None
-        finally:
-            self._in_flight.pop(job_id, None)
-        self._db.set(line.name, LineState.COMPLETED, error=None)
-        return job
 
     async def _download(self, line: BatchLine, job: Job) -> None:
         urls = job.result.urls
@@ -745,8 +756,11 @@ class Batch:
                 await anyio.sleep(wait)
             known = self._db.known_job_ids() | assigned
             candidates = tuple(
-                [j.job_id async for j in self.krea.jobs.list(created_after=since)
-                 if j.job_id not in known]
+                [
+                    j.job_id
+                    async for j in self.krea.jobs.list(created_after=since)
+                    if j.job_id not in known
+                ]
             )
             if len(candidates) == 1:
                 action = "adopted"
@@ -758,7 +772,10 @@ class Batch:
             else:
                 action = "left"
                 self._db.set(
-                    name, LineState.UNCERTAIN, checked=1, check_since=since.isoformat(),
+                    name,
+                    LineState.UNCERTAIN,
+                    checked=1,
+                    check_since=since.isoformat(),
                     error=f"uncertain submit; candidates: {', '.join(candidates) or 'none'}",
                 )
             self._reports.append(
@@ -813,7 +830,9 @@ class Batch:
             import rich  # noqa: F401
         except ImportError:
             if self.progress:
-                raise ValueError("progress=True needs rich: pip install 'krea-async[cli]'") from None
+                raise ValueError(
+                    "progress=True needs rich: pip install 'krea-async[cli]'"
+                ) from None
             return False
         return bool(self.progress) or sys.stderr.isatty()
 

@@ -40,7 +40,11 @@ __all__ = ["batch"]
     help="Endpoint for lines without one, e.g. image/bfl/flux-1-dev (needed for .txt files).",
 )
 @click.option(
-    "-c", "--concurrency", default=8, show_default=True, type=click.IntRange(1, 1000),
+    "-c",
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1000),
     help="Jobs running at once.",
 )
 @click.option(
@@ -50,16 +54,30 @@ __all__ = ["batch"]
     "could not be found (may bill twice).",
 )
 @click.option("--retry-failed", is_flag=True, help="Submit again lines that failed before.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.0), default=None,
-              help="Seconds between polls of one job.")
-@click.option("--deadline", type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help="Seconds one job may take.")
 @click.option(
-    "--uncertain-grace", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+    "--poll-interval",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Seconds between polls of one job.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Seconds one job may take.",
+)
+@click.option(
+    "--uncertain-grace",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
     help="Seconds after an uncertain submit before looking its job up.",
 )
-@click.option("--progress/--no-progress", default=None,
-              help="Live progress bar (default: when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live progress bar (default: when stderr is a terminal).",
+)
 def batch(
     input_file: Path,
     out_dir: Path,
