@@ -243,8 +243,9 @@ class UncertainReport:
     ``name``: the line; ``since``: the start of the search (aware UTC);
     ``candidates``: ids of jobs created since then that no line of the ledger
     knows; ``action``: ``"adopted"`` (exactly one candidate: the line now follows
-    that job), ``"resubmit"`` (``resubmit_uncertain=True``), or ``"left"`` (still
-    uncertain; not submitted again).
+    that job), ``"resubmit"`` (``resubmit_uncertain=True``), ``"left"`` (still
+    uncertain; not submitted again) or ``"unresolved"`` (``GET /jobs`` failed;
+    looked up again on the next run).
     """
 
     name: str
@@ -258,6 +259,7 @@ class UncertainReport:
             "adopted": "adopted that job",
             "resubmit": "submitting it again (resubmit_uncertain)",
             "left": "left uncertain, NOT submitted again (use --resubmit-uncertain)",
+            "unresolved": "the look-up failed; left as it was, to be looked up on the next run",
         }[self.action]
         return (
             f"line {self.name}: submit may have created a job; jobs created since "
@@ -557,7 +559,11 @@ class Batch:
 
     async def _run_lines(self) -> None:
         await self._resolve_uncertain(self._db.rows(LineState.SUBMITTING, LineState.UNCERTAIN))
-        done = {LineState.DOWNLOADED.value, LineState.UNCERTAIN.value}
+        done = {
+            LineState.DOWNLOADED.value,
+            LineState.UNCERTAIN.value,
+            LineState.SUBMITTING.value,  # its look-up failed: not submitted again
+        }
         if not self.retry_failed:
             done.add(LineState.FAILED.value)
         todo = [ln for ln in self.lines if self._db.row(ln.name)["state"] not in done]
@@ -755,13 +761,20 @@ class Batch:
             if wait > 0:
                 await anyio.sleep(wait)
             known = self._db.known_job_ids() | assigned
-            candidates = tuple(
-                [
-                    j.job_id
-                    async for j in self.krea.jobs.list(created_after=since)
-                    if j.job_id not in known
-                ]
-            )
+            try:
+                candidates = tuple(
+                    [
+                        j.job_id
+                        async for j in self.krea.jobs.list(created_after=since)
+                        if j.job_id not in known
+                    ]
+                )
+            except KreaError as exc:  # unknown still: the line keeps its state
+                self._errors[name] = f"looking up an uncertain submit failed: {exc}"
+                self._reports.append(
+                    UncertainReport(name=name, since=since, candidates=(), action="unresolved")
+                )
+                continue
             if len(candidates) == 1:
                 action = "adopted"
                 assigned.add(candidates[0])

@@ -8,6 +8,7 @@ directly with ``python -m krea_async._batch_cli``.
 from __future__ import annotations
 
 import signal
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -119,10 +120,13 @@ def batch(
                 progress=progress,
             )
             result: list[BatchSummary] = []
+            broken: list[Exception] = []
 
             async def run(scope: anyio.CancelScope) -> None:
                 try:
                     result.append(await job.run())
+                except (ValueError, sqlite3.Error) as exc:  # changed input, bad ledger
+                    broken.append(exc)
                 finally:
                     scope.cancel()
 
@@ -132,6 +136,8 @@ def batch(
                     async for _ in signals:
                         tg.cancel_scope.cancel()
                         break
+            if broken:
+                raise click.ClickException(str(broken[0]))
             if not result:
                 summary: BatchSummary | None = getattr(job, "summary", None)
                 if summary is not None:

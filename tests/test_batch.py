@@ -394,3 +394,39 @@ def test_ctrl_c_on_the_command_cancels_the_running_jobs(tmp_path: Path) -> None:
     assert all(e.status == "cancelled" for e in created), [e.status for e in created]
     assert "interrupted: 3 running job(s) cancelled" in stderr
     assert Counter(_states(out).values()) == Counter({"cancelled": 3, "pending": 3})
+
+
+@pytest.mark.loopback
+def test_cli_refuses_a_changed_batch_in_the_same_directory(tmp_path: Path) -> None:
+    fake = FakeKrea(time_scale=0.01)
+    src = tmp_path / "prompts.jsonl"
+    out = tmp_path / "out"
+    args = [str(src), "-o", str(out), "-m", ENDPOINT, "--poll-interval", "0.02", "--no-progress"]
+    with fake.serve_in_thread() as url:
+        env = {"KREA_API_KEY": "k", "KREA_BASE_URL": url}
+        src.write_text(json.dumps({"prompt": "fox", **SMALL}) + "\n")
+        assert CliRunner().invoke(batch_command, args, env=env).exit_code == 0
+        src.write_text(json.dumps({"prompt": "cat", **SMALL}) + "\n")
+        result = CliRunner().invoke(batch_command, args, env=env)
+    assert result.exit_code == 1
+    assert "differs from the one recorded" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.anyio
+async def test_a_failed_look_up_leaves_the_line_for_the_next_run(tmp_path: Path) -> None:
+    from krea_async.testing import http_error
+
+    fake = FakeKrea(time_scale=0.01)
+    fake.inject(drop_after(), on="submit", times=1)
+    fake.inject(http_error(400), on="list", times=1)
+    lines = _lines(3)
+    async with _client(fake) as krea:
+        first = await _batch(krea, lines, tmp_path).run()
+        assert [r.action for r in first.uncertain] == ["unresolved"]
+        assert "the look-up failed" in str(first.uncertain[0])
+        assert first.counts == {"downloaded": 2, "uncertain": 1}
+        second = await _batch(krea, lines, tmp_path).run()
+    assert [r.action for r in second.uncertain] == ["adopted"]
+    assert second.ok
+    assert len(fake.ledger) == 3
