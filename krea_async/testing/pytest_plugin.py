@@ -150,9 +150,7 @@ def krea_fake_url(krea_fake: FakeKrea) -> Iterator[str]:
 
 
 @pytest.fixture
-def krea_env(
-    krea_fake: FakeKrea, krea_fake_url: str, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def krea_env(krea_fake: FakeKrea, krea_fake_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``KREA_BASE_URL`` and ``KREA_API_KEY`` pointing at the served fake for this
     test (restored after); returns the base URL."""
     monkeypatch.setenv("KREA_BASE_URL", krea_fake_url)
