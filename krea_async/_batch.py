@@ -574,7 +574,7 @@ class Batch:
         show = self._want_progress()
         async with anyio.create_task_group() as tg:
             if show:
-                tg.start_soon(self._show_progress, len(todo))
+                tg.start_soon(self._show_progress)
             async with anyio.create_task_group() as workers:
                 for _ in range(self.concurrency):
                     workers.start_soon(self._worker, receive.clone())
@@ -849,7 +849,7 @@ class Batch:
             return False
         return bool(self.progress) or sys.stderr.isatty()
 
-    async def _show_progress(self, todo: int) -> None:
+    async def _show_progress(self) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -871,10 +871,23 @@ class Batch:
             TimeRemainingColumn(),
             console=Console(stderr=True),
         ) as bar:
-            task = bar.add_task("batch", total=len(names))
-            while True:
+
+            def done_and_text() -> tuple[int, str]:
                 counts = self._db.counts(names)
                 done = sum(v for k, v in counts.items() if k in finished)
-                text = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
+                return done, " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
+
+            # Lines finished by earlier runs start the bar, so the ETA follows this run.
+            done, text = done_and_text()
+            task = bar.add_task(text, total=len(names), completed=done)
+
+            def refresh() -> None:
+                done, text = done_and_text()
                 bar.update(task, completed=done, description=text)
-                await anyio.sleep(0.25)
+
+            try:
+                while True:
+                    refresh()
+                    await anyio.sleep(0.25)
+            finally:
+                refresh()  # the final counts stay on screen

@@ -430,3 +430,16 @@ async def test_a_failed_look_up_leaves_the_line_for_the_next_run(tmp_path: Path)
     assert [r.action for r in second.uncertain] == ["adopted"]
     assert second.ok
     assert len(fake.ledger) == 3
+
+
+@pytest.mark.anyio
+async def test_the_progress_bar_shows_counts_by_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeKrea(time_scale=0.01)
+    async with _client(fake) as krea:
+        summary = await _batch(krea, _lines(6), tmp_path, progress=True).run()
+    assert summary.ok
+    err = capsys.readouterr().err
+    assert "downloaded=6" in err
+    assert "6/6" in err
