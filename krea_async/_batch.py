@@ -46,7 +46,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import attrs
@@ -424,6 +424,23 @@ class _Ledger:
             )
 
 
+def _lock_dir(out_dir: Path) -> IO[bytes]:
+    """Hold ``out_dir/.krea-batch.lock`` (``flock``; released by the OS even on
+    ``SIGKILL``) so that two runs never share a ledger. No-op where ``fcntl`` is
+    missing (Windows). Raises :class:`ValueError` when another run holds it."""
+    handle = (out_dir / ".krea-batch.lock").open("a+b")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(f"another batch is running in {out_dir}") from None
+    return handle
+
+
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, ".png"),
     (b"\xff\xd8\xff", 0, ".jpg"),
@@ -472,7 +489,8 @@ class Batch:
       (default 8).
 
     :meth:`run` returns a :class:`BatchSummary`; it raises only for a broken
-    ledger or input (:class:`ValueError`, :class:`sqlite3.Error`) and re-raises a
+    ledger or input, or another run using the same directory
+    (:class:`ValueError`, :class:`sqlite3.Error`), and re-raises a
     cancellation after cancelling the running jobs. API errors become line states
     or the summary's ``stopped``.
     """
@@ -540,7 +558,12 @@ class Batch:
         await anyio.Path(self.out_dir).mkdir(parents=True, exist_ok=True)
         for stale in self.out_dir.glob(".*.part"):
             stale.unlink(missing_ok=True)
-        ledger = self._ledger = _Ledger(self.ledger_path)
+        lock = _lock_dir(self.out_dir)
+        try:
+            ledger = self._ledger = _Ledger(self.ledger_path)
+        except BaseException:
+            lock.close()
+            raise
         try:
             ledger.sync(self.lines)
             try:
@@ -556,6 +579,7 @@ class Batch:
         finally:
             self._ledger = None
             ledger.close()
+            lock.close()
 
     async def _run_lines(self) -> None:
         await self._resolve_uncertain(self._db.rows(LineState.SUBMITTING, LineState.UNCERTAIN))

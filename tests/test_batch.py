@@ -443,3 +443,23 @@ async def test_the_progress_bar_shows_counts_by_state(
     err = capsys.readouterr().err
     assert "downloaded=6" in err
     assert "6/6" in err
+
+
+@pytest.mark.anyio
+async def test_two_runs_never_share_an_output_directory(tmp_path: Path) -> None:
+    fake = FakeKrea(time_scale=0.01)
+    fake.script("completed", times=None, seconds=0.5)
+    lines = _lines(2)
+    async with _client(fake) as krea:
+        first = _batch(krea, lines, tmp_path)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first.run)
+            while not (tmp_path / LEDGER_NAME).exists():
+                await anyio.sleep(0.01)
+            with pytest.raises(ValueError, match="another batch is running in"):
+                await _batch(krea, lines, tmp_path).run()
+        assert first.summary is not None
+        assert first.summary.ok
+        again = await _batch(krea, lines, tmp_path).run()  # the lock was released
+    assert again.ok
+    assert len(fake.ledger) == 2
