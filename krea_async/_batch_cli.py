@@ -1,0 +1,164 @@
+"""``krea-async batch``: the click command of :mod:`krea_async._batch`.
+
+``krea-async batch prompts.jsonl -o out/ --concurrency 8 [--resubmit-uncertain]``.
+The command is standalone (``batch``); the CLI package registers it. Run it
+directly with ``python -m krea_async._batch_cli``.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+
+import anyio
+import click
+
+from ._batch import Batch, BatchSummary, load_lines
+from ._client import AsyncKrea
+from ._errors import ConfigurationError
+
+__all__ = ["batch"]
+
+
+@click.command("batch")
+@click.argument(
+    "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE"
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the results and the ledger (.krea-batch.sqlite3).",
+)
+@click.option(
+    "-m",
+    "--model",
+    "default_endpoint",
+    default=None,
+    help="Endpoint for lines without one, e.g. image/bfl/flux-1-dev (needed for .txt files).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Jobs running at once.",
+)
+@click.option(
+    "--resubmit-uncertain",
+    is_flag=True,
+    help="Submit again a line whose earlier submit may have created a job that "
+    "could not be found (may bill twice).",
+)
+@click.option("--retry-failed", is_flag=True, help="Submit again lines that failed before.")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Seconds between polls of one job.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Seconds one job may take.",
+)
+@click.option(
+    "--uncertain-grace",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds after an uncertain submit before looking its job up.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live progress bar (default: when stderr is a terminal).",
+)
+def batch(
+    input_file: Path,
+    out_dir: Path,
+    default_endpoint: str | None,
+    concurrency: int,
+    resubmit_uncertain: bool,
+    retry_failed: bool,
+    poll_interval: float | None,
+    deadline: float | None,
+    uncertain_grace: float,
+    progress: bool | None,
+) -> None:
+    """Run a resumable batch of generations from FILE (JSONL, or .txt prompts).
+
+    Each JSONL line is {"endpoint": ..., "input": {...}, "id": ...} or
+    {"prompt": ..., "id": ...} with --model. Results land in the output
+    directory as they finish, named from the line's id or index. Killed and
+    started again with the same command, it resumes without submitting a line
+    twice. Ctrl-C cancels the running jobs. Exit status: 0 when every line is
+    downloaded, 1 otherwise, 130 on Ctrl-C.
+    """
+    try:
+        lines = load_lines(input_file, default_endpoint=default_endpoint)
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def main() -> BatchSummary | None:
+        async with AsyncKrea() as krea:
+            job = Batch(
+                krea,
+                lines,
+                out_dir,
+                concurrency=concurrency,
+                resubmit_uncertain=resubmit_uncertain,
+                retry_failed=retry_failed,
+                poll_interval=poll_interval,
+                deadline=deadline,
+                uncertain_grace=uncertain_grace,
+                progress=progress,
+            )
+            result: list[BatchSummary] = []
+            broken: list[Exception] = []
+
+            async def run(scope: anyio.CancelScope) -> None:
+                try:
+                    result.append(await job.run())
+                except (ValueError, sqlite3.Error) as exc:  # changed input, bad ledger
+                    broken.append(exc)
+                finally:
+                    scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    tg.start_soon(run, tg.cancel_scope)
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        break
+            if broken:
+                raise click.ClickException(str(broken[0]))
+            if not result:
+                summary: BatchSummary | None = getattr(job, "summary", None)
+                if summary is not None:
+                    click.echo(summary.line(), err=True)
+                return None
+            return result[0]
+
+    try:
+        summary = anyio.run(main)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if summary is None:
+        raise SystemExit(130)
+    for report in summary.uncertain:
+        click.echo(str(report), err=True)
+    for name, error in sorted(summary.errors.items())[:20]:
+        click.echo(f"line {name}: {error}", err=True)
+    click.echo(summary.line())
+    if not summary.ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    batch()
