@@ -99,13 +99,13 @@ def _deadline_kw(subscribe: Callable[..., Any], seconds: float) -> dict[str, flo
 async def _sdk(
     n: int, base_url: str, bound: float, record: Record, aiohttp_transport: bool
 ) -> Callable[[], Awaitable[None]]:
-    import httpx  # noqa: PLC0415
+    import httpx
 
-    from krea_async import AsyncKrea  # noqa: PLC0415
+    from krea_async import AsyncKrea
 
     http_client = None
     if aiohttp_transport:
-        import httpx_aiohttp  # noqa: PLC0415
+        import httpx_aiohttp
 
         http_client = httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())
     kwargs: dict[str, Any] = {"http_client": http_client} if http_client is not None else {}
@@ -141,16 +141,21 @@ async def _raw_jobs(
     record: Record,
     request: Callable[[str, str, Any], Awaitable[dict[str, Any]]],
 ) -> None:
+    async def wait(job: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Poll every ``POLL_INTERVAL`` s until terminal (``TimeoutError`` at ``deadline``)."""
+        while job["status"] not in TERMINAL:
+            if time.monotonic() + POLL_INTERVAL > deadline:
+                raise TimeoutError(f"job {job['job_id']} not terminal within {bound} s")
+            await asyncio.sleep(POLL_INTERVAL)
+            job = await request("GET", f"/jobs/{job['job_id']}", None)
+        return job
+
     async def one(i: int) -> None:
         deadline = time.monotonic() + bound
         try:
             job = await request("POST", PATH, {"prompt": f"bench {i}"})
             job_id = job["job_id"]
-            while job["status"] not in TERMINAL:
-                if time.monotonic() + POLL_INTERVAL > deadline:
-                    raise TimeoutError(f"job {job_id} not terminal within {bound} s")
-                await asyncio.sleep(POLL_INTERVAL)
-                job = await request("GET", f"/jobs/{job_id}", None)
+            job = await wait(job, deadline)
         except Exception as exc:  # counted, by type
             record.errors[type(exc).__name__] += 1
             return
@@ -191,7 +196,7 @@ async def _httpx_like(
 async def _aiohttp(
     n: int, base_url: str, bound: float, record: Record
 ) -> Callable[[], Awaitable[None]]:
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
     session = aiohttp.ClientSession(
         base_url=base_url,
@@ -247,9 +252,9 @@ def _preimport(runner: str) -> None:
     for name in RUNNERS[runner]:
         __import__(name)
     if runner.startswith("sdk"):
-        import krea_async._client  # noqa: F401, PLC0415
+        import krea_async._client  # noqa: F401
     if runner == "aiohttp":
-        import aiohttp  # noqa: F401, PLC0415
+        import aiohttp  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ from typing import Any
 if __package__ in (None, ""):  # python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.clients import RUNNERS, available  # noqa: E402
+from bench.clients import RUNNERS, available
 
 __all__ = ["main"]
 
@@ -57,9 +57,10 @@ class Server:
         self.url = ""
 
     def __enter__(self) -> Server:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.server", "--port", "0"]
-            + ["--job-seconds", str(self.job_seconds)],
+        cmd = [sys.executable, "-m", "bench.server", "--port", "0"]
+        cmd += ["--job-seconds", str(self.job_seconds)]
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -150,16 +151,22 @@ def summarize(runs: list[dict[str, Any]], baseline_kb: float) -> dict[str, Any]:
         "n": n,
         "reps": len(runs),
         "wall_s": med(lambda r: r["wall_s"]),
-        "cpu_ms_per_req": med(lambda r: 1000 * r["cpu_s"] / r["requests"] if r["requests"] else float("nan")),
+        "cpu_ms_per_req": med(
+            lambda r: 1000 * r["cpu_s"] / r["requests"] if r["requests"] else float("nan")
+        ),
         "req_per_job": med(lambda r: r["requests"] / n if n else float("nan")),
         "connections": med(lambda r: r["connections"]),
-        "kb_per_job": med(lambda r: (r["maxrss_kb"] - baseline_kb) / n if r["maxrss_kb"] else float("nan")),
+        "kb_per_job": med(
+            lambda r: (r["maxrss_kb"] - baseline_kb) / n if r["maxrss_kb"] else float("nan")
+        ),
         "lag_p50_s": med(lambda r: _pct(r["lags_s"], 0.5)),
         "lag_p95_s": med(lambda r: _pct(r["lags_s"], 0.95)),
         "errors": sum(sum(r["errors"].values()) for r in runs),
         "error_types": _merge(r["errors"] for r in runs),
         "lost": sum(r["lost"] for r in runs),
-        "server_cpu_pct": med(lambda r: 100 * r["server_cpu_s"] / r["wall_s"] if r["wall_s"] else 0.0),
+        "server_cpu_pct": med(
+            lambda r: 100 * r["server_cpu_s"] / r["wall_s"] if r["wall_s"] else 0.0
+        ),
     }
 
 
@@ -232,11 +239,21 @@ def machine() -> str:
 
 def versions() -> str:
     """Versions of the HTTP stacks measured."""
-    from importlib import metadata  # noqa: PLC0415
+    from importlib import metadata
 
     out = []
-    for dist in ("krea-async", "httpx", "httpcore", "httpx2", "httpcore2", "aiohttp",
-                 "httpx-aiohttp", "uvloop", "anyio", "sniffio"):
+    for dist in (
+        "krea-async",
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "aiohttp",
+        "httpx-aiohttp",
+        "uvloop",
+        "anyio",
+        "sniffio",
+    ):
         try:
             out.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -246,19 +263,33 @@ def versions() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table (and write ``--json``)."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--n", default="100,1000,10000", help="comma-separated job counts")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (medians)")
-    parser.add_argument("--runners", default=",".join(RUNNERS),
-                        help=f"comma-separated, of {', '.join(RUNNERS)}")
-    parser.add_argument("--job-seconds", type=float, default=3.0,
-                        help="seconds from submit to completed on the server")
-    parser.add_argument("--bound", type=float, default=None,
-                        help="seconds per run; jobs unfinished by then are lost "
-                        "(default 180; 60 with --smoke)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="1,000 jobs, SDK only, 1 rep, 0.5 s jobs; exit 1 on errors or lost jobs")
+    parser.add_argument(
+        "--runners", default=",".join(RUNNERS), help=f"comma-separated, of {', '.join(RUNNERS)}"
+    )
+    parser.add_argument(
+        "--job-seconds",
+        type=float,
+        default=3.0,
+        help="seconds from submit to completed on the server",
+    )
+    parser.add_argument(
+        "--bound",
+        type=float,
+        default=None,
+        help="seconds per run; jobs unfinished by then are lost (default 180; 60 with --smoke)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1,000 jobs, SDK only, 1 rep, 0.5 s jobs; exit 1 on errors or lost jobs",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's raw figures here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -275,8 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         if r not in runners:
             print(f"skipped {r}: needs {', '.join(RUNNERS[r])} (pip install -e '.[bench]')")
     print(f"machine: {machine()}\nversions: {versions()}")
-    print(f"jobs complete {args.job_seconds:g} s after submit; run bound {args.bound:g} s; "
-          f"{args.reps} repetition(s), medians\n", flush=True)
+    print(
+        f"jobs complete {args.job_seconds:g} s after submit; run bound {args.bound:g} s; "
+        f"{args.reps} repetition(s), medians\n",
+        flush=True,
+    )
 
     baseline = {}
     for r in runners:
@@ -290,9 +324,12 @@ def main(argv: list[str] | None = None) -> int:
                 res = run_once(r, n, args.job_seconds, args.bound)
                 runs.append(res)
                 raw.append(res)
-                print(f"  N={n:,} {r} rep {rep + 1}: {res['wall_s']:.1f} s, "
-                      f"{res['requests']:,} requests, ok {res['ok']:,}, "
-                      f"errors {res['errors'] or 0}", flush=True)
+                print(
+                    f"  N={n:,} {r} rep {rep + 1}: {res['wall_s']:.1f} s, "
+                    f"{res['requests']:,} requests, ok {res['ok']:,}, "
+                    f"errors {res['errors'] or 0}",
+                    flush=True,
+                )
                 if res.get("stderr_tail"):
                     print("    " + res["stderr_tail"].strip().replace("\n", "\n    "))
             rows.append(summarize(runs, baseline[r]))
@@ -304,9 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         print("\nerrors by type:", json.dumps(errors))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "versions": versions(),
-                                         "baseline_rss_kb": baseline, "summary": rows,
-                                         "runs": raw}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "versions": versions(),
+                    "baseline_rss_kb": baseline,
+                    "summary": rows,
+                    "runs": raw,
+                },
+                indent=1,
+            )
+        )
     if args.smoke:
         errors, lost = sum(s["errors"] for s in rows), sum(s["lost"] for s in rows)
         bad = errors or lost

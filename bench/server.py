@@ -86,7 +86,7 @@ class ApiError(Exception):
 
 
 class _Job:
-    __slots__ = ("created", "cancelled_at", "id", "owner", "type", "url")
+    __slots__ = ("cancelled_at", "created", "id", "owner", "type", "url")
 
     def __init__(self, job_id: str, owner: str, type_: str, created: int, url: str) -> None:
         self.id = job_id
@@ -241,9 +241,11 @@ class Stats:
 
 def _response(status: int, payload: Any, keep_alive: bool) -> bytes:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
-        % (status, _REASONS.get(status, b"Error"), len(body), b"" if keep_alive else b"connection: close\r\n")
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n" % (
+        status,
+        _REASONS.get(status, b"Error"),
+        len(body),
+        b"" if keep_alive else b"connection: close\r\n",
     )
     return head + body
 
@@ -299,8 +301,10 @@ class _Protocol(asyncio.Protocol):
             except ValueError:
                 close = True
                 break
-            if length < 0 or length > _MAX_REQUEST or "chunked" in headers.get(
-                "transfer-encoding", ""
+            if (
+                length < 0
+                or length > _MAX_REQUEST
+                or "chunked" in headers.get("transfer-encoding", "")
             ):
                 close = True
                 break
@@ -407,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     runner: Any = asyncio.run
     if not args.no_uvloop:
         try:
-            import uvloop  # noqa: PLC0415
+            import uvloop
 
             runner = uvloop.run
         except ImportError:
