@@ -87,9 +87,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, name="bench-smoke")
 def bench_smoke(session: nox.Session) -> None:
-    """1,000 concurrent ``subscribe()`` on the benchmark's fake server (CI): fails only
-    when a job errored or was lost, never on timing."""
-    session.install("-e", ".[bench]")
+    """The benchmark server's conformance with the project fake, then 1,000 concurrent
+    ``subscribe()`` on it: fails only when a job errored or was lost, never on timing."""
+    session.install("-e", ".[bench,fake]", "pytest>=8")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "bench/test_conformance.py")
     session.run("python", "-m", "bench", "--smoke", *session.posargs)
 
 
