@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         if r not in runners:
             print(f"skipped {r}: needs {', '.join(RUNNERS[r])} (pip install -e '.[bench]')")
     print(f"machine: {machine()}\nversions: {versions()}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"jobs complete {args.job_seconds:g} s after submit; run bound {args.bound:g} s; "
         f"{args.reps} repetition(s), medians\n",
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 if res.get("stderr_tail"):
                     print("    " + res["stderr_tail"].strip().replace("\n", "\n    "))
             rows.append(summarize(runs, baseline[r]))
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print()
     print(table(rows))
     print()
