@@ -74,6 +74,27 @@ def storm(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The scaling benchmark (bench/README.md), not part of ``tests``: the SDK, raw httpx,
+    httpx2 and aiohttp loops at N = 100, 1,000, 10,000 jobs, 3 repetitions, one table.
+    ``nox -s bench -- --smoke``: 1,000 jobs, SDK only; fails only on errors or lost jobs.
+    Other options: ``nox -s bench -- --n 100,1000 --reps 1 --runners sdk,httpx``."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench", *session.posargs)
+    if not session.posargs:
+        session.run("python", "-m", "bench.import_time")
+
+
+@nox.session(python=PYTHON, name="bench-smoke")
+def bench_smoke(session: nox.Session) -> None:
+    """The benchmark server's conformance with the project fake, then 1,000 concurrent
+    ``subscribe()`` on it: fails only when a job errored or was lost, never on timing."""
+    session.install("-e", ".[bench,fake]", "pytest>=8")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "bench/test_conformance.py")
+    session.run("python", "-m", "bench", "--smoke", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation site with mkdocs-material (strict)."""
     session.install("-e", ".[docs]")
