@@ -36,7 +36,8 @@ bodies:
   run) -> ``processing`` -> ``completed`` (or ``failed``/``cancelled``), timed by
   the spec's average completion time x ``time_scale`` on an injectable clock.
   Failed and cancelled jobs are refunded. ``X-Webhook-URL`` webhooks are recorded
-  (and optionally POSTed).
+  (and, with ``deliver_webhooks=True`` or a :class:`WebhookPolicy`, POSTed for
+  real, with optional duplicates, delay, reordering and loss).
 - ``401`` (no/empty/wrong Bearer token), ``402`` (``balance`` exhausted),
   ``404`` (unknown, or another token's), ``429`` (backlog full), ``403`` (sharing
   a style you do not own).
@@ -70,7 +71,7 @@ With ``FakeKrea(lifecycle="full")`` jobs also pass through ``scheduled``,
 ``result`` stays ``{}``).
 
 Not mimicked: moderation and real image content, plans, the 3 minute / 2 hour
-automatic time-outs, duplicate webhook deliveries, style likes, ``422`` for
+automatic time-outs, style likes, ``422`` for
 unreachable asset URLs.
 """
 
@@ -85,16 +86,10 @@ except ImportError as exc:  # depends on the installed extras
         "pip install 'krea-async[fake]'"
     ) from exc
 
+# The SDK's own retry switch, re-exported for tests: the one SDK hook the fake
+# exposes (it is not part of the fake's behaviour).
 from .._retry import no_backoff, set_backoff_enabled
-from ._app import (
-    MAX_ASSET_BYTES,
-    NODE_APP_SECONDS,
-    SAMPLE_NODE_APP_ID,
-    TRAINING_SECONDS,
-    ConnectionDropped,
-    FakeKrea,
-    FakeTransport,
-)
+from ._fake import MAX_ASSET_BYTES, FakeKrea
 from ._faults import (
     Fault,
     FaultPlan,
@@ -110,7 +105,13 @@ from ._faults import (
     slow,
 )
 from ._media import png, sample_mp4
-from ._state import Clock, LedgerEntry, ManualClock, ScriptRule, WebhookDelivery, price_of
+from ._middleware import ConnectionDropped
+from ._records import LedgerEntry, ScriptRule, WebhookAttempt, WebhookDelivery, price_of
+from ._routes import NODE_APP_SECONDS, TRAINING_SECONDS
+from ._seed import SAMPLE_NODE_APP_ID
+from ._transport import FakeTransport
+from ._util import Clock, ManualClock
+from ._webhooks import WebhookPolicy
 
 __all__ = [
     "MAX_ASSET_BYTES",
@@ -128,7 +129,9 @@ __all__ = [
     "ManualClock",
     "Operation",
     "ScriptRule",
+    "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookPolicy",
     "drop_after",
     "drop_before",
     "http_error",
