@@ -276,7 +276,13 @@ class State(Catalog):
         return job
 
     def list_jobs(self, owner: str, query: Mapping[str, str], base_url: str) -> dict[str, Any]:
-        """``GET /jobs``: filter, newest first, paginate (400 on a bad query)."""
+        """``GET /jobs``: filter by ``status`` and ``types``, newest first, at most
+        ``limit`` (1..1000, default 100) items created strictly before ``cursor``
+        (an ISO 8601 time; ``next_cursor`` is the last item's ``created_at`` when
+        more remain, else ``None``); 400 on a bad query. Items carry ``status``,
+        ``result`` (``urls`` once completed) and ``completed_at`` only once terminal
+        (the list schema of the spec types it as a string, so the key is omitted
+        rather than ``null``)."""
         cursor = parse_cursor(query.get("cursor"))
         limit = parse_limit(query.get("limit"))
         status = query.get("status") or None
@@ -292,7 +298,13 @@ class State(Catalog):
             and (status is None or self.status_of(j, now) == status)
         ]
         page, next_cursor = paginate(jobs, lambda j: j.created, cursor, limit)
-        return {"items": [self.job_json(j, base_url) for j in page], "next_cursor": next_cursor}
+        items = []
+        for job in page:
+            item = self.job_json(job, base_url)
+            if item["completed_at"] is None:  # the list schema has no null: omit the key
+                del item["completed_at"]
+            items.append(item)
+        return {"items": items, "next_cursor": next_cursor}
 
     def ledger(self) -> list[LedgerEntry]:
         """Every job created, oldest first, as of now."""

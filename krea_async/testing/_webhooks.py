@@ -74,7 +74,7 @@ class WebhookSender:
         self.policy = policy
         self.attempts: list[WebhookAttempt] = []
         self._state: State | None = None
-        self._inbox: queue.SimpleQueue[WebhookDelivery] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[float, WebhookDelivery]] = queue.SimpleQueue()
         self._due: list[tuple[float, int, WebhookDelivery, WebhookAttempt]] = []
         self._order = itertools.count()
         self._random = random.Random(policy.seed)
@@ -90,7 +90,7 @@ class WebhookSender:
 
     def put(self, delivery: WebhookDelivery) -> None:
         """Queue a delivery (called by the state with its lock held: never blocks)."""
-        self._inbox.put(delivery)
+        self._inbox.put((time.monotonic(), delivery))
 
     def pending(self) -> int:
         """Copies queued or waiting for their time (not yet sent or lost)."""
@@ -103,7 +103,7 @@ class WebhookSender:
         if self._thread.is_alive():
             self._thread.join(self.policy.timeout + 5)
 
-    def _schedule(self, delivery: WebhookDelivery, now: float) -> None:
+    def _schedule(self, now: float, delivery: WebhookDelivery) -> None:
         policy = self.policy
         for copy in range(policy.duplicates + 1):
             attempt = WebhookAttempt(
@@ -127,10 +127,9 @@ class WebhookSender:
             while not self._stop.wait(self.policy.tick):
                 with state.lock:
                     state.advance()
-                now = time.monotonic()
                 with self._lock:
                     while not self._inbox.empty():
-                        self._schedule(self._inbox.get(), now)
+                        self._schedule(*self._inbox.get())
                 while True:
                     with self._lock:
                         if not self._due or self._due[0][0] > time.monotonic():
