@@ -120,8 +120,9 @@ def parse_iso(value: str) -> _dt.datetime | None:
 
 
 def parse_cursor(value: str | None, name: str = "cursor") -> int | None:
-    """A ``cursor`` query value as microseconds since the epoch (400 if not a date-time)."""
-    if value is None or value == "":
+    """A ``cursor`` query value as microseconds since the epoch (400 if not a
+    date-time, including an empty ``cursor=``; absent is ``None``)."""
+    if value is None:
         return None
     parsed = parse_iso(value)
     if parsed is None:

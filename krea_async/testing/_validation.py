@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 from starlette.requests import Request
 
 from ._specdata import load_spec
-from ._util import ApiError
+from ._util import ApiError, parse_iso
 
 __all__ = [
     "check_uri",
@@ -47,7 +47,22 @@ def check_uri(value: object) -> bool:
     return True
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def check_uuid(value: object) -> bool:
+    """``True`` when ``value`` is a UUID in its 8-4-4-4-12 hex form (non-strings pass)."""
+    return not isinstance(value, str) or bool(_UUID.match(value))
+
+
+def check_date_time(value: object) -> bool:
+    """``True`` when ``value`` is an RFC 3339 date-time (non-strings pass)."""
+    return not isinstance(value, str) or parse_iso(value) is not None
+
+
 _FORMATS.checks("uri")(check_uri)
+_FORMATS.checks("uuid")(check_uuid)
+_FORMATS.checks("date-time")(check_date_time)
 
 
 def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:

@@ -4,13 +4,14 @@ Starlette app by :func:`build_app`, with Krea's ``{"error": "..."}`` bodies."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from .._state import State
 from .._util import ApiError
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .._fake import FakeKrea
 
 __all__ = ["NODE_APP_SECONDS", "TRAINING_SECONDS", "build_app"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("krea_async.testing")
 
@@ -42,14 +45,36 @@ async def _server_error(_: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "Internal server error (a bug in the fake)"}, 500)
 
 
+def _merged(routes: list[Route]) -> list[Route]:
+    """One route per path, dispatching on the method, so a ``405`` names every
+    method the path allows in its ``Allow`` header (not just one route's)."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for route in routes:
+        methods = by_path.setdefault(route.path, {})
+        for method in route.methods or ():
+            if method != "HEAD":
+                methods[method] = route.endpoint
+    out = []
+    for path, methods in by_path.items():
+
+        async def dispatch(request: Request, _methods: dict[str, Endpoint] = methods) -> Any:
+            endpoint = _methods.get(request.method) or _methods["GET"]  # HEAD: as GET
+            return await endpoint(request)
+
+        out.append(Route(path, dispatch, methods=list(methods)))
+    return out
+
+
 def build_app(fake: FakeKrea, state: State) -> Starlette:
     """The Starlette app serving every route of the fake."""
-    routes = [
-        *JobRoutes(fake, state).routes(),
-        *AssetRoutes(fake, state).routes(),
-        *StyleRoutes(fake, state).routes(),
-        *NodeAppRoutes(fake, state).routes(),
-    ]
+    routes = _merged(
+        [
+            *JobRoutes(fake, state).routes(),
+            *AssetRoutes(fake, state).routes(),
+            *StyleRoutes(fake, state).routes(),
+            *NodeAppRoutes(fake, state).routes(),
+        ]
+    )
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         ApiError: _api_error,
         HTTPException: _http_error,
