@@ -133,3 +133,25 @@ async def test_the_sdk_lists_through_the_fake(anyio_backend: str) -> None:
     assert item.completed_at is not None
     assert item.result is not None
     assert item.result.urls
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [["not a url at all"], ["https://"], ["http:///path-only"], ["a b:c"]],
+)
+async def test_uri_fields_are_checked_like_krea(anyio_backend: str, urls: list[str]) -> None:
+    fake = FakeKrea()
+    path = "/generate/image/google/nano-banana-pro"
+    async with api(fake) as c:
+        bad = await c.post(path, json={"prompt": "a red fox", "image_urls": urls})
+        good = await c.post(
+            path,
+            json={
+                "prompt": "a red fox",
+                "image_urls": ["https://example.com/a.png", "data:image/png;base64,AA=="],
+            },
+        )
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("image_urls[0]:")
+    assert good.status_code == 200, good.text
+    assert len(fake.ledger) == 1

@@ -25,8 +25,11 @@ bodies:
   (including the camelCase aliases such as ``imageUrls`` that Krea stopped
   accepting on 2026-06-19) is ``400`` naming the field. Answers the pending job
   (``result`` and ``completed_at`` null).
-- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; answers the job),
-  ``GET /jobs?cursor&limit&types&status`` (newest first, ``next_cursor``).
+- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; returns the job),
+  ``GET /jobs?cursor&limit&types&status`` (newest first, ``limit`` 1..1000,
+  ``next_cursor``; items omit ``completed_at`` until terminal).
+- ``format`` keywords are checked as Krea does: an ``X-Webhook-URL`` header or
+  an image URL field that is not a ``uri`` (``"not a url at all"``) is ``400``.
 - ``/assets`` (multipart upload, 75 MB max, list, get, delete), ``/styles``
   (``POST /styles/train`` creates a ``loraTraining`` job whose completion
   creates a style owned by the caller; list, get, patch, share link, share with
@@ -61,7 +64,8 @@ on attempts (the switch of :class:`~krea_async.RetryPolicy`).
 
 Test controls: :class:`ManualClock`, :meth:`FakeKrea.fail_job`,
 :meth:`FakeKrea.cancel_job`, :meth:`FakeKrea.script`, :attr:`FakeKrea.ledger`,
-:attr:`FakeKrea.webhooks`, :attr:`FakeKrea.balance` and faults
+:attr:`FakeKrea.webhooks`, :attr:`FakeKrea.webhook_attempts` (with
+``deliver_webhooks=True`` or a :class:`WebhookPolicy`), :attr:`FakeKrea.balance` and faults
 (:meth:`FakeKrea.inject` with :func:`http_error`, :func:`rate_limited`,
 :func:`drop_before`, :func:`drop_after`, :func:`slow`, :func:`malformed`,
 :func:`refuse_connection`).

@@ -45,7 +45,7 @@ class FakeKrea:
       "Average Completion Time", e.g. Flux 7 s, else 15 s image / 120 s video /
       30 s enhance, 120 s LoRA training, 20 s node app). Default 0.05: a Flux
       image takes 0.35 s. About 30% of it is ``queued``, the rest ``processing``.
-    - ``clock``: a callable answering seconds since the epoch (default
+    - ``clock``: a callable returning seconds since the epoch (default
       :func:`time.time`); pass a :class:`ManualClock` to step time in tests.
     - ``concurrency``: how many jobs run at once (``None``: unlimited); more are
       ``backlogged`` (FIFO) up to ``max_backlog`` jobs (``None``: unlimited), and
@@ -150,7 +150,7 @@ class FakeKrea:
         times: int | None = None,
     ) -> FaultRule:
         """Shortcut for ``fake.faults.inject(...)``: see :meth:`FaultPlan.inject`;
-        answers the :class:`FaultRule`."""
+        returns the :class:`FaultRule`."""
         return self.faults.inject(fault, on=on, method=method, path=path, rate=rate, times=times)
 
     def script(
@@ -169,7 +169,7 @@ class FakeKrea:
 
         ``error`` becomes ``result.error`` of a failed job (a string, or a dict such
         as ``{"code": "nsfw", "message": "..."}``); ``seconds`` overrides the run's
-        duration (clock seconds, not scaled). Rules are tried in order; answers the
+        duration (clock seconds, not scaled). Rules are tried in order; returns the
         :class:`ScriptRule` (mutable: set ``times = 0`` to disable it).
         """
         rule = ScriptRule(
@@ -180,17 +180,17 @@ class FakeKrea:
         return rule
 
     def fail_job(self, job_id: str, error: object = "Generation failed (fake)") -> dict[str, Any]:
-        """Make a pending job fail now with ``result.error = error``; answer its JSON
+        """Make a pending job fail now with ``result.error = error``; return its JSON
         (unchanged if already terminal). ``KeyError`` if the job is unknown."""
         return self._end(job_id, "failed", error)
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
-        """Cancel a pending job now (as ``DELETE /jobs/{id}`` does); answer its JSON
+        """Cancel a pending job now (as ``DELETE /jobs/{id}`` does); return its JSON
         (unchanged if already terminal). ``KeyError`` if the job is unknown."""
         return self._end(job_id, "cancelled", None)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """The job's JSON as ``GET /jobs/{id}`` would answer it now, any owner (result
+        """The job's JSON as ``GET /jobs/{id}`` would return it now, any owner (result
         URLs on the base URL it was submitted to). ``KeyError`` if unknown."""
         with self._state.lock:
             try:

@@ -3,7 +3,7 @@
 - :func:`png` renders a deterministic RGB gradient (seeded by a string, e.g. the
   prompt) of any size up to :data:`MAX_SIDE` pixels a side, as a valid PNG
   (zlib + struct, no imaging library). Results are cached.
-- :func:`sample_mp4` answers ``sample.mp4``, a real 1 s, 64x64 px, 10 fps H.264
+- :func:`sample_mp4` returns ``sample.mp4``, a real 1 s, 64x64 px, 10 fps H.264
   MP4 (about 3 KB) made once with ffmpeg and shipped as package data.
 - :func:`sniff` guesses an upload's MIME type from its first bytes, and
   :func:`image_size` reads a PNG/JPEG/GIF's size.

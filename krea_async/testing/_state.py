@@ -100,7 +100,7 @@ class State(Catalog):
         return self._last_created
 
     def advance(self) -> float:
-        """Apply every transition due by now (call with the lock held); answer now."""
+        """Apply every transition due by now (call with the lock held); return now."""
         now = self.clock()
         while self._active:
             job = min(self._active, key=lambda j: (j.start or 0.0) + j.duration)
@@ -161,7 +161,7 @@ class State(Catalog):
     def job_json(
         self, job: _Job, base_url: str, *, at: float | None = None, submit: bool = False
     ) -> dict[str, Any]:
-        """The job as Krea answers it. ``submit=True``: the submit answer's shape
+        """The job as Krea returns it. ``submit=True``: the submit answer's shape
         (``result`` and ``completed_at`` null)."""
         now = self.clock() if at is None else at
         status = self.status_of(job, now)
@@ -268,7 +268,7 @@ class State(Catalog):
     def end_job(
         self, job_id: str, status: Outcome, *, owner: str | None = None, error: object = None
     ) -> _Job:
-        """Cancel or fail a job now if it is not terminal; answer it either way."""
+        """Cancel or fail a job now if it is not terminal; return it either way."""
         job = self.find(job_id, owner)
         if job.status is None:
             job.error = error
