@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,29 +26,31 @@ pytestmark = [pytest.mark.conformance, pytest.mark.loopback]
 
 TOKEN = "conformance-token"
 SEED = 20261122
+CONFIG = Path(__file__).parent / "conformance" / "schemathesis.toml"
 EXAMPLES = int(os.environ.get("KREA_CONFORMANCE_EXAMPLES", "20"))
 
 
 @pytest.fixture
-def served() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "krea_async.testing", "serve", "--port", "0"),
-            *("--api-key", TOKEN, "--time-scale", "0.01"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def served(tmp_path: Path) -> Iterator[str]:
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:  # a file, not a pipe: uvicorn's access log never blocks it
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "krea_async.testing", "serve", "--port", "0"),
+                *("--api-key", TOKEN, "--time-scale", "0.01"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
         url = None
-        for line in proc.stdout:
-            m = re.match(r"Base URL: (\S+)", line)
-            if m:
-                url = m.group(1)
-                break
-        assert url is not None, "the fake did not print its URL"
+        while url is None:
+            m = re.search(r"Base URL: (\S+)", log.read_text())
+            url = m.group(1) if m else None
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the fake did not print its URL"
+            time.sleep(0.05)
         yield url
     finally:
         proc.terminate()
@@ -62,7 +65,17 @@ def test_the_served_fake_conforms_to_the_spec(served: str, tmp_path: Path) -> No
     spec.write_text(json.dumps(conformance_spec()))
     result = subprocess.run(
         [
-            *(st, "run", str(spec), "--url", served, "-H", f"Authorization: Bearer {TOKEN}"),
+            *(
+                st,
+                "--config-file",
+                str(CONFIG),
+                "run",
+                str(spec),
+                "--url",
+                served,
+                "-H",
+                f"Authorization: Bearer {TOKEN}",
+            ),
             *("--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "2"),
             *("--phases", "examples,coverage,fuzzing", "--checks", "all"),
             *("--generation-database", "none", "--no-color"),

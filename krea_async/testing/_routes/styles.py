@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from .._records import price_of
 from .._util import ApiError
-from .._validation import json_body, request_validator, validate
+from .._validation import check_uri, json_body, request_validator, validate
 from ._common import RouteGroup, base, style_json
 
 __all__ = ["TRAINING_SECONDS", "StyleRoutes"]
@@ -90,6 +90,9 @@ class StyleRoutes(RouteGroup):
         }
         if not update:
             raise ApiError(400, "No valid fields to update (public, urls, title, cover_url)")
+        cover = update.get("cover_url")
+        if cover is not None and not check_uri(cover):  # styles carry it as a `uri`
+            raise ApiError(400, f"cover_url: {str(cover)[:100]!r} is not a 'uri'")
         with self._state.lock:
             style = self._state.style(request.path_params["id"], owner, must_own=True)
             style.data.update(update)
