@@ -1,13 +1,14 @@
 """Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck`` and more.
 
-CI (``.ci/run``) runs ``lint``, ``typecheck``, ``codegen`` and ``tests``.
+CI (``.ci/run``) runs ``lint``, ``typecheck``, ``codegen``, ``tests``, ``storm`` and
+``conformance``.
 """
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "codegen", "tests"]
+nox.options.sessions = ["lint", "typecheck", "codegen", "tests", "storm", "conformance"]
 nox.options.reuse_existing_virtualenvs = True
 # `compat` is skipped, not failed, where an interpreter is not installed.
 nox.options.error_on_missing_interpreters = False
@@ -17,7 +18,10 @@ PYTHON = None  # the interpreter nox runs on; CI uses the machine's python3
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (asyncio and trio; in-process and over loopback HTTP)."""
+    """Run the test suite (asyncio and trio; in-process and over loopback HTTP).
+
+    The storm and conformance tests are left out (pyproject ``addopts``); they
+    have their own sessions."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
@@ -68,7 +72,7 @@ def generate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def storm(session: nox.Session) -> None:
-    """The fault-storm test alone, with its figures printed (-s)."""
+    """The fault-storm test alone, with its figures printed (-s); not in ``tests``."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "storm", "-s", *session.posargs)
 
@@ -92,6 +96,14 @@ def bench_smoke(session: nox.Session) -> None:
     session.install("-e", ".[bench,fake]", "pytest>=8")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "bench/test_conformance.py")
     session.run("python", "-m", "bench", "--smoke", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """schemathesis against the served fake with the bundled spec: a fixed seed, a
+    bounded run, 0 failures expected (deliberate deviations: docs/content/spec.md)."""
+    session.install("-e", ".[conformance]")
+    session.run("pytest", "-m", "conformance", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -6,7 +6,8 @@ submit. Every call must end with its URLs or a typed error that carries its job 
 (or says that no clear answer came back), the ledger must show no job created twice
 for one call, and no connection, task or file descriptor may be left open.
 
-Run it alone, with its figures: ``nox -s storm`` (or ``pytest -m storm -s``).
+Not part of the default ``pytest`` run (pyproject ``addopts``); run it alone, with
+its figures: ``nox -s storm`` (or ``pytest -m storm -s``). CI runs that session.
 """
 
 from __future__ import annotations

@@ -25,8 +25,11 @@ bodies:
   (including the camelCase aliases such as ``imageUrls`` that Krea stopped
   accepting on 2026-06-19) is ``400`` naming the field. Answers the pending job
   (``result`` and ``completed_at`` null).
-- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; answers the job),
-  ``GET /jobs?cursor&limit&types&status`` (newest first, ``next_cursor``).
+- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; returns the job),
+  ``GET /jobs?cursor&limit&types&status`` (newest first, ``limit`` 1..1000,
+  ``next_cursor``; items omit ``completed_at`` until terminal).
+- ``format`` keywords are checked as Krea does: an ``X-Webhook-URL`` header or
+  an image URL field that is not a ``uri`` (``"not a url at all"``) is ``400``.
 - ``/assets`` (multipart upload, 75 MB max, list, get, delete), ``/styles``
   (``POST /styles/train`` creates a ``loraTraining`` job whose completion
   creates a style owned by the caller; list, get, patch, share link, share with
@@ -36,7 +39,8 @@ bodies:
   run) -> ``processing`` -> ``completed`` (or ``failed``/``cancelled``), timed by
   the spec's average completion time x ``time_scale`` on an injectable clock.
   Failed and cancelled jobs are refunded. ``X-Webhook-URL`` webhooks are recorded
-  (and optionally POSTed).
+  (and, with ``deliver_webhooks=True`` or a :class:`WebhookPolicy`, POSTed for
+  real, with optional duplicates, delay, reordering and loss).
 - ``401`` (no/empty/wrong Bearer token), ``402`` (``balance`` exhausted),
   ``404`` (unknown, or another token's), ``429`` (backlog full), ``403`` (sharing
   a style you do not own).
@@ -60,7 +64,8 @@ on attempts (the switch of :class:`~krea_async.RetryPolicy`).
 
 Test controls: :class:`ManualClock`, :meth:`FakeKrea.fail_job`,
 :meth:`FakeKrea.cancel_job`, :meth:`FakeKrea.script`, :attr:`FakeKrea.ledger`,
-:attr:`FakeKrea.webhooks`, :attr:`FakeKrea.balance` and faults
+:attr:`FakeKrea.webhooks`, :attr:`FakeKrea.webhook_attempts` (with
+``deliver_webhooks=True`` or a :class:`WebhookPolicy`), :attr:`FakeKrea.balance` and faults
 (:meth:`FakeKrea.inject` with :func:`http_error`, :func:`rate_limited`,
 :func:`drop_before`, :func:`drop_after`, :func:`slow`, :func:`malformed`,
 :func:`refuse_connection`).
@@ -70,7 +75,7 @@ With ``FakeKrea(lifecycle="full")`` jobs also pass through ``scheduled``,
 ``result`` stays ``{}``).
 
 Not mimicked: moderation and real image content, plans, the 3 minute / 2 hour
-automatic time-outs, duplicate webhook deliveries, style likes, ``422`` for
+automatic time-outs, style likes, ``422`` for
 unreachable asset URLs.
 """
 
@@ -85,16 +90,10 @@ except ImportError as exc:  # depends on the installed extras
         "pip install 'krea-async[fake]'"
     ) from exc
 
+# The SDK's own retry switch, re-exported for tests: the one SDK hook the fake
+# exposes (it is not part of the fake's behaviour).
 from .._retry import no_backoff, set_backoff_enabled
-from ._app import (
-    MAX_ASSET_BYTES,
-    NODE_APP_SECONDS,
-    SAMPLE_NODE_APP_ID,
-    TRAINING_SECONDS,
-    ConnectionDropped,
-    FakeKrea,
-    FakeTransport,
-)
+from ._fake import MAX_ASSET_BYTES, FakeKrea
 from ._faults import (
     Fault,
     FaultPlan,
@@ -110,7 +109,13 @@ from ._faults import (
     slow,
 )
 from ._media import png, sample_mp4
-from ._state import Clock, LedgerEntry, ManualClock, ScriptRule, WebhookDelivery, price_of
+from ._middleware import ConnectionDropped
+from ._records import LedgerEntry, ScriptRule, WebhookAttempt, WebhookDelivery, price_of
+from ._routes import NODE_APP_SECONDS, TRAINING_SECONDS
+from ._seed import SAMPLE_NODE_APP_ID
+from ._transport import FakeTransport
+from ._util import Clock, ManualClock
+from ._webhooks import WebhookPolicy
 
 __all__ = [
     "MAX_ASSET_BYTES",
@@ -128,7 +133,9 @@ __all__ = [
     "ManualClock",
     "Operation",
     "ScriptRule",
+    "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookPolicy",
     "drop_after",
     "drop_before",
     "http_error",

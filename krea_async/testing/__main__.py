@@ -16,7 +16,9 @@ from typing import Literal
 
 import click
 
-from ._app import FakeKrea, _bind, _quiet_uvicorn, _url_host
+from ._fake import FakeKrea
+from ._middleware import quiet_uvicorn
+from ._server import bind, url_host
 
 
 @click.group()
@@ -85,13 +87,13 @@ def serve(
         balance=balance,
         lifecycle=lifecycle,
     )
-    sock = _bind(host, port)
-    url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+    sock = bind(host, port)
+    url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
     click.echo("FAKE Krea API (krea-async testing server): not the real Krea service;")
     click.echo("nothing is generated or billed. Results are placeholder PNGs and a sample MP4.")
     click.echo(f"Base URL: {url}")
     click.echo(f"  e.g. KREA_BASE_URL={url} KREA_API_KEY={api_key or 'any-token'}")
-    _quiet_uvicorn()
+    quiet_uvicorn()
     config = uvicorn.Config(fake.app, log_level="info", lifespan="off", http="h11", ws="none")
     try:
         uvicorn.Server(config).run(sockets=[sock])

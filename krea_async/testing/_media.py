@@ -3,7 +3,7 @@
 - :func:`png` renders a deterministic RGB gradient (seeded by a string, e.g. the
   prompt) of any size up to :data:`MAX_SIDE` pixels a side, as a valid PNG
   (zlib + struct, no imaging library). Results are cached.
-- :func:`sample_mp4` answers ``sample.mp4``, a real 1 s, 64x64 px, 10 fps H.264
+- :func:`sample_mp4` returns ``sample.mp4``, a real 1 s, 64x64 px, 10 fps H.264
   MP4 (about 3 KB) made once with ffmpeg and shipped as package data.
 - :func:`sniff` guesses an upload's MIME type from its first bytes, and
   :func:`image_size` reads a PNG/JPEG/GIF's size.
@@ -95,7 +95,14 @@ def size_for(body: object, *, default: tuple[int, int] = (1024, 1024)) -> tuple[
 def sniff(data: bytes) -> str | None:
     """The MIME type of an upload from its magic bytes, or ``None`` if Krea would refuse it.
 
-    Known: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV, WebM, GLB, WAV, MP3.
+    Known: JPEG, PNG, WebP, GIF, HEIC, AVIF (``image/avif``), MP4, MOV, WebM,
+    GLB, WAV, MP3 and M4A audio (``audio/mp4``); AVIF, HEIC, M4A, MOV and MP4
+    share the ISO-BMFF ``ftyp`` box and differ by its major brand.
+
+    Deliberately independent of the SDK's :func:`krea_async.files.media_type`:
+    the fake is the check the SDK's tests run against, so it must not share the
+    code it checks (a wrong table shared by both would pass every test). The two
+    are compared by a test instead, over sample bytes of every format.
     """
     head = data[:16]
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -110,7 +117,11 @@ def sniff(data: bytes) -> str | None:
         return "audio/wav"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in (b"M4A ", b"M4B "):
+            return "audio/mp4"
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1"):
             return "image/heic"
         if brand == b"qt  ":
             return "video/quicktime"

@@ -1,0 +1,67 @@
+"""What every route group of the fake shares: authentication, job submission and
+URL helpers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from .._middleware import IN_PROCESS_HEADER
+from .._state import State
+from .._util import ApiError
+from .._validation import webhook_url
+
+if TYPE_CHECKING:
+    from .._fake import FakeKrea
+
+__all__ = ["RouteGroup", "absolute", "base", "style_json"]
+
+
+def base(request: Request) -> str:
+    """The request's base URL without a trailing slash (result URLs are built on it)."""
+    return str(request.base_url).rstrip("/")
+
+
+def absolute(value: Any, base: str) -> Any:
+    """``/_fake/...`` paths (and lists of them) made absolute on ``base``."""
+    if isinstance(value, str) and value.startswith("/_fake/"):
+        return base + value
+    if isinstance(value, list):
+        return [absolute(v, base) for v in value]
+    return value
+
+
+def style_json(data: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """A stored style or node app with its ``/_fake/...`` URLs made absolute."""
+    return {k: absolute(v, base_url) for k, v in data.items()}
+
+
+class RouteGroup:
+    """Base of the route groups: holds the fake and its state."""
+
+    def __init__(self, fake: FakeKrea, state: State) -> None:
+        self.fake = fake
+        self._state = state
+
+    def _auth(self, request: Request) -> str:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "Unauthorized: send an 'Authorization: Bearer <API token>' header")
+        if self.fake.api_key is not None and token != self.fake.api_key:
+            raise ApiError(401, "Unauthorized: invalid API token")
+        return token
+
+    def _submit_job(self, request: Request, owner: str, **job: Any) -> dict[str, Any]:
+        webhook_url(request)
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k not in ("authorization", IN_PROCESS_HEADER)
+        }
+        with self._state.lock:
+            created = self._state.submit(
+                owner=owner, headers=headers, base_url=base(request), **job
+            )
+            return self._state.job_json(created, base(request), submit=True)
