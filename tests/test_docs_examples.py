@@ -428,3 +428,16 @@ def test_pytest_block(block: Block, pytest_blocks_run: dict[str, list[str]]) -> 
     outcomes = pytest_blocks_run.get(_file_of(block), [])
     assert outcomes, f"{block.id}: no test ran"
     assert all(o == "passed" for o in outcomes), f"{block.id}: {outcomes}"
+
+
+def test_the_readme_quickstart_shows_how_to_run_it_on_the_fake() -> None:
+    """The Quickstart runs without a key the way the README says (``test_script`` runs
+    it against ``python -m krea_async.testing serve`` with these two variables)."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    quickstart = readme[readme.index("## Quickstart") :]
+    quickstart = quickstart[: quickstart.index("\n## ", 5)]
+    assert "python -m krea_async.testing serve --port 8000" in quickstart
+    assert "KREA_BASE_URL=http://127.0.0.1:8000 KREA_API_KEY=any-token python" in quickstart
+    [first] = [b for b in BLOCKS if b.page.name == "README.md"][:1]
+    assert first.mode == "script"
+    assert "AsyncKrea()" in first.code  # the key and base URL come from the environment
