@@ -43,6 +43,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,7 +276,12 @@ async def _run_block(block: Block, ns: dict[str, Any]) -> None:
         await _run_code(setup, ns, f"{block.id} (setup)")
     names = _raises(block)
     warns = block.get("warns")
-    with pytest.warns(_exception(warns)) if warns else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        if warns:
+            stack.enter_context(pytest.warns(_exception(warns)))
+        else:  # a deprecated spelling in the docs is a docs bug
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("error", category=DeprecationWarning, module="__docs__")
         if not names:
             await _run_code(block.code, ns, block.id)
         statements = _statements(block.code) if names else []
