@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from krea_async import AsyncKrea
-from krea_async._batch import (
+from krea_async._cli._batch import batch as batch_command
+from krea_async.batch import (
     LEDGER_NAME,
     Batch,
     BatchLine,
@@ -26,7 +27,6 @@ from krea_async._batch import (
     load_lines,
     safe_name,
 )
-from krea_async._batch_cli import batch as batch_command
 from krea_async.testing import FakeKrea, drop_after, drop_before, png, price_of, rate_limited
 
 ENDPOINT = "image/bytedance/seedream-4"
@@ -364,7 +364,8 @@ def test_ctrl_c_on_the_command_cancels_the_running_jobs(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "krea_async._batch_cli",
+                "krea_async._cli",
+                "batch",
                 str(src),
                 "-o",
                 str(out),

@@ -10,6 +10,7 @@ that only type checkers see still makes the layering unreadable, so it counts.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,31 @@ PACKAGE = Path(__file__).resolve().parent.parent / "krea_async"
 # Lower layers never import higher ones (checked in addition to "no cycles").
 LAYERS: list[tuple[str, ...]] = [
     # bottom: data and rules with no I/O
-    ("_errors", "_models", "_types", "_retry", "_spec", "_deprecation", "_version"),
-    ("_urls", "_converter", "_inputs_runtime", "_generated.inputs", "inputs"),
+    (
+        "_errors",
+        "_models",
+        "_types",
+        "_retry",
+        "_spec",
+        "_deprecation",
+        "_version",
+        "_batch._lines",
+        "_batch._progress",
+    ),
+    (
+        "_urls",
+        "_converter",
+        "_inputs_runtime",
+        "_generated.inputs",
+        "inputs",
+        "_batch._ledger",
+        "_batch._summary",
+    ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     ("_transport", "files"),
     ("_request", "_polling", "_results"),
-    ("_resources._base",),
+    # job events (webhook wake-ups) sit on polling, below the client
+    ("_resources._base", "_events"),
     (
         "_resources.jobs",
         "_resources.assets",
@@ -34,8 +54,15 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.node_apps",
         "_resources.models",
         "_resources.generations",
+        "_webhooks",
     ),
     ("_generated.methods", "_client"),
+    # built on the client: web helpers, the batch runner's parts
+    ("web", "_batch._files", "_batch._uncertain"),
+    ("_batch._runner",),
+    ("_batch", "batch"),
+    # the pytest11 entry point (loads krea_async.testing's plugin)
+    ("_pytest_entry",),
 ]
 
 
@@ -79,6 +106,7 @@ def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
                 yield target
 
 
+@functools.lru_cache(maxsize=1)
 def import_graph() -> dict[str, set[str]]:
     """``module -> modules of krea_async it imports`` (packages' ``__init__`` excluded
     as targets of their own submodules, which Python runs first anyway)."""

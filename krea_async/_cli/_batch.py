@@ -1,8 +1,7 @@
-"""``krea-async batch``: the click command of :mod:`krea_async._batch`.
+"""``krea-async batch``: the click command of :mod:`krea_async.batch`.
 
 ``krea-async batch prompts.jsonl -o out/ --concurrency 8 [--resubmit-uncertain]``.
-The command is standalone (``batch``); the CLI package registers it. Run it
-directly with ``python -m krea_async._batch_cli``.
+The client comes from the environment (``KREA_API_KEY``, ``KREA_BASE_URL``).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from pathlib import Path
 import anyio
 import click
 
-from ._batch import Batch, BatchSummary, load_lines
-from ._client import AsyncKrea
-from ._errors import ConfigurationError
+from .._client import AsyncKrea
+from .._errors import ConfigurationError
+from ..batch import Batch, BatchSummary, load_lines
 
 __all__ = ["batch"]
 
@@ -158,7 +157,3 @@ def batch(
     click.echo(summary.line())
     if not summary.ok:
         raise SystemExit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    batch()
