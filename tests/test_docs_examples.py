@@ -43,6 +43,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ import anyio
 import pytest
 
 import krea_async
+from krea_async import _retry
 from krea_async.testing import FakeKrea, png, sample_mp4
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,8 +333,17 @@ async def test_snippet(
     _samples(tmp_path)
     with _chdir(tmp_path):
         async with _namespace() as ns:
-            for step in _chain(block):
-                await _run_block(step, ns)
+            try:
+                for step in _chain(block):
+                    await _run_block(step, ns)
+            finally:
+                for value in list(ns.values()):  # a block's own fakes (webhook threads)
+                    if isinstance(value, FakeKrea):
+                        value.close()
+    # A block must leave the process as it found it (tests run after it).
+    assert _retry._backoff_enabled, f"{block.id} left the retry waits switched off"
+    leaked = [t.name for t in threading.enumerate() if t.name.startswith("krea-fake")]
+    assert not leaked, f"{block.id} left threads running: {leaked}"
 
 
 def _hidden_and_code(block: Block) -> list[str]:
