@@ -29,7 +29,9 @@ page), one per comment:
   rest of the comment) run before / after the block (a snippet's hidden code may start
   background tasks with ``start_soon``, cancelled when the block ends);
 - ``<!-- docs-test: backend(asyncio) -->``: a snippet for one event loop only;
-- ``<!-- docs-test: pytest -->``, ``<!-- docs-test: script -->``: the mode.
+- ``<!-- docs-test: pytest -->``, ``<!-- docs-test: script -->``: the mode;
+- ``<!-- docs-test: slow -->``: seconds of real waiting: in ``nox -s slow`` only
+  (like the script and pytest blocks, ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,18 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "content").rglob("*.md"))]
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<lang>[\w+-]*)[^\n]*$")
 _COMMENT = re.compile(r"<!--\s*docs-test:(?P<body>.*?)-->", re.S)
 _CALL = re.compile(r"^(?P<name>[\w-]+)(?:\((?P<args>.*)\))?$", re.S)
-_KNOWN = {"skip", "raises", "warns", "continue", "setup", "after", "backend", "pytest", "script"}
+_KNOWN = {
+    "slow",
+    "skip",
+    "raises",
+    "warns",
+    "continue",
+    "setup",
+    "after",
+    "backend",
+    "pytest",
+    "script",
+}
 _RUNS_A_LOOP = re.compile(r"^(anyio|asyncio|trio)\.run\(", re.M)
 
 # A JPEG as far as any sniffer looks (SOI, JFIF, a 64x64 SOF0, EOI).
@@ -171,6 +184,8 @@ def _params(mode: str) -> Iterator[Any]:
     for block in (b for b in BLOCKS if b.mode == mode):
         reason = block.get("skip")
         marks = [pytest.mark.skip(reason=f"docs-test: {reason}")] if block.has("skip") else []
+        if block.has("slow"):
+            marks.append(pytest.mark.slow)
         yield pytest.param(block, id=block.id, marks=marks)
 
 
