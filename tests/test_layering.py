@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     # files may use the transport's one httpx-exception mapping (connection_error)
     ("_transport", "files"),
     ("_request", "_polling", "_results"),
+    # the job-event bus and the webhook receiver sit on the models and the polling rules
+    ("_events", "_webhooks"),
     ("_resources._base",),
     (
         "_resources.jobs",
@@ -36,6 +38,8 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.generations",
     ),
     ("_generated.methods", "_client"),
+    # built on the client: web-app helpers, the batch runner, the pytest entry point
+    ("web", "_batch", "_batch_cli", "_pytest_entry"),
 ]
 
 
