@@ -160,7 +160,6 @@ def test_every_core_module_has_a_layer() -> None:
         for m in import_graph()
         if not m.startswith(("krea_async.testing", "krea_async._cli"))
         and m not in ("krea_async", "krea_async._resources", "krea_async._generated")
-        and m != "krea_async._http"  # compatibility shim, removed after the merge
     }
     assert core <= listed, f"give these modules a layer: {sorted(core - listed)}"
 
