@@ -763,7 +763,7 @@ def test_json_input_values_resolve_file_references(
 ) -> None:
     fake, base_url = loopback
     photo = small_png(tmp_path / "photo.png")
-    value = json.dumps([f"@{photo}", "https://example.com/b.png", f"@{photo}", "@@literal"])
+    value = json.dumps([f"@{photo}", "https://example.com/b.png", f"@{photo}"])
     result = invoke(
         *keyed(base_url),
         "generate",
@@ -779,7 +779,21 @@ def test_json_input_values_resolve_file_references(
     sent = sent_body(fake, result.stdout.strip())["image_urls"]
     assert isinstance(sent, list)
     assert sent[0].startswith(base_url + "/")
-    assert sent[1:] == ["https://example.com/b.png", sent[0], "@literal"]  # uploaded once
+    assert sent[1:] == ["https://example.com/b.png", sent[0]]  # uploaded once
+    # "@@" escapes a literal "@" (image_urls must be URIs, so the escape is shown on a text field)
+    result = invoke(
+        *keyed(base_url),
+        "generate",
+        "image",
+        "google/nano-banana-pro",
+        "-i",
+        f"image_urls={json.dumps([f'@{photo}'])}",
+        "-i",
+        "prompt=@@a red fox",
+        "--no-wait",
+    )
+    assert result.exit_code == 0, result.output
+    assert sent_body(fake, result.stdout.strip())["prompt"] == "@a red fox"
 
 
 def test_json_input_missing_file_reference_is_a_usage_error(tmp_path: Path) -> None:

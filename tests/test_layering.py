@@ -45,8 +45,9 @@ LAYERS: list[tuple[str, ...]] = [
     # files may use the transport's one httpx-exception mapping (connection_error)
     ("_transport", "files"),
     ("_request", "_polling", "_results"),
-    # job events (webhook wake-ups) sit on polling, below the client
-    ("_resources._base", "_events"),
+    # the job-event bus and the webhook receiver sit on the models and the polling rules
+    ("_events", "_webhooks"),
+    ("_resources._base",),
     (
         "_resources.jobs",
         "_resources.assets",
@@ -54,10 +55,9 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.node_apps",
         "_resources.models",
         "_resources.generations",
-        "_webhooks",
     ),
     ("_generated.methods", "_client"),
-    # built on the client: web helpers, the batch runner's parts
+    # built on the client: web-app helpers, the batch runner's parts
     ("web", "_batch._files", "_batch._uncertain"),
     ("_batch._runner",),
     ("_batch", "batch"),
@@ -184,7 +184,6 @@ def test_every_core_module_has_a_layer() -> None:
         for m in import_graph()
         if not m.startswith(("krea_async.testing", "krea_async._cli"))
         and m not in ("krea_async", "krea_async._resources", "krea_async._generated")
-        and m != "krea_async._http"  # compatibility shim, removed after the merge
     }
     assert core <= listed, f"give these modules a layer: {sorted(core - listed)}"
 

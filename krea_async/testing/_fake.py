@@ -215,7 +215,7 @@ class FakeKrea:
 
     def transport(self) -> FakeTransport:
         """A new in-process :class:`FakeTransport` (for ``httpx.AsyncClient(transport=...)``)."""
-        return FakeTransport(self)
+        return FakeTransport(self.app, self.faults)
 
     def client(self, **kwargs: Any) -> AsyncKrea:
         """An :class:`~krea_async.AsyncKrea` bound to this fake in-process:
