@@ -99,3 +99,15 @@ def test_every_reference_target_exists() -> None:
             _resolve(name)
         except (ImportError, AttributeError) as exc:
             raise AssertionError(f"the reference names {name}, which does not exist") from exc
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_public_class_and_function_has_a_docstring(module: str) -> None:
+    mod = importlib.import_module(module)
+    bare = [
+        name
+        for name in mod.__all__
+        if (inspect.isclass(obj := getattr(mod, name)) or inspect.isfunction(obj))
+        and not (obj.__doc__ or "").strip()  # its own, not inherited
+    ]
+    assert not bare, f"{module}: no docstring on {bare}"
