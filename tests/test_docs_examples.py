@@ -473,3 +473,28 @@ def test_the_readme_quickstart_shows_how_to_run_it_on_the_fake() -> None:
     [first] = [b for b in BLOCKS if b.page.name == "README.md"][:1]
     assert first.mode == "script"
     assert "AsyncKrea()" in first.code  # the key and base URL come from the environment
+
+
+@pytest.mark.anyio
+async def test_the_runner_holds_blocks_to_their_directives() -> None:
+    """``raises`` fails a block that does not raise; ``-`` lets a statement pass; hidden
+    ``setup`` code runs first; an undeclared deprecation fails the block."""
+    page = ROOT / "README.md"
+
+    def block(code: str, *directives: tuple[str, str]) -> Block:
+        return Block(page, 1, code, list(directives))
+
+    async with _namespace() as ns:
+        await _run_block(block("int('x')\n", ("raises", "ValueError")), ns)
+        await _run_block(
+            block("y = x + 1\nint('x')\n", ("setup", "x = 1"), ("raises", "-, ValueError")), ns
+        )
+        assert ns["y"] == 2
+        with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+            await _run_block(block("int('1')\n", ("raises", "ValueError")), ns)
+        with pytest.raises(ValueError):
+            await _run_block(block("int('1')\nint('x')\n", ("raises", "-, -")), ns)
+        with pytest.raises(DeprecationWarning):
+            await _run_block(
+                block("import warnings\nwarnings.warn('old', DeprecationWarning)\n"), ns
+            )
