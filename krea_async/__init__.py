@@ -7,7 +7,7 @@
     async with AsyncKrea() as krea:                  # api_key from KREA_API_KEY
         job = await krea.image("bfl/flux-1-dev", {"prompt": "a red fox"})
         async for state in krea.jobs.stream(job.job_id):
-            print(state.status)                      # queued ... processing ... completed
+            print(state.status)                      # the state at each poll: queued, ...
         result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a red fox"})
         print(result.data.urls[0])
 
