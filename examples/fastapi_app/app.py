@@ -139,7 +139,7 @@ def create_app(
             job = await krea.generate(MODEL, {"prompt": body.prompt})
             watch.track(job.job_id)
             try:
-                done = await krea.jobs.wait(job.job_id, interval=poll_interval)
+                done = await krea.jobs.wait(job.job_id, poll_interval=poll_interval)
             except JobFailedError as exc:
                 raise HTTPException(502, f"the job failed: {exc}") from None
             return {"job_id": job.job_id, "url": done.urls[0]}
