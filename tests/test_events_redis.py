@@ -1,11 +1,13 @@
 """Two replicas on a real Redis: the webhook lands on replica B, the waiter on replica A wakes.
 
 A fixture starts Debian's ``redis-server`` on a free loopback port (no persistence) and
-two uvicorn processes (``tests/_replica_app.py``); the fake runs on loopback and POSTs
-its webhooks for real (``deliver_webhooks=True``) to replica B. Measured: the time from
-the webhook request arriving at B to the waiting call on A waking (wall clock, same
-host). asyncio only: redis-py's asyncio client does not run under trio. Skipped only
-when ``redis-server`` is not installed.
+two uvicorn processes (``tests/_replica_app.py``), each with
+``AsyncKrea(webhook_url=<B>/krea/webhooks, events=RedisEvents(...))``; ``subscribe()``
+waits on A, the fake runs on loopback and POSTs its webhooks for real
+(``deliver_webhooks=True``) to replica B. Measured: the time from the webhook request
+arriving at B to ``subscribe()`` on A returning (wall clock, same host). asyncio only:
+redis-py's asyncio client does not run under trio. Skipped only when ``redis-server`` is
+not installed.
 """
 
 from __future__ import annotations
@@ -148,19 +150,21 @@ def test_webhook_on_replica_b_wakes_waiter_on_replica_a(
             for proc in procs:
                 stop(proc)
         deliveries = fake.webhooks
+    token_of = {e.job_id: (e.webhook_url or "").rsplit("/", 1)[-1] for e in fake.ledger}
     arrived: dict[str, float] = {}
     answered: dict[str, float] = {}
     for line in arrivals.read_text().splitlines():
         token, at, done = line.split()
         arrived.setdefault(token, float(at))
         answered.setdefault(token, float(done))
-    latencies = sorted(float(r["woke"]) - arrived[str(r["token"])] for r in results)
+    latencies = sorted(float(r["woke"]) - arrived[token_of[str(r["job_id"])]] for r in results)
     receiver_ms = statistics.median(answered[t] - arrived[t] for t in arrived) * 1000
     print(f"\n[verify={verify}] receiver on B answered in p50 {receiver_ms:.1f} ms")
     p50 = statistics.median(latencies) * 1000
     p90 = latencies[int(len(latencies) * 0.9) - 1] * 1000
     print(
-        f"[verify={verify}] webhook arrival on B -> waiter on A awake, {len(latencies)} jobs: "
+        f"[verify={verify}] webhook arrival on B -> subscribe() on A returns, "
+        f"{len(latencies)} jobs: "
         f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
     )
     assert all(r["status"] == "completed" and r["urls"] for r in results)
