@@ -461,7 +461,14 @@ def _wakeup_for(
     url = (os.environ.get("KREA_WEBHOOK_URL", "") if url is None else url).strip()
     if not url:
         return None
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigurationError(f"webhook_url is not a valid URL: {url!r}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"webhook_url must be an absolute http(s) URL, got {url!r}")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"webhook_url may not have a query or fragment: {url!r}")
     if parsed.scheme == "http" and not allow_insecure_http and not is_loopback_host(parsed.host):
         raise ConfigurationError(
             f"refusing webhook_url {url!r}: over http:// its capability tokens travel in "

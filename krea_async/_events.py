@@ -140,9 +140,15 @@ class LocalEvents:
         self._events: dict[str, anyio.Event] = {}
         self._waiting: dict[str, int] = {}
         self._tokens: dict[str, tuple[float, str | None]] = {}
+        self._next_prune = -math.inf
 
     def _prune(self) -> None:
+        # Expired entries are ignored when read; dropping them is only for memory, so it
+        # runs at most once a minute (not once per submit: O(entries) each time).
         now = self._clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + min(self.ttl, 60.0)
         for table in (self._jobs, self._tokens):
             stale = [k for k, v in table.items() if v[0] < now]
             for key in stale:
@@ -152,6 +158,8 @@ class LocalEvents:
         """See :meth:`JobEvents.publish`."""
         self._prune()
         old = self._jobs.get(job.job_id)
+        if old is not None and old[0] < self._clock():
+            old = None
         if not _newer(job, old[1] if old else None):
             return False
         self._jobs[job.job_id] = (self._clock() + self.ttl, job)

@@ -518,6 +518,11 @@ def test_bad_webhook_settings_are_configuration_errors() -> None:
     make(webhook_url="http://127.0.0.1:8000/hooks")
     with pytest.raises(ConfigurationError, match="http"):
         make(webhook_url="ftp://app.example/hooks")
+    with pytest.raises(ConfigurationError, match="query"):
+        make(webhook_url="https://app.example/hooks?k=v")
+    for relative in ("https:///hooks", "/krea/webhooks"):
+        with pytest.raises(ConfigurationError, match="absolute"):
+            make(webhook_url=relative)
     with pytest.raises(ConfigurationError, match="verify"):
         make(webhook_url="https://app.example/hooks", webhook_verify="nope")
     with pytest.raises(ConfigurationError, match="safety_poll"):
