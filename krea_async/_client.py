@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -40,9 +40,9 @@ from ._results import SubscribeResult
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
-from ._urls import check_base_url, is_loopback_host, split_endpoint
+from ._urls import check_base_url, split_endpoint
 from ._version import __version__
-from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup
+from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup, wakeup_for
 from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
@@ -222,7 +222,7 @@ class AsyncKrea(GeneratedMethods):
         self.node_apps = NodeApps(requester, polling)
         self.models = Models(requester, polling)
         self._generations = Generations(requester, polling)
-        self._wakeup = _wakeup or _wakeup_for(
+        self._wakeup = _wakeup or wakeup_for(
             webhook_url,
             events=events,
             verify=webhook_verify,
@@ -300,9 +300,9 @@ class AsyncKrea(GeneratedMethods):
         Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
         Every argument means what it means for :class:`AsyncKrea`; those not given
         keep this client's value (``default_headers`` are merged over this client's
-        headers). The copy shares the webhook receiver and bus. Closing either client
-        closes the shared pool. ``job_timeout`` is
-        the deprecated spelling of ``default_deadline``.
+        headers); the copy shares the webhook receiver and bus. Closing either client
+        closes the shared pool. ``job_timeout`` is the deprecated spelling of
+        ``default_deadline``.
         """
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("with_options", "job_timeout", "default_deadline")
@@ -445,41 +445,6 @@ def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:
     if not math.isfinite(timeout) or timeout <= 0:
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return httpx.Timeout(timeout)
-
-
-def _wakeup_for(
-    url: str | None,
-    *,
-    events: JobEvents | None,
-    verify: Literal["fetch", "token"],
-    safety_poll: float,
-    fetch: Callable[[str], Awaitable[Job]],
-    polling: PollingSettings,
-    allow_insecure_http: bool,
-) -> Wakeup | None:
-    """The webhook wiring for ``url`` (else ``$KREA_WEBHOOK_URL``); ``None`` when empty."""
-    url = (os.environ.get("KREA_WEBHOOK_URL", "") if url is None else url).strip()
-    if not url:
-        return None
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"webhook_url is not a valid URL: {url!r}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"webhook_url must be an absolute http(s) URL, got {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"webhook_url may not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure_http and not is_loopback_host(parsed.host):
-        raise ConfigurationError(
-            f"refusing webhook_url {url!r}: over http:// its capability tokens travel in "
-            "clear text; use https://, a loopback address, or allow_insecure_http=True"
-        )
-    try:
-        return Wakeup.build(
-            url, events=events, verify=verify, safety_poll=safety_poll, fetch=fetch, polling=polling
-        )
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
 
 
 def _user_agent() -> str:

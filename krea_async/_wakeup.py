@@ -25,17 +25,21 @@ Krea's webhooks: https://docs.krea.ai/developers/webhooks .
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import anyio
+import httpx
 
+from ._errors import ConfigurationError
 from ._events import EventsUnavailableError, JobEvents, status_rank
 from ._models import Job
 from ._polling import JobStream, PollingSettings
+from ._urls import is_loopback_host
 from ._webhooks import WebhookReceiver
 
-__all__ = ["DEFAULT_SAFETY_POLL", "Wakeup"]
+__all__ = ["DEFAULT_SAFETY_POLL", "Wakeup", "wakeup_for"]
 
 logger = logging.getLogger("krea_async.webhooks")
 
@@ -142,6 +146,45 @@ class Wakeup:
             category=category,
             first=first,
         )
+
+
+def wakeup_for(
+    url: str | None,
+    *,
+    events: JobEvents | None,
+    verify: Literal["fetch", "token"],
+    safety_poll: float,
+    fetch: Callable[[str], Awaitable[Job]],
+    polling: PollingSettings,
+    allow_insecure_http: bool,
+) -> Wakeup | None:
+    """The client's webhook wiring for ``url`` (``None``: ``$KREA_WEBHOOK_URL``), or
+    ``None`` when that is empty (webhooks off). Raises
+    :class:`~krea_async.ConfigurationError` for a URL that is not absolute http(s), has
+    a query or fragment, or is ``http://`` to a non-loopback host without
+    ``allow_insecure_http``; and for a bad ``verify`` or ``safety_poll``."""
+    url = (os.environ.get("KREA_WEBHOOK_URL", "") if url is None else url).strip()
+    if not url:
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigurationError(f"webhook_url is not a valid URL: {url!r}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"webhook_url must be an absolute http(s) URL, got {url!r}")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"webhook_url may not have a query or fragment: {url!r}")
+    if parsed.scheme == "http" and not allow_insecure_http and not is_loopback_host(parsed.host):
+        raise ConfigurationError(
+            f"refusing webhook_url {url!r}: over http:// its capability tokens travel in "
+            "clear text; use https://, a loopback address, or allow_insecure_http=True"
+        )
+    try:
+        return Wakeup.build(
+            url, events=events, verify=verify, safety_poll=safety_poll, fetch=fetch, polling=polling
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 class _BusWait:
