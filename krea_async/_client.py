@@ -228,7 +228,7 @@ class AsyncKrea(GeneratedMethods):
             verify=webhook_verify,
             safety_poll=webhook_safety_poll,
             fetch=self.jobs.get,
-            polling=polling,
+            polling=self._settings.polling,
             allow_insecure_http=allow_insecure_http,
         )
         self.jobs._wakeup = self._wakeup
