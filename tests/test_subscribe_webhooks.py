@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import secrets
 import socket
 import statistics
@@ -508,6 +509,24 @@ async def test_env_webhook_url_and_the_empty_string(monkeypatch: pytest.MonkeyPa
         async with fake.client() as off:
             with pytest.raises(ConfigurationError):
                 _ = off.webhooks
+
+
+@pytest.fixture
+def webhook_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KREA_WEBHOOK_URL", "https://app.example/krea/webhooks")
+
+
+async def test_the_pytest_plugin_client_and_env_poll_whatever_krea_webhook_url_says(
+    webhook_env: None, krea_client: AsyncKrea, krea_env: str
+) -> None:
+    # Nothing delivers webhooks to a test's client: it polls (krea_client has
+    # webhook_url="", krea_env unsets the variable for apps that read it).
+    with pytest.raises(ConfigurationError):
+        _ = krea_client.webhooks
+    assert "KREA_WEBHOOK_URL" not in os.environ
+    with anyio.fail_after(5):
+        result = await krea_client.subscribe(MODEL, input={"prompt": "x"})
+    assert result.job.status is JobStatus.COMPLETED
 
 
 def test_bad_webhook_settings_are_configuration_errors() -> None:
