@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 import anyio
 
 from ._converter import WireFormatError, parse_job, unstructure
+from ._errors import ConfigurationError
 from ._models import Job, JobStatus
 from ._polling import QueueUpdateCallback, notify
 
@@ -237,7 +238,8 @@ class RedisEvents:
     channel ``{prefix}job:{id}``. Publishing is one Lua script (compare rank, store,
     ``PUBLISH``), so concurrent replicas never move a job backwards. Each waiting call
     holds one pub/sub connection while it waits. asyncio only: redis-py's asyncio
-    client does not run under trio. Close with :meth:`aclose` (or ``async with``).
+    client does not run under trio: there, every method raises
+    :class:`~krea_async.ConfigurationError`. Close with :meth:`aclose` (or ``async with``).
     """
 
     def __init__(
@@ -280,6 +282,7 @@ class RedisEvents:
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         from redis.exceptions import RedisError
 
+        _require_asyncio()
         try:
             return await call()
         except (RedisError, OSError) as exc:
@@ -303,6 +306,7 @@ class RedisEvents:
         """See :meth:`JobEvents.next_state`."""
         from redis.exceptions import RedisError
 
+        _require_asyncio()
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             try:
@@ -352,6 +356,19 @@ class RedisEvents:
             return None
         digest, _, job_id = raw.partition(":")
         return digest, (job_id or None)
+
+
+def _require_asyncio() -> None:
+    """:class:`~krea_async.ConfigurationError` unless running under asyncio."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            "RedisEvents runs under asyncio only (redis-py's asyncio client); "
+            "under trio use LocalEvents (one process)"
+        ) from None
 
 
 def _job_json(job: Job) -> Any:

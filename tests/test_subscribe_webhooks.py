@@ -569,6 +569,18 @@ async def test_redis_down_falls_back_to_polling_and_says_so(
         assert not any("fake-key" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_redis_events_under_trio_is_a_clear_configuration_error(anyio_backend: str) -> None:
+    with FakeKrea() as fake:
+        async with fake.client(
+            webhook_url="https://app.example/krea/webhooks",
+            events=RedisEvents("redis://127.0.0.1:6379/0"),
+        ) as krea:
+            with pytest.raises(ConfigurationError, match="asyncio only"):
+                await krea.subscribe(MODEL, input={"prompt": "x"})
+        assert fake.ledger == []  # refused before anything was submitted
+
+
 # --------------------------------------------------------------------------- latency
 
 
