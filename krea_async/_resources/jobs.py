@@ -159,8 +159,8 @@ class Jobs(Resource):
         on_queue_update = renamed(
             "jobs.wait", "on_update", on_update, "on_queue_update", on_queue_update
         )
-        if self._wakeup is not None and self._wakeup.knows(job_id):
-            stream = self._wakeup.stream(
+        if self._wakeup is not None and self._wakeup.knows(job_id):  # woken by webhooks
+            woken = self._wakeup.stream(
                 get=self.get,
                 cancel=self.cancel,
                 job_id=job_id,
@@ -168,13 +168,10 @@ class Jobs(Resource):
                 deadline=deadline,
                 cancel_on_exit=cancel_on_exit,
             )
-        else:
-            stream = self.stream(
-                job_id,
-                poll_interval=poll_interval,
-                deadline=deadline,
-                cancel_on_exit=cancel_on_exit,
-            )
+            return await drain(woken, on_queue_update)
+        stream = self.stream(
+            job_id, poll_interval=poll_interval, deadline=deadline, cancel_on_exit=cancel_on_exit
+        )
         return await drain(stream, on_queue_update)
 
     async def list_page(
