@@ -12,8 +12,12 @@
         print(result.data.urls[0])
 
 Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
-:mod:`krea_async.files` (``data:`` URIs, downloads) and :mod:`krea_async.testing`
-(the Krea-compatible fake server; needs the ``fake`` extra).
+:mod:`krea_async.files` (``data:`` URIs, downloads), :mod:`krea_async.web` (FastAPI and
+Starlette helpers: hang-ups cancel jobs, Server-Sent Events) and :mod:`krea_async.testing`
+(the Krea-compatible fake server; needs the ``fake`` extra). With
+``AsyncKrea(webhook_url=...)``, ``subscribe()`` returns when Krea's webhook arrives
+(:class:`WebhookReceiver`, mounted from ``krea.webhooks``; :class:`RedisEvents` across
+replicas).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from ._errors import (
     UncertainSubmitError,
     UnprocessableEntityError,
 )
+from ._events import EventsUnavailableError, JobEvents, LocalEvents, RedisEvents
 from ._models import (
     Asset,
     AssetPage,
@@ -71,6 +76,7 @@ from ._spec import ModelInfo
 from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
+from ._webhooks import WebhookReceiver, WebhookResult
 from .files import DownloadError
 
 __all__ = [
@@ -95,11 +101,13 @@ __all__ = [
     "ConflictError",
     "DownloadError",
     "EndpointNotFoundError",
+    "EventsUnavailableError",
     "InsufficientCreditsError",
     "InternalServerError",
     "Job",
     "JobCancelledError",
     "JobError",
+    "JobEvents",
     "JobFailedError",
     "JobNotFoundError",
     "JobPage",
@@ -108,6 +116,7 @@ __all__ = [
     "JobStream",
     "JobTimeoutError",
     "KreaError",
+    "LocalEvents",
     "ModelInfo",
     "ModelNotFoundError",
     "NodeApp",
@@ -116,6 +125,7 @@ __all__ = [
     "PermissionDeniedError",
     "QueueUpdateCallback",
     "RateLimitError",
+    "RedisEvents",
     "RetryPolicy",
     "Style",
     "StyleOwner",
@@ -124,6 +134,8 @@ __all__ = [
     "SubscribeResult",
     "UncertainSubmitError",
     "UnprocessableEntityError",
+    "WebhookReceiver",
+    "WebhookResult",
     "Workspace",
     "WorkspaceShare",
     "__version__",

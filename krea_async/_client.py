@@ -11,12 +11,13 @@ through the constructor.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
@@ -24,6 +25,7 @@ import httpx
 from . import files as _files
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
+from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
 from ._models import Job
 from ._polling import DEFAULT_DEADLINE, PollingSettings, drain
@@ -40,6 +42,8 @@ from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__
+from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup, wakeup_for
+from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
@@ -101,6 +105,21 @@ class AsyncKrea(GeneratedMethods):
     - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
       limits); you close it. ``transport``: an httpx transport for the client this
       one creates (``krea_async.testing`` uses it for the in-process fake).
+    - ``webhook_url``: the public URL where this app mounts :attr:`webhooks` (e.g.
+      ``"https://app.example/krea/webhooks"``); defaults to ``$KREA_WEBHOOK_URL``
+      (``""`` turns webhooks off). With one, every submit without a ``webhook_url``
+      of its own sends ``X-Webhook-URL`` with a per-job capability URL (that base
+      plus a 256-bit token), and ``subscribe()`` / ``jobs.wait()`` on those jobs
+      wake when the webhook arrives instead of polling: see
+      https://docs.krea.ai/developers/webhooks. ``http://`` is refused for
+      non-loopback hosts unless ``allow_insecure_http=True``.
+    - ``events``: the job-event bus shared by the receiver and the waiters
+      (default: in-process; ``RedisEvents("redis://...")`` for several replicas);
+      ignored without a webhook URL. If it is down, calls poll instead (logged).
+    - ``webhook_verify``: ``"fetch"`` (default: confirm each delivery with one
+      ``GET /jobs/{id}``) or ``"token"`` (trust the body once its token matches).
+    - ``webhook_safety_poll``: seconds without news after which a webhook-woken
+      wait polls once anyway, in case a delivery was lost (default 30).
     - ``job_timeout``: deprecated spelling of ``default_deadline``
       (:class:`DeprecationWarning`; removed in the next release).
 
@@ -133,7 +152,12 @@ class AsyncKrea(GeneratedMethods):
         allow_insecure_http: bool = False,
         default_headers: Mapping[str, str] | None = None,
         job_timeout: float | NotGiven = NOT_GIVEN,
+        webhook_url: str | None = None,
+        events: JobEvents | None = None,
+        webhook_verify: Literal["fetch", "token"] = "fetch",
+        webhook_safety_poll: float = DEFAULT_SAFETY_POLL,
         _shared: SharedState | None = None,
+        _wakeup: Wakeup | None = None,
     ) -> None:
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("AsyncKrea", "job_timeout", "default_deadline")
@@ -198,6 +222,16 @@ class AsyncKrea(GeneratedMethods):
         self.node_apps = NodeApps(requester, polling)
         self.models = Models(requester, polling)
         self._generations = Generations(requester, polling)
+        self._wakeup = _wakeup or wakeup_for(
+            webhook_url,
+            events=events,
+            verify=webhook_verify,
+            safety_poll=webhook_safety_poll,
+            fetch=self.jobs.get,
+            polling=self._settings.polling,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self.jobs._wakeup = self._wakeup
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -229,6 +263,19 @@ class AsyncKrea(GeneratedMethods):
     ) -> None:
         await self.aclose()
 
+    @property
+    def webhooks(self) -> WebhookReceiver:
+        """The webhook receiver: mount ``krea.webhooks.asgi_app()`` at the path of
+        ``webhook_url`` (``app.mount("/krea/webhooks", krea.webhooks.asgi_app())``), or
+        call ``await krea.webhooks.handle(token, body)`` from any framework. Shared by
+        ``with_options()`` copies. Raises :class:`~krea_async.ConfigurationError`
+        without a webhook URL."""
+        if self._wakeup is None:
+            raise ConfigurationError(
+                "webhooks are off: pass AsyncKrea(webhook_url=...) or set KREA_WEBHOOK_URL"
+            )
+        return self._wakeup.receiver
+
     def __repr__(self) -> str:
         return f"AsyncKrea(base_url={self.base_url!r}, api_key='**********')"
 
@@ -253,8 +300,9 @@ class AsyncKrea(GeneratedMethods):
         Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
         Every argument means what it means for :class:`AsyncKrea`; those not given
         keep this client's value (``default_headers`` are merged over this client's
-        headers). Closing either client closes the shared pool. ``job_timeout`` is
-        the deprecated spelling of ``default_deadline``.
+        headers); the copy shares the webhook receiver and bus. Closing either client
+        closes the shared pool. ``job_timeout`` is the deprecated spelling of
+        ``default_deadline``.
         """
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("with_options", "job_timeout", "default_deadline")
@@ -277,6 +325,8 @@ class AsyncKrea(GeneratedMethods):
             allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
             default_headers=headers,
             _shared=self._state,
+            webhook_url="",
+            _wakeup=self._wakeup,
         )
 
     # -- generation ----------------------------------------------------------------
@@ -289,7 +339,8 @@ class AsyncKrea(GeneratedMethods):
         SDK; ``input`` a dict (or a typed input from :mod:`krea_async.inputs`).
         Deprecated camelCase keys the spec lists for the endpoint are renamed with a
         :class:`DeprecationWarning`. ``webhook_url`` is sent as ``X-Webhook-URL``:
-        Krea POSTs the job there once terminal.
+        Krea POSTs the job there once terminal; without one, a client with a
+        webhook URL sends a capability URL of its :attr:`webhooks` receiver.
 
         This is ``POST /generate/{category}/{provider}/{model}`` (the Node SDK's
         ``generateRaw``). Raises :class:`~krea_async.BadRequestError` (400),
@@ -299,6 +350,10 @@ class AsyncKrea(GeneratedMethods):
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
         """
+        if webhook_url is None and self._wakeup is not None:
+            return await self._wakeup.submit(
+                lambda url: self._generations.create(endpoint, input, webhook_url=url)
+            )
         return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
     async def _submit_model(
@@ -324,13 +379,21 @@ class AsyncKrea(GeneratedMethods):
                 raise TypeError("subscribe: pass deadline= only (not also the deprecated timeout=)")
             deadline = timeout
         category, _ = split_endpoint(endpoint)
+        wake = self._wakeup if webhook_url is None else None  # the caller's own URL: poll
+        minted = await wake.mint() if wake is not None else None
+        url = minted[0] if minted else webhook_url
         if cancel_on_exit:
             job = await self._generations.create_cancellable(
-                endpoint, input, webhook_url=webhook_url, cancel=self.jobs.cancel
+                endpoint, input, webhook_url=url, cancel=self.jobs.cancel
             )
         else:
-            job = await self.generate(endpoint, input, webhook_url=webhook_url)
-        stream = self._settings.polling.stream(
+            job = await self._generations.create(endpoint, input, webhook_url=url)
+        make_stream = (
+            functools.partial(wake.stream, token=minted[1])
+            if wake is not None and minted
+            else self._settings.polling.stream
+        )
+        stream = make_stream(
             get=self.jobs.get,
             cancel=self.jobs.cancel,
             job_id=job.job_id,

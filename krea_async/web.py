@@ -166,8 +166,8 @@ async def job_sse_events(
     last: str | None = None
     stream = krea.jobs.stream(
         job_id,
-        interval=poll_interval,
-        timeout=deadline,
+        poll_interval=poll_interval,
+        deadline=deadline,
         cancel_on_exit=cancel_on_disconnect,
     )
     async with stream:

@@ -16,6 +16,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(autouse=True)
+def _no_webhook_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``KREA_WEBHOOK_URL`` in the developer's shell would make every client of the
+    suite wait for webhooks nobody sends; tests that want one set it themselves."""
+    monkeypatch.delenv("KREA_WEBHOOK_URL", raising=False)
+
+
 @pytest.fixture
 def no_backoff_waits() -> Iterator[None]:
     """Retry waits (backoff, ``Retry-After``) are zero; caps on attempts stay."""

@@ -121,6 +121,27 @@ def test_generate_image_on_the_embedded_fake(tmp_path: Path) -> None:
     assert png_size(out) == (768, 512)
 
 
+def test_generate_polls_whatever_krea_webhook_url_says(tmp_path: Path) -> None:
+    """Nothing in the command line receives webhooks: with ``KREA_WEBHOOK_URL`` set, a
+    command still polls (it sees ``processing``; a webhook-woken wait would only see the
+    terminal state, after the 30 s safety net here)."""
+    result = invoke(
+        *FAST,
+        "generate",
+        "image",
+        FLUX,
+        "--prompt",
+        "a red fox",
+        "--poll-interval",
+        "0.01",
+        "-o",
+        str(tmp_path / "out.png"),
+        env={"KREA_WEBHOOK_URL": "http://127.0.0.1:9/krea/webhooks"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "processing" in status_lines(result.stderr)
+
+
 def test_generate_default_output_is_job_id_in_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -121,7 +121,8 @@ def batch(
         api_key, base_url, backend = settings.api_key, settings.base_url, settings.backend
 
     async def main() -> BatchSummary | None:
-        async with AsyncKrea(api_key=api_key, base_url=base_url) as krea:
+        # webhook_url="": the command polls, whatever KREA_WEBHOOK_URL says
+        async with AsyncKrea(api_key=api_key, base_url=base_url, webhook_url="") as krea:
             job = Batch(
                 krea,
                 lines,
