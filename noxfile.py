@@ -23,7 +23,8 @@ def tests(session: nox.Session) -> None:
     The storm, conformance and slow tests are left out (pyproject ``addopts``); they
     have their own sessions."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    # Two workers (pytest-xdist): most of the suite waits on loopback I/O, not the CPU.
+    session.run("pytest", "-n", "2", *session.posargs)
 
 
 @nox.session(python=PYTHON)
