@@ -23,6 +23,7 @@ import pytest
 
 import krea_async
 from krea_async import APIResponseValidationError, AsyncKrea
+from krea_async.testing import FakeKrea
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +69,42 @@ async def test_asset_counts_sent_as_json_floats_are_ints(anyio_backend: str) -> 
     ) as krea:
         with pytest.raises(APIResponseValidationError, match="whole number"):
             await krea.assets.get("asset-1")
+
+
+# --------------------------------------------------------------------------- format: uri
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        ("/generate/image/bfl/flux-1-dev", "image_url", {"prompt": "a fox"}),
+        ("/generate/video/kling/kling-2.1", "start_image", {"prompt": "a fox"}),
+        (
+            "/generate/enhance/topaz/standard-enhance",
+            "image_url",
+            {"width": 64, "height": 64, "model": "CGI"},
+        ),
+    ],
+    ids=["flux", "kling", "topaz"],
+)
+async def test_the_fake_checks_every_uri_field_not_only_image_urls(
+    anyio_backend: str, path: str, field: str, body: dict[str, Any]
+) -> None:
+    """``format: uri`` is checked on single-URL fields too (``image_urls`` arrays:
+    ``tests/test_fake_jobs_list.py::test_uri_fields_are_checked_like_krea``)."""
+    fake = FakeKrea()
+    async with httpx.AsyncClient(
+        transport=fake.transport(),
+        base_url="http://fake.krea.test",
+        headers={"Authorization": "Bearer uri-check"},
+    ) as http:
+        bad = await http.post(path, json={**body, field: "not a url at all"})
+        good = await http.post(path, json={**body, field: "https://example.com/a.png"})
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["error"].startswith(f"{field}:"), bad.text
+    assert good.status_code == 200, good.text
+    assert len(fake.ledger) == 1
 
 
 # --------------------------------------------------------------------------- async resources
