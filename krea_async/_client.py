@@ -36,7 +36,7 @@ from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
+from ._transport import DEFAULT_TIMEOUT, REDACTED, Secret, SharedState, check_api_key
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__
@@ -73,8 +73,10 @@ class AsyncKrea(GeneratedMethods):
 
     Parameters:
 
-    - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key
-      raises :class:`~krea_async.ConfigurationError` here, not a 401 later.
+    - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key,
+      or one with a character an HTTP header cannot carry (whitespace inside,
+      control characters, non-ASCII), raises :class:`~krea_async.ConfigurationError`
+      here, not a 401 later (the message never shows the key).
     - ``base_url``: defaults to ``$KREA_BASE_URL``, else ``https://api.krea.ai``.
       Plain ``http://`` is refused for non-loopback hosts unless
       ``allow_insecure_http=True`` (the key would travel in clear text).
@@ -145,6 +147,7 @@ class AsyncKrea(GeneratedMethods):
                 "(tokens are made at krea.ai/settings/api-tokens). For offline use, "
                 "see krea_async.testing.FakeKrea"
             )
+        key = check_api_key(key)
         url = httpx.URL(base_url or os.environ.get("KREA_BASE_URL") or DEFAULT_BASE_URL)
         check_base_url(url, allow_insecure_http=allow_insecure_http)
         if http_client is not None and transport is not None:
@@ -159,7 +162,7 @@ class AsyncKrea(GeneratedMethods):
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self._settings = _Settings(
-            api_key=Secret(key.strip()),
+            api_key=Secret(key),
             base_url=url,
             timeout=_as_timeout(timeout),
             retry=policy,
@@ -230,7 +233,10 @@ class AsyncKrea(GeneratedMethods):
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncKrea(base_url={self.base_url!r}, api_key='**********')"
+        url = self._settings.base_url
+        if url.password:
+            url = url.copy_with(password=REDACTED)
+        return f"AsyncKrea(base_url={str(url)!r}, api_key='**********')"
 
     def with_options(
         self,

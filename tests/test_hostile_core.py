@@ -1,12 +1,10 @@
 """The core against a hostile server (issue 11: items 2, 3, 5-11 and the risks).
 
-Written in wave 1, before the fixes: each test asserts the correct behaviour and
-is marked ``xfail(strict=True)``, so it fails today and a wave-2 fix only removes
-the marker (a fix that makes a test pass without removing it turns the run red).
-Only the public API is used. The server (``tests/hostile.py``) writes every byte
-on raw asyncio streams in its own thread, so each async test runs under asyncio
-and trio; every scripted stall is bounded (``duration=``), so each test ends in a
-few seconds even while the bug it describes is there.
+Each test was written before the fix it checks (wave 1, marked ``xfail``); wave 2
+fixed the SDK and removed the markers. Only the public API is used. The server
+(``tests/hostile.py``) writes every byte on raw asyncio streams in its own thread,
+so each async test runs under asyncio and trio; every scripted stall is bounded
+(``duration=``), so each test ends in a few seconds even if a bug comes back.
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ from krea_async import (
 
 pytestmark = pytest.mark.anyio
 
-WAVE2 = pytest.mark.xfail(strict=True, reason="issue 11: fixed in wave 2")
 KEY = "sk-hostile-0123456789abcdef"
 ENDPOINT = "image/bfl/flux-1-dev"
 INPUT = {"prompt": "a red fox"}
@@ -106,7 +103,6 @@ def assert_no_key(exc: BaseException) -> None:
 # --------------------------------------------------------------------------- item 2
 
 
-@WAVE2
 async def test_cancel_during_a_trickled_submit_is_honoured_quickly(server: HostileServer) -> None:
     server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
     async with client(server) as krea:
@@ -117,7 +113,6 @@ async def test_cancel_during_a_trickled_submit_is_honoured_quickly(server: Hosti
     assert elapsed < 1.5, f"cancellation took {elapsed:.2f} s"
 
 
-@WAVE2
 async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileServer) -> None:
     """``RetryPolicy.total_timeout`` bounds the whole request, not just retries."""
     server.on("GET", "/jobs/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
@@ -129,7 +124,6 @@ async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileS
     assert elapsed < 1.5, f"the request ran {elapsed:.2f} s"
 
 
-@WAVE2
 async def test_trickled_submit_is_bounded_and_uncertain(server: HostileServer) -> None:
     server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
     async with client(server, retry=RetryPolicy(max_retries=0, total_timeout=0.5)) as krea:
@@ -143,7 +137,6 @@ async def test_trickled_submit_is_bounded_and_uncertain(server: HostileServer) -
 # --------------------------------------------------------------------------- item 3
 
 
-@WAVE2
 async def test_deeply_nested_submit_answer_is_uncertain(server: HostileServer) -> None:
     server.on("POST", "/generate/", respond(200, nested_json(), content_type="application/json"))
     async with client(server) as krea:
@@ -152,7 +145,6 @@ async def test_deeply_nested_submit_answer_is_uncertain(server: HostileServer) -
     assert isinstance(info.value.cause, APIResponseValidationError)
 
 
-@WAVE2
 async def test_deeply_nested_poll_answer_is_a_validation_error(server: HostileServer) -> None:
     server.on("GET", "/jobs/", respond(200, nested_json(), content_type="application/json"))
     async with client(server) as krea:
@@ -160,7 +152,6 @@ async def test_deeply_nested_poll_answer_is_a_validation_error(server: HostileSe
             await krea.jobs.get("job-1")
 
 
-@WAVE2
 async def test_deeply_nested_error_body_is_a_status_error(server: HostileServer) -> None:
     server.on("GET", "/jobs/", respond(400, nested_json(), content_type="application/json"))
     async with client(server) as krea:
@@ -169,27 +160,23 @@ async def test_deeply_nested_error_body_is_a_status_error(server: HostileServer)
     assert len(str(info.value)) < 2000
 
 
-@WAVE2
 def test_parse_job_rejects_deep_nesting_with_its_value_error() -> None:
     with pytest.raises(ValueError):
         parse_job(b'{"job_id": "j", "status": "completed", "x": ' + nested_json() + b"}")
 
 
-@WAVE2
 def test_parse_job_caps_the_body_size() -> None:
     body = b'{"job_id": "j", "status": "completed", "padding": "' + b"x" * (64 << 20) + b'"}'
     with pytest.raises(ValueError):
         parse_job(body)
 
 
-@WAVE2
 def test_parse_job_rejects_duplicate_keys() -> None:
     body = b'{"job_id": "mine", "job_id": "attacker", "status": "completed"}'
     with pytest.raises(ValueError):
         parse_job(body)
 
 
-@WAVE2
 async def test_duplicate_keys_in_a_poll_are_a_validation_error(server: HostileServer) -> None:
     body = b'{"job_id": "job-1", "job_id": "job-2", "status": "queued"}'
     server.on("GET", "/jobs/", respond(200, body, content_type="application/json"))
@@ -201,7 +188,6 @@ async def test_duplicate_keys_in_a_poll_are_a_validation_error(server: HostileSe
 # --------------------------------------------------------------------------- item 5
 
 
-@WAVE2
 async def test_no_key_after_a_connect_error() -> None:
     with anyio.fail_after(5):
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
@@ -219,7 +205,6 @@ async def test_no_key_after_a_connect_error() -> None:
     assert_no_key(info.value)
 
 
-@WAVE2
 async def test_no_key_after_a_read_timeout(server: HostileServer) -> None:
     server.on("GET", "/jobs/", hang(2.0))
     async with client(server, timeout=httpx.Timeout(0.3)) as krea:
@@ -228,7 +213,6 @@ async def test_no_key_after_a_read_timeout(server: HostileServer) -> None:
     assert_no_key(info.value)
 
 
-@WAVE2
 async def test_no_key_after_a_protocol_error(server: HostileServer) -> None:
     server.on("GET", "/jobs/", raw(b"NOT HTTP AT ALL\r\n\r\n"))
     async with client(server) as krea:
@@ -237,7 +221,6 @@ async def test_no_key_after_a_protocol_error(server: HostileServer) -> None:
     assert_no_key(info.value)
 
 
-@WAVE2
 async def test_no_key_after_a_dropped_submit(server: HostileServer) -> None:
     server.on("POST", "/generate/", drop())
     async with client(server) as krea:
@@ -249,7 +232,6 @@ async def test_no_key_after_a_dropped_submit(server: HostileServer) -> None:
 # --------------------------------------------------------------------------- item 6
 
 
-@WAVE2
 async def test_a_key_echoed_by_the_server_is_redacted(server: HostileServer) -> None:
     body = {"error": f"invalid token: Bearer {KEY}", "detail": {"token": KEY}}
     server.on("GET", "/jobs/", respond(401, json=body))
@@ -266,7 +248,6 @@ async def test_a_key_echoed_by_the_server_is_redacted(server: HostileServer) -> 
 # --------------------------------------------------------------------------- item 7
 
 
-@WAVE2
 @pytest.mark.parametrize(
     "bad", ["sk-a\nb-secret", "sk-a\rb-secret", "sk-a\x00b-secret", "sk-é-secret"]
 )
@@ -287,7 +268,6 @@ async def _status_error(server: HostileServer, status: int) -> KreaError:
     return info.value
 
 
-@WAVE2
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 409, 422, 429, 500])
 async def test_status_errors_round_trip_through_pickle(server: HostileServer, status: int) -> None:
     err = await _status_error(server, status)
@@ -300,7 +280,6 @@ async def test_status_errors_round_trip_through_pickle(server: HostileServer, st
     assert str(back) == str(err)
 
 
-@WAVE2
 async def test_connection_and_uncertain_errors_round_trip_through_pickle(
     server: HostileServer,
 ) -> None:
@@ -323,7 +302,6 @@ async def test_connection_and_uncertain_errors_round_trip_through_pickle(
 # --------------------------------------------------------------------------- item 9
 
 
-@WAVE2
 @pytest.mark.parametrize("job_id", ["..", ".", "x" * 100_000], ids=["dotdot", "dot", "100k"])
 async def test_unusable_job_ids_from_the_server_are_typed_errors(
     server: HostileServer, job_id: str
@@ -342,7 +320,6 @@ async def test_unusable_job_ids_from_the_server_are_typed_errors(
 # --------------------------------------------------------------------------- item 10
 
 
-@WAVE2
 async def test_a_poll_answering_another_jobs_id_is_refused(server: HostileServer) -> None:
     server.on("POST", "/generate/", respond(200, json=job_json("job-1", "queued")))
     server.on(
@@ -382,11 +359,7 @@ def _run_twice_then_close(backend: str, server: HostileServer) -> BaseException 
     return trio.run(close)
 
 
-@pytest.mark.parametrize(
-    "backend",
-    # Under trio the second loop closes the client cleanly today.
-    [pytest.param("asyncio", marks=WAVE2), "trio"],
-)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_aclose_from_another_event_loop(server: HostileServer, backend: str) -> None:
     error = _run_twice_then_close(backend, server)
     assert error is None or isinstance(error, ClientStateError), repr(error)
@@ -399,7 +372,6 @@ def test_aclose_from_another_event_loop(server: HostileServer, backend: str) -> 
 # --------------------------------------------------------------------------- risks
 
 
-@WAVE2
 def test_repr_hides_credentials_in_the_base_url() -> None:
     krea = AsyncKrea(api_key=KEY, base_url="http://user:hunter2@127.0.0.1:9")
     assert "hunter2" not in repr(krea)
