@@ -26,7 +26,7 @@ from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._generated.methods import GeneratedMethods
 from ._models import Job
-from ._polling import DEFAULT_DEADLINE, PollingSettings, drain
+from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, PollingSettings, drain
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -96,7 +96,12 @@ class AsyncKrea(GeneratedMethods):
       (:data:`DEFAULT_DEADLINE`, 1800) for ``subscribe()``, ``jobs.wait()`` and
       ``jobs.stream()``; each takes its own ``deadline=``.
     - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
-      sent when a ``subscribe()`` is abandoned (default 5).
+      sent when a ``subscribe()`` is abandoned (default 5); also the grace a
+      submit in flight gets to answer once its ``subscribe()`` is cancelled (past
+      it, the submit is abandoned and a WARNING says the job is uncertain).
+    - ``on_cancel_failed``: ``callback(job_id, reason)``, called synchronously when
+      such a ``DELETE`` failed or had no answer within ``cancel_timeout`` (the job
+      may still run, and be billed); a WARNING naming the job is logged either way.
     - ``allow_insecure_http``: allow ``http://`` base URLs to non-loopback hosts
       (the key then travels in clear text); also lets downloads use ``http://``.
     - ``default_headers``: extra headers sent with every API request.
@@ -135,6 +140,7 @@ class AsyncKrea(GeneratedMethods):
         allow_insecure_http: bool = False,
         default_headers: Mapping[str, str] | None = None,
         job_timeout: float | NotGiven = NOT_GIVEN,
+        on_cancel_failed: CancelFailedCallback | None = None,
         _shared: SharedState | None = None,
     ) -> None:
         if not isinstance(job_timeout, NotGiven):
@@ -173,6 +179,7 @@ class AsyncKrea(GeneratedMethods):
                 default_deadline=default_deadline,
                 cancel_timeout=cancel_timeout,
                 transient_statuses=policy.retry_statuses,
+                on_cancel_failed=on_cancel_failed,
             ),
             allow_insecure_http=allow_insecure_http,
         )
@@ -282,6 +289,7 @@ class AsyncKrea(GeneratedMethods):
             cancel_timeout=given(cancel_timeout, cur.polling.cancel_timeout),
             allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
             default_headers=headers,
+            on_cancel_failed=cur.polling.on_cancel_failed,
             _shared=self._state,
         )
 

@@ -10,6 +10,7 @@ so each async test runs under asyncio and trio; every scripted stall is bounded
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import time
 import traceback
@@ -183,6 +184,59 @@ async def test_duplicate_keys_in_a_poll_are_a_validation_error(server: HostileSe
     async with client(server) as krea:
         with pytest.raises(APIResponseValidationError):
             await krea.jobs.get("job-1")
+
+
+# --------------------------------------------------------------------------- item 4
+
+
+async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
+    server: HostileServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server takes 30 s on the DELETE: after ``cancel_timeout`` the caller's
+    cancellation propagates, a WARNING names the job and the client's
+    ``on_cancel_failed`` hook hears of it."""
+    server.on("POST", "/generate/", respond(200, json=job_json("job-7", "queued")))
+    server.on("GET", "/jobs/", respond(200, json=job_json("job-7", "queued")))
+    server.on("DELETE", "/jobs/", hang(30.0))
+    failed: list[tuple[str, str]] = []
+    caplog.set_level(logging.WARNING, logger="krea_async")
+    async with client(
+        server, cancel_timeout=0.3, on_cancel_failed=lambda j, r: failed.append((j, r))
+    ) as krea:
+        started = time.monotonic()
+        with anyio.move_on_after(0.3):
+            await krea.subscribe(ENDPOINT, input=INPUT)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"the cancellation took {elapsed:.2f} s"
+    assert server.count("DELETE", "/jobs/job-7") == 1
+    assert [j for j, _ in failed] == ["job-7"]
+    assert "cancel_timeout" in failed[0][1]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("job-7" in m for m in warnings), warnings
+
+
+async def test_a_stream_tells_that_its_cancel_failed(server: HostileServer) -> None:
+    server.on("GET", "/jobs/", respond(200, json=job_json("job-8", "queued")))
+    server.on("DELETE", "/jobs/", hang(30.0))
+    krea = client(server, cancel_timeout=0.3)
+    async with krea, krea.jobs.stream("job-8", cancel_on_exit=True) as states:
+        async for _ in states:
+            break
+    assert not states.cancelled_remote
+    assert states.cancel_error is not None
+    assert "job-8" in states.cancel_error
+
+
+async def test_a_cancel_during_a_trickled_submit_says_the_job_is_uncertain(
+    server: HostileServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
+    caplog.set_level(logging.WARNING, logger="krea_async")
+    async with client(server) as krea:
+        with anyio.move_on_after(0.3):
+            await krea.subscribe(ENDPOINT, input=INPUT)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("uncertain" in m and "created_after" in m for m in warnings), warnings
 
 
 # --------------------------------------------------------------------------- item 5

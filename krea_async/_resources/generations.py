@@ -116,7 +116,12 @@ class Generations(Resource):
                     raise
         except BaseException:
             if created:
-                await cancel_quietly(cancel, created[0].job_id, self._polling.cancel_timeout)
+                await cancel_quietly(
+                    cancel,
+                    created[0].job_id,
+                    self._polling.cancel_timeout,
+                    self._polling.on_cancel_failed,
+                )
             raise
         if failed:
             raise failed[0]
