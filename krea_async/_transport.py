@@ -303,6 +303,9 @@ def detached(exc: httpx.HTTPError, secret: Secret | None = None) -> httpx.HTTPEr
     return copy
 
 
+_EMPTY_STREAM = httpx.ByteStream(b"")
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -354,6 +357,11 @@ async def send(
             raw = await _read_capped(response, MAX_RESPONSE_BYTES)
         finally:
             await response.aclose()
+            # httpx's streamed Response and its BoundAsyncStream refer to each other,
+            # and the stream holds the pool (and its SSL context, about 0.8 MB): a
+            # cycle that would keep a closed client's pool alive until the collector
+            # runs. The body is read; drop the stream.
+            response.stream = _EMPTY_STREAM
     except httpx.HTTPError as exc:
         failure = exc
     except _BodyTooLarge:

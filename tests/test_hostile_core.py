@@ -10,6 +10,7 @@ so each async test runs under asyncio and trio; every scripted stall is bounded
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import pickle
 import time
@@ -430,3 +431,38 @@ def test_repr_hides_credentials_in_the_base_url() -> None:
     krea = AsyncKrea(api_key=KEY, base_url="http://user:hunter2@127.0.0.1:9")
     assert "hunter2" not in repr(krea)
     assert KEY not in repr(krea)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_used_and_closed_client_is_freed_without_the_cycle_collector(
+    server: HostileServer, backend: str
+) -> None:
+    """A closed client's pool (and its SSL context, about 0.8 MB) goes with the
+    last reference to the client, not at the next run of the cycle collector."""
+    server.on("GET", "/jobs/", respond(200, json=job_json("job-1", "queued")))
+
+    async def use_and_close() -> None:
+        krea = client(server)
+        await krea.jobs.get("job-1")
+        await krea.aclose()
+
+    def run() -> None:
+        if backend == "asyncio":
+            asyncio.run(use_and_close())
+        else:
+            trio.run(use_and_close)
+
+    run()  # warm up: first-use caches are not garbage
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        kinds = {type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    held = {k for k in kinds if k.startswith(("httpx.", "httpcore.", "krea_async.", "ssl."))}
+    assert not held, sorted(held)
