@@ -22,9 +22,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "krea_async"
 LAYERS: list[tuple[str, ...]] = [
     # bottom: data and rules with no I/O
     ("_errors", "_models", "_types", "_retry", "_spec", "_deprecation", "_version"),
-    ("_urls", "_converter", "_inputs_runtime", "_generated.inputs", "inputs"),
+    (
+        "_urls",
+        "_converter",
+        "_inputs_runtime",
+        "_generated.inputs",
+        "inputs",
+        "_files_inputs",
+        "_files_names",
+    ),
     # files may use the transport's one httpx-exception mapping (connection_error)
-    ("_transport", "files"),
+    ("_transport", "files", "_files_checks", "_files_io", "_files_download"),
     ("_request", "_polling", "_results"),
     ("_resources._base",),
     (
