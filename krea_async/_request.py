@@ -94,7 +94,7 @@ class Requester:
 
     def total_deadline(self, *, upload: bool = False) -> float:
         """Seconds one API call may take in all, attempts and waits included:
-        ``retry.total_timeout`` (``0`` or ``math.inf``: no bound), at least
+        ``retry.total_timeout`` (``math.inf``, or ``0`` as before: no bound), at least
         :data:`UPLOAD_DEADLINE` for a request that uploads a file."""
         total = self.retry.total_timeout if self.retry.total_timeout > 0 else math.inf
         return max(total, UPLOAD_DEADLINE) if upload else total
