@@ -28,7 +28,7 @@ from ._errors import ConfigurationError
 from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
 from ._models import Job
-from ._polling import DEFAULT_DEADLINE, PollingSettings, drain
+from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, PollingSettings, drain
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -38,7 +38,7 @@ from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_TIMEOUT, Secret, SharedState
+from ._transport import DEFAULT_TIMEOUT, REDACTED, Secret, SharedState, check_api_key
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__
@@ -77,8 +77,10 @@ class AsyncKrea(GeneratedMethods):
 
     Parameters:
 
-    - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key
-      raises :class:`~krea_async.ConfigurationError` here, not a 401 later.
+    - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key,
+      or one with a character an HTTP header cannot carry (whitespace inside,
+      control characters, non-ASCII), raises :class:`~krea_async.ConfigurationError`
+      here, not a 401 later (the message never shows the key).
     - ``base_url``: defaults to ``$KREA_BASE_URL``, else ``https://api.krea.ai``.
       Plain ``http://`` is refused for non-loopback hosts unless
       ``allow_insecure_http=True`` (the key would travel in clear text).
@@ -98,7 +100,12 @@ class AsyncKrea(GeneratedMethods):
       (:data:`DEFAULT_DEADLINE`, 1800) for ``subscribe()``, ``jobs.wait()`` and
       ``jobs.stream()``; each takes its own ``deadline=``.
     - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
-      sent when a ``subscribe()`` is abandoned (default 5).
+      sent when a ``subscribe()`` is abandoned (default 5); also the grace a
+      submit in flight gets to answer once its ``subscribe()`` is cancelled (past
+      it, the submit is abandoned and a WARNING says the job is uncertain).
+    - ``on_cancel_failed``: ``callback(job_id, reason)``, called synchronously when
+      such a ``DELETE`` failed or had no answer within ``cancel_timeout`` (the job
+      may still run, and be billed); a WARNING naming the job is logged either way.
     - ``allow_insecure_http``: allow ``http://`` base URLs to non-loopback hosts
       (the key then travels in clear text); also lets downloads use ``http://``.
     - ``default_headers``: extra headers sent with every API request.
@@ -156,6 +163,7 @@ class AsyncKrea(GeneratedMethods):
         events: JobEvents | None = None,
         webhook_verify: Literal["fetch", "token"] = "fetch",
         webhook_safety_poll: float = DEFAULT_SAFETY_POLL,
+        on_cancel_failed: CancelFailedCallback | None = None,
         _shared: SharedState | None = None,
         _wakeup: Wakeup | None = None,
     ) -> None:
@@ -169,6 +177,7 @@ class AsyncKrea(GeneratedMethods):
                 "(tokens are made at krea.ai/settings/api-tokens). For offline use, "
                 "see krea_async.testing.FakeKrea"
             )
+        key = check_api_key(key)
         url = httpx.URL(base_url or os.environ.get("KREA_BASE_URL") or DEFAULT_BASE_URL)
         check_base_url(url, allow_insecure_http=allow_insecure_http)
         if http_client is not None and transport is not None:
@@ -183,7 +192,7 @@ class AsyncKrea(GeneratedMethods):
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self._settings = _Settings(
-            api_key=Secret(key.strip()),
+            api_key=Secret(key),
             base_url=url,
             timeout=_as_timeout(timeout),
             retry=policy,
@@ -194,6 +203,7 @@ class AsyncKrea(GeneratedMethods):
                 default_deadline=default_deadline,
                 cancel_timeout=cancel_timeout,
                 transient_statuses=policy.retry_statuses,
+                on_cancel_failed=on_cancel_failed,
             ),
             allow_insecure_http=allow_insecure_http,
         )
@@ -277,7 +287,10 @@ class AsyncKrea(GeneratedMethods):
         return self._wakeup.receiver
 
     def __repr__(self) -> str:
-        return f"AsyncKrea(base_url={self.base_url!r}, api_key='**********')"
+        url = self._settings.base_url
+        if url.password:
+            url = url.copy_with(password=REDACTED)
+        return f"AsyncKrea(base_url={str(url)!r}, api_key='**********')"
 
     def with_options(
         self,
@@ -324,6 +337,7 @@ class AsyncKrea(GeneratedMethods):
             cancel_timeout=given(cancel_timeout, cur.polling.cancel_timeout),
             allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
             default_headers=headers,
+            on_cancel_failed=cur.polling.on_cancel_failed,
             _shared=self._state,
             webhook_url="",
             _wakeup=self._wakeup,

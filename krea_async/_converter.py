@@ -11,7 +11,11 @@ A single :class:`cattrs.Converter` turns JSON payloads into the attrs models of
   UTC datetimes (a naive timestamp is taken as UTC);
 - unknown statuses: kept as non-terminal :class:`JobStatus` pseudo-members;
 - strictness: a string where a list is expected, a number where a string is
-  expected, and so on, raise :class:`WireFormatError` instead of being coerced.
+  expected, and so on, raise :class:`WireFormatError` instead of being coerced;
+- the JSON text itself (:func:`loads_json`): duplicate keys, nesting too deep for
+  the parser, invalid UTF-8 and non-JSON are all :class:`WireFormatError`;
+- job ids in API answers (:func:`check_job_id`): 1 to :data:`MAX_JOB_ID_CHARS`
+  printable characters, not ``.`` or ``..`` (always one URL-quoted path segment).
 
 The HTTP layer turns :class:`WireFormatError` into
 :class:`~krea_async.APIResponseValidationError`.
@@ -20,6 +24,7 @@ The HTTP layer turns :class:`WireFormatError` into
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Optional, TypeVar, get_args
@@ -45,8 +50,12 @@ from ._models import (
 )
 
 __all__ = [
+    "MAX_JOB_BODY_BYTES",
+    "MAX_JOB_ID_CHARS",
     "WireFormatError",
+    "check_job_id",
     "converter",
+    "loads_json",
     "parse_datetime",
     "parse_job",
     "structure",
@@ -61,6 +70,67 @@ class WireFormatError(ValueError):
 
 
 converter = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
+
+MAX_JOB_ID_CHARS = 128
+"""Longest job id accepted from the server (Krea's ids are 36-character UUIDs)."""
+
+_SHOWN_CHARS = 60
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise WireFormatError(f"duplicate key {shown(key)} in a JSON object")
+            seen.add(key)
+    return data
+
+
+def shown(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """``repr(text)``, shortened to about ``limit`` characters for a message."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}...({len(text)} chars)"
+
+
+def loads_json(data: bytes | str) -> object:
+    """Parse JSON strictly: the one JSON reader for everything the server sends.
+
+    Raises :class:`WireFormatError` for text that is not JSON (or not UTF-8), an
+    object with a duplicate key (``{"job_id": "mine", "job_id": "attacker"}``:
+    the standard library would keep the last one silently), and nesting too deep
+    for the parser (which would otherwise be a raw :class:`RecursionError`).
+    """
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates)
+    except WireFormatError:
+        raise
+    except RecursionError:
+        raise WireFormatError("JSON nested too deep to parse") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise WireFormatError(f"not JSON: {str(exc)[:200]}") from None
+
+
+def check_job_id(value: str) -> str:
+    """``value`` if the SDK can address the job by it, else :class:`WireFormatError`
+    naming it (shortened): 1 to :data:`MAX_JOB_ID_CHARS` printable characters, no
+    surrounding whitespace, not ``.`` or ``..``. Such an id is URL-quoted as one
+    path segment when polled, and never used as a file name as is
+    (:func:`krea_async.files.safe_file_name`)."""
+    if (
+        not 1 <= len(value) <= MAX_JOB_ID_CHARS
+        or value in (".", "..")
+        or not value.isprintable()
+        or value != value.strip()
+    ):
+        raise WireFormatError(
+            f"unusable job id {shown(value)} from the server (1 to {MAX_JOB_ID_CHARS} "
+            "printable characters, not '.' or '..')"
+        )
+    return value
+
 
 _ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
@@ -255,10 +325,17 @@ def structure(payload: object, cls: type[T]) -> T:
     except WireFormatError:
         raise
     except Exception as exc:  # cattrs raises several types; keep one
-        raise WireFormatError(f"unexpected {cls.__name__} payload: {exc}") from exc
+        raise WireFormatError(f"unexpected {cls.__name__} payload: {str(exc)[:300]}") from exc
 
 
-def parse_job(payload: bytes | str | Mapping[str, Any]) -> Job:
+MAX_JOB_BODY_BYTES = 1024 * 1024
+"""Largest body :func:`parse_job` reads (bytes): 1 MiB, the webhook receiver's cap.
+A Krea job is a few kilobytes."""
+
+
+def parse_job(
+    payload: bytes | str | Mapping[str, Any], *, max_bytes: int = MAX_JOB_BODY_BYTES
+) -> Job:
     """Parse a job sent to your webhook (or any job JSON) into a :class:`~krea_async.Job`.
 
     With ``X-Webhook-URL`` (``webhook_url=`` on a submit), Krea POSTs the full job
@@ -266,17 +343,25 @@ def parse_job(payload: bytes | str | Mapping[str, Any]) -> Job:
     ``payload`` is the request body as bytes or text, or already-decoded JSON. Deliveries can be
     duplicated and are not signed: answer 2xx quickly, check that ``job_id`` is a
     job you started, and treat a repeat as a no-op (or fetch the job with
-    ``krea.jobs.get()`` to confirm it). Raises :class:`ValueError` for a body that
-    is not a job (not JSON, or JSON of another shape).
-    """
-    import json
+    ``krea.jobs.get()`` to confirm it).
 
+    Raises :class:`WireFormatError` (a :class:`ValueError`) for a body that is not a
+    job: over ``max_bytes`` bytes (default :data:`MAX_JOB_BODY_BYTES`, 1 MiB), not
+    strict JSON (:func:`loads_json`: a duplicate key is refused, not "last one
+    wins"; nesting too deep), or JSON of another shape. Its ``job_id`` is not checked
+    further (see :func:`check_job_id`): never use it as a path.
+    """
     data: object = payload
     if isinstance(payload, (bytes, str)):
+        size = len(payload)
+        if isinstance(payload, str) and size <= max_bytes:
+            size = len(payload.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise WireFormatError(f"webhook body over {max_bytes} bytes")
         try:
-            data = json.loads(payload)
-        except ValueError as exc:
-            raise WireFormatError(f"webhook body is not JSON: {exc}") from exc
+            data = loads_json(payload)
+        except WireFormatError as exc:
+            raise WireFormatError(f"webhook body: {exc}") from None
     return structure(data, Job)
 
 

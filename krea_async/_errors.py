@@ -60,7 +60,28 @@ class KreaError(Exception):
 
     ``except krea_async.KreaError`` catches everything the SDK raises on purpose;
     anything else escaping the public API is a bug in krea-async.
+
+    Every error round-trips through :mod:`pickle` (multiprocessing, Celery, arq):
+    the message, the type and the attributes survive (an ``httpx.Response`` keeps
+    its status, headers and request line, not its connection), ``__cause__`` and
+    tracebacks do not. No error carries the API key: it is redacted from
+    messages, bodies and the ``Authorization`` header of the requests they keep.
     """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take keyword-only arguments, so ``cls(*args)`` (the default)
+        # cannot rebuild them: rebuild from the message and the attributes instead.
+        return (_rebuild_error, (type(self), self.args, dict(vars(self))))
+
+
+def _rebuild_error(
+    cls: type[KreaError], args: tuple[object, ...], state: dict[str, object]
+) -> KreaError:
+    """Unpickle a :class:`KreaError` without calling its ``__init__``."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(KreaError, ValueError):

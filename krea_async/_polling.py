@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DEADLINE",
+    "CancelFailedCallback",
     "JobStream",
     "PollingSettings",
     "QueueUpdateCallback",
@@ -91,14 +92,16 @@ def next_poll_interval(
 class PollingSettings:
     """A client's polling settings (seconds): ``poll_interval`` (``None``: per
     category, :func:`default_poll_interval`), ``max_poll_interval``,
-    ``default_deadline``, ``cancel_timeout``, and the statuses a poll is retried
-    through (``transient_statuses``)."""
+    ``default_deadline``, ``cancel_timeout``, the statuses a poll is retried
+    through (``transient_statuses``), and ``on_cancel_failed`` (see
+    :func:`cancel_quietly`)."""
 
     poll_interval: float | None = None
     max_poll_interval: float = 15.0
     default_deadline: float = DEFAULT_DEADLINE
     cancel_timeout: float = 5.0
     transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    on_cancel_failed: CancelFailedCallback | None = None
 
     def interval_for(self, category: str | None) -> float:
         """The poll interval for a job of ``category``."""
@@ -130,6 +133,7 @@ class PollingSettings:
             cancel_timeout=self.cancel_timeout,
             first=first,
             transient_statuses=self.transient_statuses,
+            on_cancel_failed=self.on_cancel_failed,
         )
 
 
@@ -142,21 +146,45 @@ async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
         await result
 
 
+CancelFailedCallback = Callable[[str, str], object]
+"""``on_cancel_failed(job_id, reason)``: called (synchronously; it must not block)
+when a ``DELETE /jobs/{id}`` the SDK sent on its own could not be carried out."""
+
+
 async def cancel_quietly(
-    cancel: Callable[[str], Awaitable[object]], job_id: str, timeout: float
+    cancel: Callable[[str], Awaitable[object]],
+    job_id: str,
+    timeout: float,
+    on_failed: CancelFailedCallback | None = None,
 ) -> bool:
     """Send ``DELETE /jobs/{id}`` through ``cancel`` even while the caller is being
-    cancelled (a shielded scope), bounded by ``timeout`` seconds. A failure is logged,
-    not raised, so that the original cancellation or error propagates. Returns
-    whether the job was cancelled."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+    cancelled (a shielded scope), bounded by ``timeout`` seconds. Returns whether the
+    job was cancelled.
+
+    A failure (an error, or no answer within ``timeout``: for example no free
+    connection, or a server slow to answer the DELETE) is not raised, so that the
+    original cancellation or error propagates: it is logged at WARNING on the
+    ``krea_async`` logger with the job id, and passed to ``on_failed(job_id,
+    reason)`` (an exception from the callback is logged and swallowed).
+    """
+    reason = ""
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(timeout) as scope:
+            try:
+                await cancel(job_id)
+            except KreaError as exc:
+                reason = str(exc)
+            else:
+                logger.info("cancelled job %s", job_id)
+                return True
+        if scope.cancelled_caught:
+            reason = f"DELETE /jobs/{job_id} did not complete within cancel_timeout={timeout:g} s"
+    logger.warning("could not cancel job %s, it may still run: %s", job_id, reason)
+    if on_failed is not None:
         try:
-            await cancel(job_id)
-        except KreaError as exc:
-            logger.warning("could not cancel job %s: %s", job_id, exc)
-        else:
-            logger.info("cancelled job %s", job_id)
-            return True
+            on_failed(job_id, reason)
+        except Exception:
+            logger.exception("on_cancel_failed callback failed for job %s", job_id)
     return False
 
 
@@ -213,7 +241,10 @@ class JobStream:
     With ``cancel_on_exit``, leaving the stream before the job is terminal (the
     deadline, a cancelled task, an error, ``aclose()``) sends ``DELETE /jobs/{id}``
     in a shielded scope bounded by ``cancel_timeout`` seconds, then lets the
-    cancellation or error propagate. ``cancelled_remote`` tells whether it did.
+    cancellation or error propagate. ``cancelled_remote`` tells whether it did;
+    when the ``DELETE`` failed or had no answer in time, ``cancel_error`` holds the
+    reason, a WARNING names the job, and ``on_cancel_failed(job_id, reason)`` is
+    called (the client's ``on_cancel_failed=``).
 
     Constructor arguments (seconds): ``poll_interval`` (default 2),
     ``max_poll_interval`` (default 15), ``deadline`` (default
@@ -235,6 +266,7 @@ class JobStream:
         cancel_timeout: float = 5.0,
         first: Job | None = None,
         transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
+        on_cancel_failed: CancelFailedCallback | None = None,
         interval: float | NotGiven = NOT_GIVEN,
         max_interval: float | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven = NOT_GIVEN,
@@ -267,6 +299,8 @@ class JobStream:
         self._finished = False
         self.last: Job | None = first
         self.cancelled_remote = False
+        self.cancel_error: str | None = None
+        self._on_cancel_failed = on_cancel_failed
 
     def __aiter__(self) -> JobStream:
         return self
@@ -369,5 +403,14 @@ class JobStream:
     async def _cancel_remote(self) -> None:
         if self.last is not None and self.last.is_terminal:
             return
-        if await cancel_quietly(self._cancel, self.job_id, self._cancel_timeout):
+        failures: list[str] = []
+
+        def failed(job_id: str, reason: str) -> None:
+            failures.append(reason)
+            if self._on_cancel_failed is not None:
+                self._on_cancel_failed(job_id, reason)
+
+        if await cancel_quietly(self._cancel, self.job_id, self._cancel_timeout, failed):
             self.cancelled_remote = True
+        elif failures:
+            self.cancel_error = failures[0]

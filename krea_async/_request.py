@@ -10,7 +10,11 @@ guarantees:
   (:class:`~krea_async.UncertainSubmitError` instead);
 - the API key only ever travels in the ``Authorization`` header;
 - a closed client, or one used from another event loop than its first, raises
-  :class:`~krea_async.ClientStateError` instead of hanging.
+  :class:`~krea_async.ClientStateError` instead of hanging;
+- every call has a total deadline (:meth:`Requester.total_deadline`), so a server
+  that trickles one byte a second cannot hold it past ``RetryPolicy.total_timeout``:
+  :class:`~krea_async.APITimeoutError` (on a submit,
+  :class:`~krea_async.UncertainSubmitError`).
 
 It knows nothing about resources: rules such as "a 404 on a job is a
 :class:`~krea_async.JobNotFoundError`" live in :mod:`krea_async._resources`, and
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -32,6 +37,7 @@ from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     KreaError,
     RateLimitError,
     UncertainSubmitError,
@@ -39,10 +45,15 @@ from ._errors import (
 from ._retry import Outcome, RetryPolicy, decide, parse_retry_after
 from ._transport import BearerAuth, Secret, SharedState, send
 
-__all__ = ["Requester", "SubmitInfo"]
+__all__ = ["UPLOAD_DEADLINE", "Requester", "SubmitInfo"]
 
 logger = logging.getLogger("krea_async")
 T = TypeVar("T")
+
+UPLOAD_DEADLINE = 900.0
+"""Least total deadline of a request that uploads a file (``POST /assets``), in
+seconds: 15 minutes, room for Krea's largest upload on a slow link. Other API
+calls are bounded by ``RetryPolicy.total_timeout`` (default 60 s)."""
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
 # (created, check): the UncertainSubmitError wording, chosen by the resource.
@@ -81,6 +92,13 @@ class Requester:
         self.headers = dict(headers)
         self._auth = BearerAuth(secret)
 
+    def total_deadline(self, *, upload: bool = False) -> float:
+        """Seconds one API call may take in all, attempts and waits included:
+        ``retry.total_timeout`` (``math.inf``, or ``0`` as before: no bound), at least
+        :data:`UPLOAD_DEADLINE` for a request that uploads a file."""
+        total = self.retry.total_timeout if self.retry.total_timeout > 0 else math.inf
+        return max(total, UPLOAD_DEADLINE) if upload else total
+
     def url(self, path: str) -> httpx.URL:
         """The absolute URL of an API path."""
         base = str(self.base_url).rstrip("/")
@@ -117,6 +135,7 @@ class Requester:
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
         started = time.monotonic()
+        deadline = self.total_deadline(upload=files is not None)
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
         url = self.url(path)
         attempt = 0
@@ -135,8 +154,19 @@ class Requester:
             )
             t0 = time.monotonic()
             error: APIStatusError | APIConnectionError
+            result: tuple[object, httpx.Response] | None = None
             try:
-                body, response = await send(self.state.http_client, request, self._auth)
+                with anyio.move_on_after(deadline - (t0 - started)):
+                    result = await send(self.state.http_client, request, self._auth)
+                if result is None:
+                    raise APITimeoutError(
+                        f"{method} {url.path} did not complete within its {deadline:g} s "
+                        "total deadline (RetryPolicy.total_timeout)",
+                        method=method,
+                        url=str(url),
+                        request_sent=True,
+                    )
+                body, response = result
             except APIStatusError as exc:
                 if exc.status_code == 404 and gone_ok and answer_lost:
                     self._log(method, url, 404, attempt, t0)
@@ -146,7 +176,8 @@ class Requester:
             except APIConnectionError as exc:
                 error = exc
                 answer_lost = answer_lost or exc.request_sent
-                self._log(method, url, type(exc.__cause__).__name__, attempt, t0)
+                cause = exc.__cause__
+                self._log(method, url, type(cause or exc).__name__, attempt, t0)
             except APIResponseValidationError as exc:
                 if idempotent:
                     raise

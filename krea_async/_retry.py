@@ -124,11 +124,17 @@ class RetryPolicy:
     ``Retry-After`` header (seconds or HTTP-date) replaces that wait when present,
     up to ``max_retry_after`` seconds; a longer one is not waited for and the error
     is raised. No retry starts once ``total_timeout`` seconds have passed since the
-    first attempt.
+    first attempt, and the request layer ends the whole call (attempt in flight
+    included) at ``total_timeout``: :class:`~krea_async.APITimeoutError`, or
+    :class:`~krea_async.UncertainSubmitError` for a submit. So a server that
+    trickles its answer a byte at a time, which per-read timeouts never catch,
+    cannot hold a call longer. ``math.inf``: no bound (``0``: no bound and no
+    retry). A file upload gets at least 900 s (``krea_async._request.UPLOAD_DEADLINE``).
 
     Fields (seconds unless stated): ``max_retries`` (retries after the first
     attempt; ``0`` means exactly one attempt), ``initial_backoff`` (0.5),
-    ``max_backoff`` (8.0), ``total_timeout`` (60.0), ``max_retry_after`` (60.0),
+    ``max_backoff`` (8.0), ``total_timeout`` (60.0: the total deadline of one
+    call), ``max_retry_after`` (60.0),
     ``retry_statuses``.
     """
 

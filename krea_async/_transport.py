@@ -12,20 +12,23 @@ one layer up, in :mod:`krea_async._request`.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Generator
 
 import httpx
 
+from ._converter import WireFormatError, loads_json
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
     ClientClosedError,
     ClientStateError,
+    ConfigurationError,
     error_message_from_body,
     status_error,
 )
@@ -36,6 +39,7 @@ __all__ = [
     "BearerAuth",
     "Secret",
     "SharedState",
+    "check_api_key",
     "connection_error",
     "send",
 ]
@@ -51,6 +55,36 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest JSON response body read into memory (bytes); larger is an error."""
 
 
+REDACTED = "**********"
+"""What stands in for the API key wherever the SDK keeps text."""
+
+_MESSAGE_CHARS = 300
+
+
+def check_api_key(key: str) -> str:
+    """``key`` without surrounding whitespace, if it can travel in an HTTP header.
+
+    A key must be visible ASCII (``!`` to ``~``) with no whitespace or control
+    character inside; else :class:`~krea_async.ConfigurationError`, whose message
+    says where the bad character is but never shows the key.
+    """
+    key = key.strip()
+    for index, char in enumerate(key):
+        if not "!" <= char <= "~":
+            kind = (
+                "whitespace"
+                if char.isspace()
+                else "a control character"
+                if ord(char) < 0x20 or ord(char) == 0x7F
+                else "a non-ASCII character"
+            )
+            raise ConfigurationError(
+                f"the API key contains {kind} at position {index} of {len(key)}; a Krea "
+                "key is visible ASCII only (check how KREA_API_KEY was set)"
+            )
+    return key
+
+
 class Secret:
     """Holds the API key; its ``repr`` and ``str`` never show it."""
 
@@ -64,6 +98,22 @@ class Secret:
         value: str = self._value
         return value
 
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the key replaced by ``**********``."""
+        if self._value and self._value in text:
+            return text.replace(self._value, REDACTED)
+        return text
+
+    def redact_data(self, value: object) -> object:
+        """Parsed JSON with the key redacted from every string (keys included)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact(str(k)): self.redact_data(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact_data(v) for v in value]
+        return value
+
     def __repr__(self) -> str:
         return "Secret('**********')"
 
@@ -75,6 +125,11 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, secret: Secret) -> None:
         self._secret = secret
+
+    @property
+    def secret(self) -> Secret:
+        """The key this auth sends (its repr never shows it)."""
+        return self._secret
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
@@ -142,18 +197,67 @@ class SharedState:
             )
 
     async def aclose(self) -> None:
-        """Close the pool if this client created it; idempotent."""
+        """Close the pool if this client created it; idempotent.
+
+        From another event loop than the client's: if that asyncio loop is closed,
+        its connections are closed here without it (nothing else can use them);
+        if it still runs, :class:`~krea_async.ClientStateError` (close the client
+        on its own loop). A trio client closes from any later ``trio.run``.
+        """
         if self.closed:
+            return
+        first = self.loop
+        current = _current_loop()
+        if isinstance(first, asyncio.AbstractEventLoop) and current is not first:
+            if not first.is_closed():
+                raise ClientStateError(
+                    "aclose() was called from another event loop than this AsyncKrea "
+                    "client's, which still runs; close the client on its own loop"
+                )
+            self.closed = True
+            if self.owns_client:
+                closed = _close_orphaned_connections(self.http_client)
+                logger.debug("closed %d connections of a client whose loop had ended", closed)
             return
         self.closed = True
         if self.owns_client:
             await self.http_client.aclose()
 
 
-def connection_error(exc: httpx.HTTPError, method: str, url: httpx.URL) -> APIConnectionError:
+def _close_orphaned_connections(client: httpx.AsyncClient) -> int:
+    """Close the sockets of ``client``'s pool whose asyncio loop has ended; return how
+    many. Best effort on httpcore's structure: a socket it cannot reach is shut
+    down through the stream's public ``socket`` info, else left to the collector."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = list(getattr(pool, "connections", ()))
+    closed = 0
+    for conn in connections:
+        stream = getattr(getattr(conn, "_connection", None), "_network_stream", None)
+        if stream is None:
+            continue
+        transport = getattr(getattr(stream, "_stream", None), "_transport", None)
+        lost = getattr(transport, "_call_connection_lost", None)
+        try:
+            if lost is not None:
+                lost(None)  # what transport.close() schedules on the (dead) loop
+            else:
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            closed += 1
+        except Exception as exc:  # best effort: the loop that owned it is gone
+            logger.debug("could not close an orphaned connection: %r", exc)
+    with contextlib.suppress(Exception):
+        pool._connections.clear()  # type: ignore[union-attr]
+    return closed
+
+
+def connection_error(
+    exc: httpx.HTTPError, method: str, url: httpx.URL, secret: Secret | None = None
+) -> APIConnectionError:
     """The :class:`~krea_async.APIConnectionError` (or :class:`~krea_async.APITimeoutError`)
     for an ``httpx`` transport exception; ``request_sent`` is ``False`` only when the
-    connection was never established. Chain it: ``raise connection_error(...) from exc``."""
+    connection was never established. Chain it to :func:`detached` (a copy of
+    ``exc`` without traceback, context or key), not to ``exc`` itself: ``exc``'s
+    request and its traceback's frames hold the ``Authorization`` header."""
     method = method.upper()
     if isinstance(exc, httpx.TimeoutException):
         sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
@@ -164,12 +268,42 @@ def connection_error(exc: httpx.HTTPError, method: str, url: httpx.URL) -> APICo
             request_sent=sent,
         )
     sent = not isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol))
+    detail = _short(str(exc), secret)
     return APIConnectionError(
-        f"{method} {url.path} failed: {type(exc).__name__}: {exc}",
+        f"{method} {url.path} failed: {type(exc).__name__}: {detail}",
         method=method,
         url=str(url),
         request_sent=sent,
     )
+
+
+def _short(text: str, secret: Secret | None) -> str:
+    if secret is not None:
+        text = secret.redact(text)
+    if len(text) > _MESSAGE_CHARS:
+        text = f"{text[:_MESSAGE_CHARS]}...({len(text)} chars)"
+    return text
+
+
+def detached(exc: httpx.HTTPError, secret: Secret | None = None) -> httpx.HTTPError:
+    """A fresh copy of ``exc`` to chain as ``__cause__``: same type and (redacted,
+    shortened) message, no traceback, no ``__context__``, and a copy of its request
+    with the ``Authorization`` header redacted."""
+    message = _short(str(exc), secret)
+    try:
+        copy = type(exc)(message)
+    except Exception:  # an httpx error type with another constructor
+        copy = httpx.TransportError(message)
+    with contextlib.suppress(RuntimeError):  # no request attached
+        old = exc.request
+        headers = [
+            (k, REDACTED if k.lower() == "authorization" else v) for k, v in old.headers.items()
+        ]
+        copy.request = httpx.Request(old.method, old.url, headers=headers)
+    return copy
+
+
+_EMPTY_STREAM = httpx.ByteStream(b"")
 
 
 class _BodyTooLarge(Exception):
@@ -190,6 +324,15 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _redact_response(response: httpx.Response, secret: Secret | None) -> None:
+    """Errors keep the response, and so its request: keep no key in either."""
+    response.request.headers["Authorization"] = f"Bearer {REDACTED}"
+    if secret is not None and any(secret.reveal() in v for v in response.headers.values()):
+        response.headers = httpx.Headers(
+            [(k, secret.redact(v)) for k, v in response.headers.multi_items()]
+        )
+
+
 async def send(
     client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth
 ) -> tuple[object, httpx.Response]:
@@ -198,20 +341,29 @@ async def send(
     Raises the :class:`~krea_async.APIStatusError` subclass of an error status,
     :class:`~krea_async.APIConnectionError` / :class:`~krea_async.APITimeoutError`
     when no response came, :class:`~krea_async.APIResponseValidationError` for a 2xx
-    body that is not JSON or over :data:`MAX_RESPONSE_BYTES`, and
-    :class:`~krea_async.ClientClosedError` when ``client`` was closed.
+    body that is not strict JSON (see :func:`~krea_async._converter.loads_json`) or
+    over :data:`MAX_RESPONSE_BYTES`, and :class:`~krea_async.ClientClosedError`
+    when ``client`` was closed. The key of ``auth`` is redacted from whatever the
+    error keeps (message, body, response, the request's ``Authorization`` header),
+    and the ``httpx`` exception is chained only as a :func:`detached` copy.
     """
     method = request.method
+    secret = auth.secret if isinstance(auth, BearerAuth) else None
+    failure: httpx.HTTPError | None = None
     try:
         response = await client.send(request, auth=auth, stream=True)
-        # Errors keep the response, and so the request: keep no key in them.
-        response.request.headers["Authorization"] = "Bearer **********"
+        _redact_response(response, secret)
         try:
             raw = await _read_capped(response, MAX_RESPONSE_BYTES)
         finally:
             await response.aclose()
+            # httpx's streamed Response and its BoundAsyncStream refer to each other,
+            # and the stream holds the pool (and its SSL context, about 0.8 MB): a
+            # cycle that would keep a closed client's pool alive until the collector
+            # runs. The body is read; drop the stream.
+            response.stream = _EMPTY_STREAM
     except httpx.HTTPError as exc:
-        raise connection_error(exc, method, request.url) from exc
+        failure = exc
     except _BodyTooLarge:
         message = f"response body larger than {MAX_RESPONSE_BYTES} bytes"
         if response.is_success:
@@ -221,27 +373,51 @@ async def send(
         if client.is_closed:
             raise ClientClosedError("the http_client given to AsyncKrea was closed") from exc
         raise
+    finally:
+        # The request object is the one httpx sent: it carries the key until now.
+        request.headers["Authorization"] = f"Bearer {REDACTED}"
+    if failure is not None:
+        # Raised outside the ``except`` block, so that the original exception (its
+        # traceback's frames hold the header) is neither __cause__ nor __context__.
+        error, cause = (
+            connection_error(failure, method, request.url, secret),
+            detached(failure, secret),
+        )
+        del failure
+        raise error from cause
 
     # One parse of the bytes; the text is decoded only for an error's message.
     body: object = None
+    parsed = True
     if raw and not raw.isspace():
         try:
-            body = json.loads(raw)
-        except ValueError:
-            text = raw.decode("utf-8", errors="replace")
-            if response.is_success:
-                ctype = response.headers.get("content-type", "?")
-                raise APIResponseValidationError(
-                    f"{method} {request.url.path} returned {response.status_code} with a "
-                    f"non-JSON body ({ctype}): {error_message_from_body(None, text)}",
-                    response=response,
-                    body=text,
-                ) from None
-            raise status_error(response, text, error_message_from_body(None, text)) from None
-    if response.is_success:
+            body = loads_json(raw)
+        except WireFormatError:
+            parsed = False
+    if parsed and response.is_success:
         return body, response
-    message = error_message_from_body(body, raw.decode("utf-8", errors="replace"))
-    raise status_error(response, body, message)
+    text = raw.decode("utf-8", errors="replace")
+    del raw
+    if secret is not None and (secret.reveal() in text or "\\u" in text):
+        text = secret.redact(text)
+        try:
+            body = secret.redact_data(body)
+        except RecursionError:
+            parsed = False
+    if not parsed:
+        body = text
+    if not parsed and response.is_success:
+        ctype = response.headers.get("content-type", "?")
+        raise APIResponseValidationError(
+            f"{method} {request.url.path} returned {response.status_code} with a "
+            f"body that is not strict JSON ({ctype[:100]}): {error_message_from_body(None, text)}",
+            response=response,
+            body=text,
+        )
+    message = error_message_from_body(body if parsed else None, text)
+    if secret is not None:
+        message = secret.redact(message)
+    raise status_error(response, body, message[:2000])
 
 
 _configure_logging_from_env()

@@ -23,7 +23,6 @@ mounts it in Starlette or FastAPI: ``app.mount("/krea/webhooks", receiver.asgi_a
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -31,7 +30,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ._converter import WireFormatError, structure
+from ._converter import WireFormatError, loads_json, structure
 from ._errors import KreaError
 from ._events import EventsUnavailableError, JobEvents, LocalEvents, token_digest
 from ._models import Job
@@ -140,8 +139,8 @@ class WebhookReceiver:
             return WebhookResult(404, "unknown webhook token")
         bound = stored[1]
         try:
-            data: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            data: Any = loads_json(body)  # strict: duplicate keys, deep nesting refused
+        except WireFormatError:
             return WebhookResult(400, "body is not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("job_id"), str):
             return WebhookResult(400, "body is not a job")

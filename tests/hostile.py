@@ -262,7 +262,9 @@ class HostileServer:
     host: str = "127.0.0.1"
     read_limit: int = 16 * 1024 * 1024
     _routes: list[_Route] = field(default_factory=list)
-    _requests: list[Request] = field(default_factory=list)
+    # Not in the repr: a traceback formatted with its locals shows the test's frame,
+    # and the server's record of a request holds the key the server was sent.
+    _requests: list[Request] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None

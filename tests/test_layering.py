@@ -41,9 +41,11 @@ LAYERS: list[tuple[str, ...]] = [
         "inputs",
         "_batch._ledger",
         "_batch._summary",
+        "_files_inputs",
+        "_files_names",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
-    ("_transport", "files"),
+    ("_transport", "files", "_files_checks", "_files_io", "_files_download"),
     ("_request", "_polling", "_results"),
     # the job-event bus and the webhook receiver sit on the models and the polling rules
     ("_events", "_webhooks"),

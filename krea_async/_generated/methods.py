@@ -1532,7 +1532,8 @@ class GeneratedMethods:
         - ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the
           deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,
           bounded by the client's ``cancel_timeout``) before propagating. A cancellation that
-          arrives during the submit waits for its response, so the new job can be cancelled too.
+          arrives during the submit waits up to ``cancel_timeout`` for its response, so the new
+          job can be cancelled too; past that the submit is abandoned and logged as uncertain.
         - ``timeout``: deprecated spelling of ``deadline`` (a :class:`DeprecationWarning`;
           removed in the next release). The HTTP timeout is the client's ``timeout``.
 

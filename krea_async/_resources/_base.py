@@ -15,8 +15,9 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
-from .._converter import WireFormatError, structure
+from .._converter import WireFormatError, check_job_id, structure
 from .._errors import APIResponseValidationError
+from .._models import Job, JobPage
 from .._polling import PollingSettings
 from .._request import Requester, SubmitInfo
 
@@ -85,9 +86,17 @@ async def follow_cursor(
 
 
 def parse(body: object, response: httpx.Response, cls: type[T]) -> T:
-    """Structure ``body`` into ``cls``; a wrong shape raises APIResponseValidationError."""
+    """Structure ``body`` into ``cls``; a wrong shape, or a job id the SDK cannot
+    address (:func:`~krea_async._converter.check_job_id`), raises
+    APIResponseValidationError."""
     try:
-        return structure(body, cls)
+        value = structure(body, cls)
+        if isinstance(value, Job):
+            check_job_id(value.job_id)
+        elif isinstance(value, JobPage):
+            for job in value.items:
+                check_job_id(job.job_id)
+        return value
     except WireFormatError as exc:
         request = response.request
         raise APIResponseValidationError(

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 import anyio
 
 from .._errors import KreaError
+from .._files_inputs import FileInput, file_size, media_type, read_file_input
 from .._models import Asset, AssetPage
 from .._urls import resource_path
-from ..files import FileInput, file_size, media_type, read_file_input
 from ._base import Resource, follow_cursor, paging
 
 __all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]

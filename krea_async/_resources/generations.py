@@ -8,12 +8,14 @@ an unknown id.
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 
-from .._errors import EndpointNotFoundError, NotFoundError, reclassify
+from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
 from .._models import Job
 from .._polling import cancel_quietly
@@ -21,6 +23,8 @@ from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
 __all__ = ["Generations"]
+
+logger = logging.getLogger("krea_async")
 
 
 class Generations(Resource):
@@ -62,18 +66,24 @@ class Generations(Resource):
 
         The POST runs in a child task that shields itself; the caller waits for it
         unshielded. If the caller is cancelled (an anyio scope, or a plain asyncio
-        ``task.cancel()``), no further retry starts, the request in flight finishes
-        (bounded by the HTTP timeouts), and a job it created is cancelled (shielded,
-        bounded by the client's ``cancel_timeout``, through ``cancel``) before the
-        cancellation propagates.
+        ``task.cancel()``), no further retry starts and the request in flight gets
+        a grace of ``cancel_timeout`` seconds to answer: a job it created is then
+        cancelled (shielded, bounded by ``cancel_timeout`` again, through
+        ``cancel``). Past the grace the request is abandoned and a WARNING says
+        the job is uncertain (how to look it up). Either way the cancellation
+        propagates within about twice ``cancel_timeout``, however slowly the
+        server answers.
         """
         created: list[Job] = []
         failed: list[Exception] = []
         done = anyio.Event()
         abandoned = anyio.Event()
+        grace = self._polling.cancel_timeout
+        submit_scope = anyio.CancelScope(shield=True)
+        submitted_at = _dt.datetime.now(_dt.timezone.utc)
 
         async def submit() -> None:
-            with anyio.CancelScope(shield=True):
+            with submit_scope:
                 try:
                     created.append(
                         await self.create(endpoint, input, webhook_url=webhook_url, stop=abandoned)
@@ -90,10 +100,28 @@ class Generations(Resource):
                     await done.wait()
                 except BaseException:
                     abandoned.set()
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
+                        await done.wait()
+                    if not done.is_set():
+                        submit_scope.cancel()
+                        since = submitted_at - _dt.timedelta(seconds=CLOCK_SKEW_MARGIN)
+                        logger.warning(
+                            "submit to %s abandoned on cancellation after a %g s grace; a "
+                            "job may have been created (uncertain): check "
+                            "krea.jobs.list(created_after=%s)",
+                            endpoint,
+                            grace,
+                            since.isoformat(),
+                        )
                     raise
         except BaseException:
             if created:
-                await cancel_quietly(cancel, created[0].job_id, self._polling.cancel_timeout)
+                await cancel_quietly(
+                    cancel,
+                    created[0].job_id,
+                    self._polling.cancel_timeout,
+                    self._polling.on_cancel_failed,
+                )
             raise
         if failed:
             raise failed[0]

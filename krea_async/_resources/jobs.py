@@ -12,14 +12,14 @@ import datetime as _dt
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from .._converter import WireFormatError, structure
+from .._converter import WireFormatError, shown, structure
 from .._deprecation import renamed
-from .._errors import JobNotFoundError, NotFoundError, reclassify
+from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundError, reclassify
 from .._models import Job, JobPage, JobStatus
 from .._polling import JobStream, drain
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .._urls import resource_path
-from ._base import Resource, cursor_param, follow_cursor, paging
+from ._base import Resource, cursor_param, follow_cursor, paging, parse
 
 if TYPE_CHECKING:
     from .._wakeup import Wakeup
@@ -55,10 +55,21 @@ class Jobs(Resource):
         :class:`~krea_async.JobNotFoundError` (a 404: unknown or not yours), other
         :class:`~krea_async.APIStatusError` subclasses, connection and timeout
         errors (after the client's retries), and
-        :class:`~krea_async.APIResponseValidationError` for a malformed body.
+        :class:`~krea_async.APIResponseValidationError` for a malformed body, an
+        unusable job id, or the state of another job than ``job_id``.
         """
+        path = _job_path(job_id)
         with _job_not_found():
-            return await self._get(_job_path(job_id), cast_to=Job)
+            body, response = await self._requester.request("GET", path)
+        job = parse(body, response, Job)
+        if job.job_id != job_id.strip():
+            raise APIResponseValidationError(
+                f"GET {response.request.url.path} answered with another job's state "
+                f"(job_id {shown(job.job_id)}); refused",
+                response=response,
+                body=body,
+            )
+        return job
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job that is queued or processing (``DELETE /jobs/{id}``).
@@ -72,9 +83,10 @@ class Jobs(Resource):
             body = await self._delete(_job_path(job_id))
         if isinstance(body, dict):
             try:
-                return structure(body, Job)
+                job = structure(body, Job)
             except WireFormatError:
                 return None
+            return job if job.job_id == job_id.strip() else None
         return None
 
     def stream(
