@@ -37,7 +37,7 @@ from ._errors import (
     UncertainSubmitError,
 )
 from ._retry import Outcome, RetryPolicy, decide, parse_retry_after
-from ._transport import BearerAuth, Secret, SharedState, send
+from ._transport import BearerAuth, Secret, SharedState, StopSignal, send
 
 __all__ = ["Requester", "SubmitInfo"]
 
@@ -99,7 +99,7 @@ class Requester:
         idempotent: bool | None = None,
         gone_ok: bool = False,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; return ``(parsed JSON body or None, response)``.
 
@@ -136,7 +136,11 @@ class Requester:
             t0 = time.monotonic()
             error: APIStatusError | APIConnectionError
             try:
-                body, response = await send(self.state.http_client, request, self._auth)
+                await self.state.admit(stop)  # FIFO, before httpx's pool (issue 8)
+                try:
+                    body, response = await send(self.state.http_client, request, self._auth)
+                finally:
+                    self.state.admission.release()
             except APIStatusError as exc:
                 if exc.status_code == 404 and gone_ok and answer_lost:
                     self._log(method, url, 404, attempt, t0)
@@ -189,7 +193,7 @@ class Requester:
         parse: Callable[[object, httpx.Response], T],
         *,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
         **kwargs: Any,
     ) -> T:
         """POST a request that creates something (a job, an asset) and parse the response.

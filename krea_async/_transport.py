@@ -16,8 +16,11 @@ import json
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Generator
+from typing import Any
 
+import anyio
 import httpx
 
 from ._errors import (
@@ -34,8 +37,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_RESPONSE_BYTES",
     "BearerAuth",
+    "DEFAULT_MAX_CONNECTIONS",
     "Secret",
     "SharedState",
+    "StopSignal",
     "connection_error",
     "send",
 ]
@@ -46,6 +51,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
 """Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
 up to 75 MB), pool 30. Generation requests return at once with a pending job;
 waiting for the job itself is bounded by the job deadline, not by these."""
+
+DEFAULT_MAX_CONNECTIONS = 100
+"""Default size of the connection pool, and of the admission limit in front of it."""
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest JSON response body read into memory (bytes); larger is an error."""
@@ -113,14 +121,83 @@ def _current_loop() -> object | None:
     return None
 
 
-class SharedState:
-    """What every ``with_options()`` copy of a client shares: the pool and its owner."""
+class StopSignal:
+    """An ``anyio.Event`` look-alike whose :meth:`set` also ends waits for admission.
 
-    def __init__(self, http_client: httpx.AsyncClient, owns_client: bool) -> None:
+    Passed as ``stop`` to the request layer: once set, a request still waiting for
+    its turn (:meth:`SharedState.admit`) gives up having sent nothing."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._scopes: set[anyio.CancelScope] = set()
+
+    def set(self) -> None:
+        """Set the flag and cancel every wait for admission that watches it."""
+        self._event.set()
+        for scope in self._scopes:
+            scope.cancel()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        """Wait until :meth:`set` is called."""
+        await self._event.wait()
+
+
+class SharedState:
+    """What every ``with_options()`` copy of a client shares: the pool and its owner,
+    and the admission limit: at most ``max_connections`` API requests are inside
+    httpx at once; the others wait in this FIFO (never in httpcore's pool, whose
+    scheduling costs grow with the square of its queue)."""
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        owns_client: bool,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
         self.http_client = http_client
         self.owns_client = owns_client
         self.closed = False
         self.loop: object | None = None
+        self.admission = anyio.CapacityLimiter(max_connections)
+        self._on_close: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def on_close(self, obj: Any) -> None:
+        """Call ``obj.close()`` when this pool is closed (held weakly)."""
+        self._on_close.add(obj)
+
+    async def admit(self, stop: Any = None) -> None:
+        """Wait for a free slot (FIFO); release with ``self.admission.release()``.
+
+        With a :class:`StopSignal` ``stop``, setting it ends the wait and raises
+        :class:`~krea_async.APIConnectionError` (``request_sent=False``)."""
+        try:
+            self.admission.acquire_nowait()
+        except anyio.WouldBlock:
+            pass
+        else:
+            return
+        scopes: set[anyio.CancelScope] | None = getattr(stop, "_scopes", None)
+        if scopes is None:
+            await self.admission.acquire()
+            return
+        with anyio.CancelScope() as scope:
+            scopes.add(scope)
+            try:
+                if not stop.is_set():
+                    await self.admission.acquire()
+                    return
+            finally:
+                scopes.discard(scope)
+        raise APIConnectionError(
+            "request abandoned while waiting for a connection; nothing was sent",
+            method="",
+            url="",
+            request_sent=False,
+        )
 
     def check_usable(self) -> None:
         """Raise :class:`~krea_async.ClientStateError` when closed or on another loop."""
@@ -146,6 +223,8 @@ class SharedState:
         if self.closed:
             return
         self.closed = True
+        for obj in list(self._on_close):
+            obj.close()
         if self.owns_client:
             await self.http_client.aclose()
 

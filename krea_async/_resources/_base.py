@@ -19,6 +19,7 @@ from .._converter import WireFormatError, structure
 from .._errors import APIResponseValidationError
 from .._polling import PollingSettings
 from .._request import Requester, SubmitInfo
+from .._transport import StopSignal
 
 __all__ = ["Resource", "check_limit", "cursor_param", "follow_cursor", "iso", "parse"]
 
@@ -134,7 +135,7 @@ class Resource:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
     ) -> T:
         """POST something that creates a job or an asset: never replayed when it may
         have been carried out (:class:`~krea_async.UncertainSubmitError`, worded by

@@ -17,6 +17,7 @@ from .._errors import EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
 from .._models import Job
 from .._polling import cancel_quietly
+from .._transport import StopSignal
 from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
@@ -32,7 +33,7 @@ class Generations(Resource):
         input: Any,
         *,
         webhook_url: str | None = None,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
     ) -> Job:
         """POST ``input`` to ``/generate/{endpoint}``; return the pending job.
 
@@ -70,7 +71,7 @@ class Generations(Resource):
         created: list[Job] = []
         failed: list[Exception] = []
         done = anyio.Event()
-        abandoned = anyio.Event()
+        abandoned = StopSignal()
 
         async def submit() -> None:
             with anyio.CancelScope(shield=True):

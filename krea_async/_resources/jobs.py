@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 from .._converter import WireFormatError, structure
 from .._deprecation import renamed
-from .._errors import JobNotFoundError, NotFoundError, reclassify
+from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundError, reclassify
 from .._models import Job, JobPage, JobStatus
-from .._polling import JobStream, drain
+from .._poller import LIST_LIMIT, Poller
+from .._polling import JobStream, PollingSettings, drain
+from .._request import Requester
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .._urls import resource_path
 from ._base import Resource, cursor_param, follow_cursor, paging
@@ -40,6 +42,32 @@ def _job_not_found() -> Iterator[None]:
 
 class Jobs(Resource):
     """Jobs of this account: ``krea.jobs``."""
+
+    def __init__(self, requester: Requester, polling: PollingSettings) -> None:
+        super().__init__(requester, polling)
+        # The client's shared poller: every stream/wait/subscribe of it registers there.
+        self._poller = Poller(
+            get=self.get,
+            list_page=self._list_raw,
+            check_usable=requester.state.check_usable,
+            mode=polling.mode,
+        )
+        requester.state.on_close(self._poller)
+
+    async def _list_raw(self, cursor: str | None) -> tuple[list[object], str | None]:
+        """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor)."""
+        params = paging(LIST_LIMIT, cursor)
+        body, response = await self._requester.request("GET", "/jobs", params=params)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise APIResponseValidationError(
+                f"GET /jobs returned {response.status_code} without an items list",
+                response=response,
+                body=body,
+            )
+        assert isinstance(body, dict)
+        cursor = body.get("next_cursor", body.get("nextCursor"))
+        return items, cursor if isinstance(cursor, str) else None
 
     async def get(self, job_id: str) -> Job:
         """Fetch the current state of a job (``GET /jobs/{id}``).
@@ -109,6 +137,7 @@ class Jobs(Resource):
             poll_interval=poll_interval,
             deadline=deadline,
             cancel_on_exit=cancel_on_exit,
+            poller=self._poller,
         )
 
     async def wait(
