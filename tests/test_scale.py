@@ -95,7 +95,8 @@ async def test_no_request_waits_inside_httpx_pool_beyond_its_limit(anyio_backend
                 return response
 
             pool.handle_async_request = counting
-            jobs = await gather([lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(60)])
+            calls = [lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(60)]
+            jobs = await gather(calls)
             assert len(pool.connections) <= 4
     assert len({j.job_id for j in jobs}) == 60
     assert 1 <= peak <= 4
