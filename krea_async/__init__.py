@@ -18,7 +18,9 @@ Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
 
 from __future__ import annotations
 
-from . import files, inputs
+from typing import TYPE_CHECKING
+
+from . import files
 from ._client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
 from ._errors import (
@@ -72,6 +74,9 @@ from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
 from .files import DownloadError
+
+if TYPE_CHECKING:
+    from . import inputs  # imported on first use (module __getattr__ below): ~130 classes
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -134,6 +139,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    if name == "inputs":  # built on first use: most programs never touch the typed inputs
+        import importlib
+
+        return importlib.import_module(".inputs", __name__)
     # Deprecated names, kept for one release.
     if name == "DEFAULT_JOB_TIMEOUT":
         import warnings

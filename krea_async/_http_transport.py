@@ -27,9 +27,9 @@ HttpTransportChoice = Literal["auto", "httpx", "aiohttp"]
 HTTP_TRANSPORTS: tuple[str, ...] = get_args(HttpTransportChoice)
 
 
-def make_transport(choice: str, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
-    """The transport for ``choice`` with the pool ``limits`` (``None``: httpx's own,
-    which ``httpx.AsyncClient(limits=...)`` builds); raises
+def make_transport(choice: str, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """The transport for ``choice`` with the pool ``limits`` (httpx's own transport
+    on a :class:`~krea_async._pool.LeanPool` for ``"auto"`` and ``"httpx"``); raises
     :class:`~krea_async.ConfigurationError` for an unknown choice or for
     ``"aiohttp"`` without ``httpx-aiohttp`` installed."""
     if choice not in HTTP_TRANSPORTS:
@@ -43,7 +43,9 @@ def make_transport(choice: str, limits: httpx.Limits) -> httpx.AsyncBaseTranspor
                 "pip install 'krea-async[aiohttp]'"
             )
         return _AiohttpOnAsyncio(limits)
-    return None
+    from ._pool import lean_transport  # imports httpcore, which httpx imports lazily
+
+    return lean_transport(limits)
 
 
 class _AiohttpOnAsyncio(httpx.AsyncBaseTransport):
@@ -60,7 +62,9 @@ class _AiohttpOnAsyncio(httpx.AsyncBaseTransport):
             from httpx_aiohttp import AiohttpTransport
 
             return AiohttpTransport(limits=self._limits)
-        return httpx.AsyncHTTPTransport(limits=self._limits)
+        from ._pool import lean_transport
+
+        return lean_transport(self._limits)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._inner is None:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from ._admission import StopSignal
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -37,7 +38,7 @@ from ._errors import (
     UncertainSubmitError,
 )
 from ._retry import Outcome, RetryPolicy, decide, parse_retry_after
-from ._transport import BearerAuth, Secret, SharedState, StopSignal, send
+from ._transport import BearerAuth, Secret, SharedState, send
 
 __all__ = ["Requester", "SubmitInfo"]
 
@@ -100,6 +101,7 @@ class Requester:
         gone_ok: bool = False,
         submit: SubmitInfo = _JOB,
         stop: anyio.Event | StopSignal | None = None,
+        priority: bool = False,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; return ``(parsed JSON body or None, response)``.
 
@@ -111,7 +113,8 @@ class Requester:
         :class:`~krea_async.APIResponseValidationError` for an unreadable 2xx body.
         ``gone_ok``: a 404 after an attempt whose answer was lost counts as done (the
         lost attempt deleted it). Once ``stop`` is set, no further attempt starts and
-        a retry wait ends early: the last error is raised.
+        a retry wait ends early: the last error is raised. ``priority``: goes before
+        other requests waiting for a connection (the shared poller's).
         """
         method = method.upper()
         if idempotent is None:
@@ -123,21 +126,26 @@ class Requester:
         answer_lost = False  # an earlier attempt was sent and its answer lost
         while True:
             self.state.check_usable()
-            request = self.state.http_client.build_request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                files=files,
-                data=data,
-                headers={**self.headers, **(headers or {})},
-                timeout=self.timeout,
-            )
             t0 = time.monotonic()
             error: APIStatusError | APIConnectionError
             try:
-                await self.state.admit(stop)  # FIFO, before httpx's pool (issue 8)
+                # Wait for a slot in the SDK's FIFO, not in httpx's pool (issue 8).
+                if isinstance(stop, StopSignal) and stop.holds_slot:
+                    stop.holds_slot = False  # the caller took it (a submit)
+                else:
+                    await self.state.admission.acquire(priority=priority, stop=stop)
                 try:
+                    request = self.state.http_client.build_request(
+                        method,
+                        url,
+                        json=json_body,
+                        params=params,
+                        files=files,
+                        data=data,
+                        headers={**self.headers, **(headers or {})},
+                        timeout=self.timeout,
+                    )
+                    t0 = time.monotonic()
                     body, response = await send(self.state.http_client, request, self._auth)
                 finally:
                     self.state.admission.release()

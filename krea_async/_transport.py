@@ -11,7 +11,6 @@ one layer up, in :mod:`krea_async._request`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -20,9 +19,9 @@ import weakref
 from collections.abc import Generator
 from typing import Any
 
-import anyio
 import httpx
 
+from ._admission import Admission
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -40,7 +39,6 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "Secret",
     "SharedState",
-    "StopSignal",
     "connection_error",
     "send",
 ]
@@ -106,10 +104,14 @@ def _configure_logging_from_env() -> None:
 
 def _current_loop() -> object | None:
     """An object identifying the running event loop (asyncio loop or trio token)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop runs (import cost)
+    if asyncio is not None:
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return loop
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
@@ -119,31 +121,6 @@ def _current_loop() -> object | None:
         else:
             return token
     return None
-
-
-class StopSignal:
-    """An ``anyio.Event`` look-alike whose :meth:`set` also ends waits for admission.
-
-    Passed as ``stop`` to the request layer: once set, a request still waiting for
-    its turn (:meth:`SharedState.admit`) gives up having sent nothing."""
-
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-        self._scopes: set[anyio.CancelScope] = set()
-
-    def set(self) -> None:
-        """Set the flag and cancel every wait for admission that watches it."""
-        self._event.set()
-        for scope in self._scopes:
-            scope.cancel()
-
-    def is_set(self) -> bool:
-        """Whether :meth:`set` was called."""
-        return self._event.is_set()
-
-    async def wait(self) -> None:
-        """Wait until :meth:`set` is called."""
-        await self._event.wait()
 
 
 class SharedState:
@@ -162,42 +139,12 @@ class SharedState:
         self.owns_client = owns_client
         self.closed = False
         self.loop: object | None = None
-        self.admission = anyio.CapacityLimiter(max_connections)
+        self.admission = Admission(max_connections)
         self._on_close: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def on_close(self, obj: Any) -> None:
         """Call ``obj.close()`` when this pool is closed (held weakly)."""
         self._on_close.add(obj)
-
-    async def admit(self, stop: Any = None) -> None:
-        """Wait for a free slot (FIFO); release with ``self.admission.release()``.
-
-        With a :class:`StopSignal` ``stop``, setting it ends the wait and raises
-        :class:`~krea_async.APIConnectionError` (``request_sent=False``)."""
-        try:
-            self.admission.acquire_nowait()
-        except anyio.WouldBlock:
-            pass
-        else:
-            return
-        scopes: set[anyio.CancelScope] | None = getattr(stop, "_scopes", None)
-        if scopes is None:
-            await self.admission.acquire()
-            return
-        with anyio.CancelScope() as scope:
-            scopes.add(scope)
-            try:
-                if not stop.is_set():
-                    await self.admission.acquire()
-                    return
-            finally:
-                scopes.discard(scope)
-        raise APIConnectionError(
-            "request abandoned while waiting for a connection; nothing was sent",
-            method="",
-            url="",
-            request_sent=False,
-        )
 
     def check_usable(self) -> None:
         """Raise :class:`~krea_async.ClientStateError` when closed or on another loop."""

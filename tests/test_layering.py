@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_errors", "_models", "_types", "_retry", "_spec", "_deprecation", "_version"),
     ("_urls", "_converter", "_inputs_runtime", "_generated.inputs", "inputs"),
     # files may use the transport's one httpx-exception mapping (connection_error)
-    ("_transport", "files"),
+    ("_admission", "_transport", "files", "_pool", "_http_transport", "_poller"),
     ("_request", "_polling", "_results"),
     ("_resources._base",),
     (

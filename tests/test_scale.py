@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import httpcore
 import httpx
 import pytest
 
@@ -78,29 +79,59 @@ class Wrapping(httpx.AsyncBaseTransport):
 
 
 async def test_no_request_waits_inside_httpx_pool_beyond_its_limit(anyio_backend: str) -> None:
-    """60 submits at once on a 4-connection client over loopback: httpcore's pool
-    never holds more than 4 requests (the rest wait in the SDK's FIFO), no error."""
+    """60 submits at once on a 4-connection client over loopback: at most 4 requests
+    are ever inside httpx's pool (sent, or waiting there for a connection, until
+    their response is closed); the rest wait in the SDK's FIFO. No error."""
     fake = FakeKrea()
     with fake.serve_in_thread() as url:
         async with AsyncKrea("k", base_url=url, max_connections=4) as krea:
             pool = krea._state.http_client._transport._pool  # type: ignore[attr-defined]
-            peak = 0
+            inside = peak = 0
             original = pool.handle_async_request
 
-            async def counting(request: Any) -> Any:
-                nonlocal peak
-                peak = max(peak, len(pool._requests) + 1)
-                response = await original(request)
-                peak = max(peak, len(pool._requests))
-                return response
+            async def counting(request: httpcore.Request) -> httpcore.Response:
+                nonlocal inside, peak
+                inside += 1
+                peak = max(peak, inside)
+                try:
+                    response = await original(request)
+                except BaseException:
+                    inside -= 1
+                    raise
+                return httpcore.Response(
+                    status=response.status,
+                    headers=response.headers,
+                    content=_Counted(response.stream, lambda: leave()),
+                    extensions=response.extensions,
+                )
+
+            def leave() -> None:
+                nonlocal inside
+                inside -= 1
 
             pool.handle_async_request = counting
             calls = [lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(60)]
             jobs = await gather(calls)
             assert len(pool.connections) <= 4
+            assert inside == 0
     assert len({j.job_id for j in jobs}) == 60
-    assert 1 <= peak <= 4
+    assert peak == 4
     assert len(fake.ledger) == 60
+
+
+class _Counted:
+    def __init__(self, stream: Any, on_close: Callable[[], None]) -> None:
+        self.stream, self.on_close, self.closed = stream, on_close, False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self.stream:
+            yield part
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+        if not self.closed:
+            self.closed = True
+            self.on_close()
 
 
 async def gather(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -120,7 +151,7 @@ async def test_default_pool_keeps_every_connection_it_may_open(anyio_backend: st
         pool = krea._state.http_client._transport._pool  # type: ignore[attr-defined]
         assert pool._max_connections == 100
         assert pool._max_keepalive_connections == 100
-        assert krea._state.admission.total_tokens == 100
+        assert krea._state.admission.total == 100
 
 
 async def test_a_cancelled_submit_waiting_for_admission_creates_no_job(
@@ -150,7 +181,7 @@ async def test_a_cancelled_submit_waiting_for_admission_creates_no_job(
             b_done.set()
 
         tg.start_soon(subscribe_b)
-        await until(lambda: krea._state.admission.statistics().tasks_waiting == 1)
+        await until(lambda: krea._state.admission.waiting == 1)
         b_scope.cancel()
         with anyio.fail_after(5):
             await b_done.wait()  # ended while A still holds the only slot

@@ -15,11 +15,11 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
+from .._admission import StopSignal
 from .._converter import WireFormatError, structure
 from .._errors import APIResponseValidationError
 from .._polling import PollingSettings
 from .._request import Requester, SubmitInfo
-from .._transport import StopSignal
 
 __all__ = ["Resource", "check_limit", "cursor_param", "follow_cursor", "iso", "parse"]
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import anyio
 
+from .._admission import StopSignal
 from .._errors import EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
 from .._models import Job
 from .._polling import cancel_quietly
-from .._transport import StopSignal
 from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
@@ -72,6 +72,11 @@ class Generations(Resource):
         failed: list[Exception] = []
         done = anyio.Event()
         abandoned = StopSignal()
+        # Wait for a connection slot here, where a cancellation is plain (nothing sent),
+        # and hand it to the shielded task that sends the POST.
+        admission = self._requester.state.admission
+        await admission.acquire()
+        abandoned.holds_slot = True
 
         async def submit() -> None:
             with anyio.CancelScope(shield=True):
@@ -96,6 +101,10 @@ class Generations(Resource):
             if created:
                 await cancel_quietly(cancel, created[0].job_id, self._polling.cancel_timeout)
             raise
+        finally:
+            if abandoned.holds_slot:  # never used (the request did not start)
+                abandoned.holds_slot = False
+                admission.release()
         if failed:
             raise failed[0]
         return created[0]

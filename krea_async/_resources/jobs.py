@@ -20,7 +20,7 @@ from .._polling import JobStream, PollingSettings, drain
 from .._request import Requester
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .._urls import resource_path
-from ._base import Resource, cursor_param, follow_cursor, paging
+from ._base import Resource, cursor_param, follow_cursor, paging, parse
 
 __all__ = ["Jobs"]
 
@@ -47,17 +47,23 @@ class Jobs(Resource):
         super().__init__(requester, polling)
         # The client's shared poller: every stream/wait/subscribe of it registers there.
         self._poller = Poller(
-            get=self.get,
+            get=self._get_polled,
             list_page=self._list_raw,
             check_usable=requester.state.check_usable,
             mode=polling.mode,
         )
         requester.state.on_close(self._poller)
 
+    async def _get_polled(self, job_id: str) -> Job:
+        """:meth:`get` for the poller: ahead of waiting submits for a connection."""
+        with _job_not_found():
+            body, response = await self._requester.request("GET", _job_path(job_id), priority=True)
+        return parse(body, response, Job)
+
     async def _list_raw(self, cursor: str | None) -> tuple[list[object], str | None]:
         """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor)."""
         params = paging(LIST_LIMIT, cursor)
-        body, response = await self._requester.request("GET", "/jobs", params=params)
+        body, response = await self._requester.request("GET", "/jobs", params=params, priority=True)
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise APIResponseValidationError(

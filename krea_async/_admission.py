@@ -1,0 +1,113 @@
+"""Admission to the connection pool: the SDK's own FIFO in front of httpx (issue 8).
+
+At most ``slots`` API requests of a client are inside httpx at once; the others
+wait here, in order, as one small event each, never inside httpcore's pool. A
+request waiting here has sent nothing, so cancelling it has no effect on Krea.
+The shared poller's requests (``priority=True``) go before waiting submits, so
+that a long queue of submits does not delay seeing jobs finish.
+
+A slot is not bound to a task: a submit may take one in the caller's task (where
+a cancellation is plain) and use it in the shielded task that sends the POST
+(:class:`StopSignal.holds_slot`).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import anyio
+
+from ._errors import APIConnectionError
+
+__all__ = ["Admission", "StopSignal"]
+
+
+class StopSignal:
+    """An ``anyio.Event`` look-alike for the request layer's ``stop``: once set, no
+    further attempt starts and a wait for admission ends (nothing sent).
+
+    ``holds_slot``: the submit already took its first admission slot (in the
+    caller's task); the request layer uses it for the first attempt and clears it;
+    whoever finds it still set at the end releases it."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._scopes: set[anyio.CancelScope] = set()
+        self.holds_slot = False
+
+    def set(self) -> None:
+        """Set the flag and cancel every wait for admission that watches it."""
+        self._event.set()
+        for scope in self._scopes:
+            scope.cancel()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        """Wait until :meth:`set` is called."""
+        await self._event.wait()
+
+
+class Admission:
+    """``slots`` request slots, handed out in order (priority waiters first)."""
+
+    def __init__(self, slots: int) -> None:
+        self.total = slots
+        self.used = 0
+        self.waiting = 0  # requests waiting for a slot right now
+        # waiters, each a one-item list [event] ([None] once it gave up: skipped)
+        self._high: collections.deque[list[anyio.Event | None]] = collections.deque()
+        self._normal: collections.deque[list[anyio.Event | None]] = collections.deque()
+
+    async def acquire(self, *, priority: bool = False, stop: object = None) -> None:
+        """Wait for a slot; release it with :meth:`release`. With a set
+        :class:`StopSignal` ``stop``, the wait ends with
+        :class:`~krea_async.APIConnectionError` (``request_sent=False``)."""
+        if self.used < self.total and not self.waiting:
+            self.used += 1
+            return
+        if not isinstance(stop, StopSignal):
+            await self._wait(priority)
+            return
+        with anyio.CancelScope() as scope:
+            stop._scopes.add(scope)
+            try:
+                if not stop.is_set():
+                    await self._wait(priority)
+                    return
+            finally:
+                stop._scopes.discard(scope)
+        raise APIConnectionError(
+            "request abandoned while waiting for a connection; nothing was sent",
+            method="",
+            url="",
+            request_sent=False,
+        )
+
+    async def _wait(self, priority: bool) -> None:
+        event = anyio.Event()
+        entry: list[anyio.Event | None] = [event]
+        (self._high if priority else self._normal).append(entry)
+        self.waiting += 1
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # the slot was handed over as we were cancelled
+                self.release()
+            else:
+                entry[0] = None
+                self.waiting -= 1
+            raise
+
+    def release(self) -> None:
+        """Give the slot to the next waiter, or free it."""
+        for queue in (self._high, self._normal):
+            while queue:
+                event = queue.popleft()[0]
+                if event is not None:
+                    self.waiting -= 1
+                    event.set()
+                    return
+        self.used -= 1
