@@ -23,6 +23,7 @@ from krea_async import (
     Job,
     PermissionDeniedError,
 )
+from krea_async._admission import Admission
 from krea_async._poller import Poller
 from krea_async.testing import FakeKrea, ManualClock, http_error
 
@@ -189,6 +190,36 @@ async def test_a_cancelled_submit_waiting_for_admission_creates_no_job(
         wrap.gate.set()
     assert len(a) == 1
     assert [e.prompt for e in fake.ledger] == ["A"]
+
+
+async def test_admission_is_fifo_with_the_poller_first_and_cancel_safe(anyio_backend: str) -> None:
+    admission = Admission(1)
+    await admission.acquire()
+    order: list[str] = []
+
+    async def take(name: str, priority: bool = False) -> None:
+        await admission.acquire(priority=priority)
+        order.append(name)
+        await anyio.sleep(0)
+        admission.release()
+
+    async with anyio.create_task_group() as tg:
+        for i, (name, priority) in enumerate([("a", False), ("b", False), ("poll", True)]):
+            tg.start_soon(take, name, priority)
+            await until(lambda i=i: admission.waiting == i + 1)
+        gone = anyio.CancelScope()
+
+        async def cancelled() -> None:
+            with gone:
+                await take("never")
+
+        tg.start_soon(cancelled)
+        await until(lambda: admission.waiting == 4)
+        gone.cancel()
+        await until(lambda: admission.waiting == 3)
+        admission.release()
+    assert order == ["poll", "a", "b"]
+    assert (admission.used, admission.waiting) == (0, 0)
 
 
 # -- the shared poller ---------------------------------------------------------------------

@@ -68,14 +68,15 @@ class Generations(Resource):
         bounded by the client's ``cancel_timeout``, through ``cancel``) before the
         cancellation propagates.
         """
+        # Wait for a connection slot here, where a cancellation is plain (nothing sent),
+        # and hand it to the shielded task that sends the POST. (Nothing else is made
+        # before: thousands of submits may wait here.)
+        admission = self._requester.state.admission
+        await admission.acquire()
         created: list[Job] = []
         failed: list[Exception] = []
         done = anyio.Event()
         abandoned = StopSignal()
-        # Wait for a connection slot here, where a cancellation is plain (nothing sent),
-        # and hand it to the shielded task that sends the POST.
-        admission = self._requester.state.admission
-        await admission.acquire()
         abandoned.holds_slot = True
 
         async def submit() -> None:
