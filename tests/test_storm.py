@@ -1,10 +1,10 @@
 """The fault storm: 500 concurrent subscribe() calls against a faulty fake over loopback.
 
 The fake injects 10 % 5xx on polls and job listings, 5 % dropped connections
-(half before, half after the job is created, on submits, polls and listings alike) and bursts of 429 on
-submit. Every call must end with its URLs or a typed error that carries its job id
-(or says that no clear answer came back), the ledger must show no job created twice
-for one call, and no connection, task or file descriptor may be left open.
+(half before, half after the job is created, on submits, polls and listings alike)
+and bursts of 429 on submit. Every call must end with its URLs or a typed error that
+carries its job id (or says that no clear answer came back), the ledger must show no
+job created twice for one call, and no connection, task or file descriptor may be left open.
 
 Not part of the default ``pytest`` run (pyproject ``addopts``); run it alone, with
 its figures: ``nox -s storm`` (or ``pytest -m storm -s``). CI runs that session.
