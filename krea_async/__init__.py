@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import files
 from ._client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
 from ._errors import (
@@ -73,10 +72,10 @@ from ._spec import ModelInfo
 from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
-from .files import DownloadError
 
 if TYPE_CHECKING:
-    from . import inputs  # imported on first use (module __getattr__ below): ~130 classes
+    from . import files, inputs  # imported on first use (module __getattr__ below)
+    from .files import DownloadError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -139,10 +138,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "inputs":  # built on first use: most programs never touch the typed inputs
+    if name in ("inputs", "files", "DownloadError"):
+        # imported on first use (issue 8): ~130 typed input classes; downloads
         import importlib
 
-        return importlib.import_module(".inputs", __name__)
+        module = importlib.import_module(
+            f".{'files' if name == 'DownloadError' else name}", __name__
+        )
+        return getattr(module, name) if name == "DownloadError" else module
     # Deprecated names, kept for one release.
     if name == "DEFAULT_JOB_TIMEOUT":
         import warnings

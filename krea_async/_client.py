@@ -21,7 +21,6 @@ from typing import Any
 import attrs
 import httpx
 
-from . import files as _files
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._generated.methods import GeneratedMethods
@@ -385,6 +384,8 @@ class AsyncKrea(GeneratedMethods):
         Uses this client's connection pool but never sends the API key. See
         :func:`krea_async.files.download` for redirects, checks and errors.
         """
+        from . import files as _files
+
         self._state.check_usable()
         return await _files.download(
             url,
@@ -396,6 +397,8 @@ class AsyncKrea(GeneratedMethods):
     async def _download_all(
         self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
     ) -> list[Path]:
+        from . import files as _files
+
         self._state.check_usable()
         return await _files.download_all(
             urls,

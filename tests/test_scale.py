@@ -431,3 +431,24 @@ async def test_ten_thousand_concurrent_subscribe_on_one_client(anyio_backend: st
     assert len(fake.ledger) == n
     # status requests: far fewer than fixed per-job polling (>= 1 per job)
     assert poller.list_requests + poller.id_requests < n / 10
+
+
+def test_import_builds_no_typed_inputs_until_asked() -> None:
+    """``import krea_async`` leaves the ~130 generated input classes, the files module
+    and asyncio unimported; ``krea_async.inputs`` / ``krea_async.DownloadError`` import
+    them on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, krea_async\n"
+        "lazy = ['krea_async._generated.inputs', 'krea_async.files', 'asyncio']\n"
+        "print([m for m in lazy if m in sys.modules])\n"
+        "print(krea_async.inputs.BflFlux1DevInput.__name__, krea_async.DownloadError.__name__)\n"
+        "from krea_async import inputs, files\n"
+        "print(inputs is krea_async.inputs, files.download.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "BflFlux1DevInput DownloadError", "True download"]
