@@ -59,9 +59,11 @@ class Admission:
         self.total = slots
         self.used = 0
         self.waiting = 0  # requests waiting for a slot right now
-        # waiters, each a one-item list [waker] ([None] once it gave up: skipped)
-        self._high: collections.deque[list[Any]] = collections.deque()
-        self._normal: collections.deque[list[Any]] = collections.deque()
+        # Wakers in order: an asyncio future (skipped once done: its waiter gave up)
+        # or, on trio, an anyio.Event (skipped when in _gone).
+        self._high: collections.deque[Any] = collections.deque()
+        self._normal: collections.deque[Any] = collections.deque()
+        self._gone: set[anyio.Event] = set()
 
     async def acquire(self, *, priority: bool = False, stop: object = None) -> None:
         """Wait for a slot; release it with :meth:`release`. With a set
@@ -70,9 +72,18 @@ class Admission:
         if self.used < self.total and not self.waiting:
             self.used += 1
             return
-        if not isinstance(stop, StopSignal):
-            await self._wait(priority)
+        if isinstance(stop, StopSignal):
+            await self._acquire_or_stop(priority, stop)
             return
+        # Inline, not in a helper coroutine: thousands of submits may wait here.
+        waker = self._enqueue(priority)
+        try:
+            await (waker.wait() if isinstance(waker, anyio.Event) else waker)
+        except BaseException:
+            self._give_up(waker)
+            raise
+
+    async def _acquire_or_stop(self, priority: bool, stop: StopSignal) -> None:
         if stop._scopes is None:
             stop._scopes = set()
         scopes = stop._scopes
@@ -80,7 +91,12 @@ class Admission:
             scopes.add(scope)
             try:
                 if not stop.is_set():
-                    await self._wait(priority)
+                    waker = self._enqueue(priority)
+                    try:
+                        await (waker.wait() if isinstance(waker, anyio.Event) else waker)
+                    except BaseException:
+                        self._give_up(waker)
+                        raise
                     return
             finally:
                 scopes.discard(scope)
@@ -91,37 +107,35 @@ class Admission:
             request_sent=False,
         )
 
-    async def _wait(self, priority: bool) -> None:
-        # On asyncio a bare future (~0.2 KB) rather than an anyio.Event (~1.2 KB):
-        # thousands of submits may wait here at once.
+    def _enqueue(self, priority: bool) -> Any:
+        # On asyncio a bare future (~0.2 KB) rather than an anyio.Event (~1.2 KB).
         waker: Any = _future() or anyio.Event()
-        entry: list[Any] = [waker]
-        (self._high if priority else self._normal).append(entry)
+        (self._high if priority else self._normal).append(waker)
         self.waiting += 1
-        try:
-            if isinstance(waker, anyio.Event):
-                await waker.wait()
-            else:
-                await waker
-        except BaseException:
-            if _is_set(waker):  # the slot was handed over as we were cancelled
-                self.release()
-            else:
-                entry[0] = None
-                self.waiting -= 1
-            raise
+        return waker
+
+    def _give_up(self, waker: Any) -> None:
+        if _is_set(waker):  # the slot was handed over as we were cancelled
+            self.release()
+            return
+        self.waiting -= 1
+        if isinstance(waker, anyio.Event):
+            self._gone.add(waker)
+        else:
+            waker.cancel()  # (if not already): release() skips done futures
 
     def release(self) -> None:
         """Give the slot to the next waiter, or free it."""
         for queue in (self._high, self._normal):
             while queue:
-                waker = queue.popleft()[0]
-                if waker is None:
-                    continue  # gave up
+                waker = queue.popleft()
                 if isinstance(waker, anyio.Event):
+                    if waker in self._gone:
+                        self._gone.discard(waker)
+                        continue
                     waker.set()
                 elif waker.done():
-                    continue  # cancelled; its task is about to give up (and count it)
+                    continue  # cancelled: its waiter gave up (and counted it)
                 else:
                     waker.set_result(None)
                 self.waiting -= 1

@@ -220,6 +220,10 @@ class JobStream:
     in a shielded scope bounded by ``cancel_timeout`` seconds, then lets the
     cancellation or error propagate. ``cancelled_remote`` tells whether it did.
 
+    Made by a client, it asks the client's shared poller (``poller``) instead of
+    calling ``get`` itself: the poller may answer from a listing of many jobs, and
+    then yields a state when the status changes (docs/content/scale.md).
+
     Constructor arguments (seconds): ``poll_interval`` (default 2),
     ``max_poll_interval`` (default 15), ``deadline`` (default
     :data:`DEFAULT_DEADLINE`), ``cancel_timeout`` (default 5). The spellings

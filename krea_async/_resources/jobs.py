@@ -126,6 +126,9 @@ class Jobs(Resource):
         ``deadline`` is the deadline in seconds for the whole stream (default: the
         client's ``default_deadline``, 1800 s); when it passes,
         :class:`~krea_async.JobTimeoutError` carries the job id and last state.
+        The client's shared poller does the asking: with many jobs waited for at
+        once it lists ``GET /jobs`` every 0.25 s instead (``AsyncKrea(polling=...)``)
+        and a state is yielded when the status changes.
         Breaking out early is safe: nothing runs or stays open between polls. With
         ``cancel_on_exit=True`` an unfinished job is cancelled (``DELETE``) when the
         stream is left through an error, cancellation, the deadline, or ``aclose()``
