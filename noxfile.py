@@ -1,14 +1,14 @@
 """Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck`` and more.
 
-CI (``.ci/run``) runs ``lint``, ``typecheck``, ``codegen``, ``tests``, ``storm`` and
-``conformance``.
+CI (``.ci/run``) runs ``lint``, ``typecheck``, ``codegen``, ``tests``, ``slow``, ``storm``
+and ``conformance``.
 """
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "codegen", "tests", "storm", "conformance"]
+nox.options.sessions = ["lint", "typecheck", "codegen", "tests", "slow", "storm", "conformance"]
 nox.options.reuse_existing_virtualenvs = True
 # `compat` is skipped, not failed, where an interpreter is not installed.
 nox.options.error_on_missing_interpreters = False
@@ -20,10 +20,20 @@ PYTHON = None  # the interpreter nox runs on; CI uses the machine's python3
 def tests(session: nox.Session) -> None:
     """Run the test suite (asyncio and trio; in-process and over loopback HTTP).
 
-    The storm and conformance tests are left out (pyproject ``addopts``); they
+    The storm, conformance and slow tests are left out (pyproject ``addopts``); they
     have their own sessions."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    # Two workers (pytest-xdist): most of the suite waits on loopback I/O, not the CPU.
+    session.run("pytest", "-n", "2", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The honest but slow tests alone (subprocesses: the SIGKILL batch run, the pytest
+    plugin's sample project, mypy, the docs' scripts; real Redis and Chromium; real-time
+    waits): ``tests/conftest.py`` lists them; not in ``tests``."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "slow", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=["3.10", "3.13"])

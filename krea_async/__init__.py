@@ -7,13 +7,17 @@
     async with AsyncKrea() as krea:                  # api_key from KREA_API_KEY
         job = await krea.image("bfl/flux-1-dev", {"prompt": "a red fox"})
         async for state in krea.jobs.stream(job.job_id):
-            print(state.status)                      # queued ... processing ... completed
+            print(state.status)                      # the state at each poll: queued, ...
         result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a red fox"})
         print(result.data.urls[0])
 
 Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
-:mod:`krea_async.files` (``data:`` URIs, downloads) and :mod:`krea_async.testing`
-(the Krea-compatible fake server; needs the ``fake`` extra).
+:mod:`krea_async.files` (``data:`` URIs, downloads), :mod:`krea_async.web` (FastAPI and
+Starlette helpers: hang-ups cancel jobs, Server-Sent Events) and :mod:`krea_async.testing`
+(the Krea-compatible fake server; needs the ``fake`` extra). With
+``AsyncKrea(webhook_url=...)``, ``subscribe()`` returns when Krea's webhook arrives
+(:class:`WebhookReceiver`, mounted from ``krea.webhooks``; :class:`RedisEvents` across
+replicas).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from ._errors import (
     UncertainSubmitError,
     UnprocessableEntityError,
 )
+from ._events import EventsUnavailableError, JobEvents, LocalEvents, RedisEvents
 from ._models import (
     Asset,
     AssetPage,
@@ -72,6 +77,7 @@ from ._spec import ModelInfo
 from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
+from ._webhooks import WebhookReceiver, WebhookResult
 
 if TYPE_CHECKING:
     from . import files, inputs  # imported on first use (module __getattr__ below)
@@ -99,11 +105,13 @@ __all__ = [
     "ConflictError",
     "DownloadError",
     "EndpointNotFoundError",
+    "EventsUnavailableError",
     "InsufficientCreditsError",
     "InternalServerError",
     "Job",
     "JobCancelledError",
     "JobError",
+    "JobEvents",
     "JobFailedError",
     "JobNotFoundError",
     "JobPage",
@@ -112,6 +120,7 @@ __all__ = [
     "JobStream",
     "JobTimeoutError",
     "KreaError",
+    "LocalEvents",
     "ModelInfo",
     "ModelNotFoundError",
     "NodeApp",
@@ -120,6 +129,7 @@ __all__ = [
     "PermissionDeniedError",
     "QueueUpdateCallback",
     "RateLimitError",
+    "RedisEvents",
     "RetryPolicy",
     "Style",
     "StyleOwner",
@@ -128,6 +138,8 @@ __all__ = [
     "SubscribeResult",
     "UncertainSubmitError",
     "UnprocessableEntityError",
+    "WebhookReceiver",
+    "WebhookResult",
     "Workspace",
     "WorkspaceShare",
     "__version__",

@@ -11,18 +11,20 @@ through the constructor.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
 
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
+from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
 from ._http_transport import HttpTransportChoice, make_transport
 from ._models import Job
@@ -41,6 +43,8 @@ from ._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Secret, Shared
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__
+from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup, wakeup_for
+from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
@@ -115,6 +119,21 @@ class AsyncKrea(GeneratedMethods):
     - ``http_transport``: ``"auto"`` (default) and ``"httpx"`` use httpx's own
       transport; ``"aiohttp"`` uses ``httpx-aiohttp`` (``krea-async[aiohttp]``)
       under asyncio (trio keeps httpx's). Only for the client this one creates.
+    - ``webhook_url``: the public URL where this app mounts :attr:`webhooks` (e.g.
+      ``"https://app.example/krea/webhooks"``); defaults to ``$KREA_WEBHOOK_URL``
+      (``""`` turns webhooks off). With one, every submit without a ``webhook_url``
+      of its own sends ``X-Webhook-URL`` with a per-job capability URL (that base
+      plus a 256-bit token), and ``subscribe()`` / ``jobs.wait()`` on those jobs
+      wake when the webhook arrives instead of polling: see
+      https://docs.krea.ai/developers/webhooks. ``http://`` is refused for
+      non-loopback hosts unless ``allow_insecure_http=True``.
+    - ``events``: the job-event bus shared by the receiver and the waiters
+      (default: in-process; ``RedisEvents("redis://...")`` for several replicas);
+      ignored without a webhook URL. If it is down, calls poll instead (logged).
+    - ``webhook_verify``: ``"fetch"`` (default: confirm each delivery with one
+      ``GET /jobs/{id}``) or ``"token"`` (trust the body once its token matches).
+    - ``webhook_safety_poll``: seconds without news after which a webhook-woken
+      wait polls once anyway, in case a delivery was lost (default 30).
     - ``job_timeout``: deprecated spelling of ``default_deadline``
       (:class:`DeprecationWarning`; removed in the next release).
 
@@ -150,7 +169,12 @@ class AsyncKrea(GeneratedMethods):
         polling: PollingMode = "auto",
         http_transport: HttpTransportChoice = "auto",
         job_timeout: float | NotGiven = NOT_GIVEN,
+        webhook_url: str | None = None,
+        events: JobEvents | None = None,
+        webhook_verify: Literal["fetch", "token"] = "fetch",
+        webhook_safety_poll: float = DEFAULT_SAFETY_POLL,
         _shared: SharedState | None = None,
+        _wakeup: Wakeup | None = None,
     ) -> None:
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("AsyncKrea", "job_timeout", "default_deadline")
@@ -227,6 +251,16 @@ class AsyncKrea(GeneratedMethods):
         self.node_apps = NodeApps(requester, settings)
         self.models = Models(requester, settings)
         self._generations = Generations(requester, settings)
+        self._wakeup = _wakeup or wakeup_for(
+            webhook_url,
+            events=events,
+            verify=webhook_verify,
+            safety_poll=webhook_safety_poll,
+            fetch=self.jobs.get,
+            polling=self._settings.polling,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self.jobs._wakeup = self._wakeup
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -258,6 +292,19 @@ class AsyncKrea(GeneratedMethods):
     ) -> None:
         await self.aclose()
 
+    @property
+    def webhooks(self) -> WebhookReceiver:
+        """The webhook receiver: mount ``krea.webhooks.asgi_app()`` at the path of
+        ``webhook_url`` (``app.mount("/krea/webhooks", krea.webhooks.asgi_app())``), or
+        call ``await krea.webhooks.handle(token, body)`` from any framework. Shared by
+        ``with_options()`` copies. Raises :class:`~krea_async.ConfigurationError`
+        without a webhook URL."""
+        if self._wakeup is None:
+            raise ConfigurationError(
+                "webhooks are off: pass AsyncKrea(webhook_url=...) or set KREA_WEBHOOK_URL"
+            )
+        return self._wakeup.receiver
+
     def __repr__(self) -> str:
         return f"AsyncKrea(base_url={self.base_url!r}, api_key='**********')"
 
@@ -282,8 +329,9 @@ class AsyncKrea(GeneratedMethods):
         Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
         Every argument means what it means for :class:`AsyncKrea`; those not given
         keep this client's value (``default_headers`` are merged over this client's
-        headers). Closing either client closes the shared pool. ``job_timeout`` is
-        the deprecated spelling of ``default_deadline``.
+        headers); the copy shares the webhook receiver and bus. Closing either client
+        closes the shared pool. ``job_timeout`` is the deprecated spelling of
+        ``default_deadline``.
         """
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("with_options", "job_timeout", "default_deadline")
@@ -307,6 +355,8 @@ class AsyncKrea(GeneratedMethods):
             default_headers=headers,
             polling=cur.polling.mode,  # type: ignore[arg-type]
             _shared=self._state,
+            webhook_url="",
+            _wakeup=self._wakeup,
         )
 
     # -- generation ----------------------------------------------------------------
@@ -319,7 +369,8 @@ class AsyncKrea(GeneratedMethods):
         SDK; ``input`` a dict (or a typed input from :mod:`krea_async.inputs`).
         Deprecated camelCase keys the spec lists for the endpoint are renamed with a
         :class:`DeprecationWarning`. ``webhook_url`` is sent as ``X-Webhook-URL``:
-        Krea POSTs the job there once terminal.
+        Krea POSTs the job there once terminal; without one, a client with a
+        webhook URL sends a capability URL of its :attr:`webhooks` receiver.
 
         This is ``POST /generate/{category}/{provider}/{model}`` (the Node SDK's
         ``generateRaw``). Raises :class:`~krea_async.BadRequestError` (400),
@@ -329,6 +380,10 @@ class AsyncKrea(GeneratedMethods):
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
         """
+        if webhook_url is None and self._wakeup is not None:
+            return await self._wakeup.submit(
+                lambda url: self._generations.create(endpoint, input, webhook_url=url)
+            )
         return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
     async def _submit_model(
@@ -354,13 +409,21 @@ class AsyncKrea(GeneratedMethods):
                 raise TypeError("subscribe: pass deadline= only (not also the deprecated timeout=)")
             deadline = timeout
         category, _ = split_endpoint(endpoint)
+        wake = self._wakeup if webhook_url is None else None  # the caller's own URL: poll
+        minted = await wake.mint() if wake is not None else None
+        url = minted[0] if minted else webhook_url
         if cancel_on_exit:
             job = await self._generations.create_cancellable(
-                endpoint, input, webhook_url=webhook_url, cancel=self.jobs.cancel
+                endpoint, input, webhook_url=url, cancel=self.jobs.cancel
             )
         else:
-            job = await self.generate(endpoint, input, webhook_url=webhook_url)
-        stream = self._settings.polling.stream(
+            job = await self._generations.create(endpoint, input, webhook_url=url)
+        make_stream = (
+            functools.partial(wake.stream, token=minted[1])
+            if wake is not None and minted
+            else self._settings.polling.stream
+        )
+        stream = make_stream(
             get=self.jobs.get,
             cancel=self.jobs.cancel,
             job_id=job.job_id,

@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 import anyio
 
 from ._converter import WireFormatError, parse_job, unstructure
+from ._errors import ConfigurationError
 from ._models import Job, JobStatus
 from ._polling import QueueUpdateCallback, notify
 
@@ -140,9 +141,15 @@ class LocalEvents:
         self._events: dict[str, anyio.Event] = {}
         self._waiting: dict[str, int] = {}
         self._tokens: dict[str, tuple[float, str | None]] = {}
+        self._next_prune = -math.inf
 
     def _prune(self) -> None:
+        # Expired entries are ignored when read; dropping them is only for memory, so it
+        # runs at most once a minute (not once per submit: O(entries) each time).
         now = self._clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + min(self.ttl, 60.0)
         for table in (self._jobs, self._tokens):
             stale = [k for k, v in table.items() if v[0] < now]
             for key in stale:
@@ -152,6 +159,8 @@ class LocalEvents:
         """See :meth:`JobEvents.publish`."""
         self._prune()
         old = self._jobs.get(job.job_id)
+        if old is not None and old[0] < self._clock():
+            old = None
         if not _newer(job, old[1] if old else None):
             return False
         self._jobs[job.job_id] = (self._clock() + self.ttl, job)
@@ -229,7 +238,8 @@ class RedisEvents:
     channel ``{prefix}job:{id}``. Publishing is one Lua script (compare rank, store,
     ``PUBLISH``), so concurrent replicas never move a job backwards. Each waiting call
     holds one pub/sub connection while it waits. asyncio only: redis-py's asyncio
-    client does not run under trio. Close with :meth:`aclose` (or ``async with``).
+    client does not run under trio: there, every method raises
+    :class:`~krea_async.ConfigurationError`. Close with :meth:`aclose` (or ``async with``).
     """
 
     def __init__(
@@ -272,6 +282,7 @@ class RedisEvents:
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         from redis.exceptions import RedisError
 
+        _require_asyncio()
         try:
             return await call()
         except (RedisError, OSError) as exc:
@@ -295,6 +306,7 @@ class RedisEvents:
         """See :meth:`JobEvents.next_state`."""
         from redis.exceptions import RedisError
 
+        _require_asyncio()
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             try:
@@ -344,6 +356,19 @@ class RedisEvents:
             return None
         digest, _, job_id = raw.partition(":")
         return digest, (job_id or None)
+
+
+def _require_asyncio() -> None:
+    """:class:`~krea_async.ConfigurationError` unless running under asyncio."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            "RedisEvents runs under asyncio only (redis-py's asyncio client); "
+            "under trio use LocalEvents (one process)"
+        ) from None
 
 
 def _job_json(job: Job) -> Any:

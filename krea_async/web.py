@@ -8,9 +8,8 @@
   buses :class:`LocalEvents` and :class:`RedisEvents`, and :func:`wait_job` (a wait woken
   by webhooks, with a slow safety-net poll), re-exported here.
 
-Needs the ``web`` extra (starlette, sse-starlette). Cancelling a job:
-https://docs.krea.ai/api-reference/jobs/cancel-job ; job states:
-https://docs.krea.ai/developers/jobs .
+Needs the ``web`` extra (starlette, sse-starlette). Job states and cancelling a job
+(``DELETE /jobs/{id}``): https://docs.krea.ai/developers/job-lifecycle .
 """
 
 from __future__ import annotations
@@ -167,8 +166,8 @@ async def job_sse_events(
     last: str | None = None
     stream = krea.jobs.stream(
         job_id,
-        interval=poll_interval,
-        timeout=deadline,
+        poll_interval=poll_interval,
+        deadline=deadline,
         cancel_on_exit=cancel_on_disconnect,
     )
     async with stream:

@@ -1,14 +1,19 @@
 """One replica of a web app for tests/test_events_redis.py (run by uvicorn in its own process).
 
-Environment: ``REDIS_URL``, ``KREA_BASE_URL`` (the fake on loopback), ``WEBHOOK_BASE``
-(the public URL of the replica that receives webhooks, ``.../krea/webhooks``) and
-``ARRIVALS`` (a file where this replica appends ``<token> <arrived> <answered>``, wall-clock
-``time.time()`` when each webhook request arrived and when it was answered).
+Each replica builds its client the way an app would:
+``AsyncKrea(webhook_url=WEBHOOK_BASE, events=RedisEvents(REDIS_URL), webhook_verify=VERIFY)``
+and mounts ``krea.webhooks.asgi_app()`` at ``/krea/webhooks``.
 
-- ``POST /start``: mint a capability URL, submit a job with it, wait on the Redis bus
-  (no status polls before the 30 s safety net) and return the job id, the token, the
-  wall-clock time the wait woke up and how many ``GET /jobs/{id}`` it made.
-- ``/krea/webhooks/{token}``: the receiver (``verify`` from ``VERIFY``, default ``fetch``).
+Environment: ``REDIS_URL``, ``KREA_BASE_URL`` (the fake on loopback), ``WEBHOOK_BASE``
+(the public URL of the replica that receives webhooks, ``.../krea/webhooks``: the same for
+every replica, as behind a load balancer), ``VERIFY`` (``fetch`` or ``token``) and
+``ARRIVALS`` (a file where this replica appends ``<token> <arrived> <answered>``,
+wall-clock ``time.time()`` when each webhook request arrived and when it was answered).
+
+- ``POST /start``: ``krea.subscribe(...)`` one Flux job and return its id, status and
+  URLs, the wall-clock time the call returned and how many ``GET /jobs/{id}`` this
+  replica's client sent for it (counted by an httpx event hook).
+- ``/krea/webhooks/{token}``: the client's receiver.
 """
 
 from __future__ import annotations
@@ -16,19 +21,20 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from krea_async import AsyncKrea, Job
-from krea_async._events import RedisEvents, wait_job
-from krea_async._webhooks import WebhookReceiver
+from krea_async import AsyncKrea, RedisEvents
 
 state: dict[str, Any] = {}
+gets: Counter[str] = Counter()
 
 
 class Arrivals:
@@ -49,50 +55,45 @@ class Arrivals:
         await self.app(scope, receive, send)
 
 
+async def count(request: httpx.Request) -> None:
+    if request.method == "GET" and request.url.path.startswith("/jobs/"):
+        gets[request.url.path.rsplit("/", 1)[-1]] += 1
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     async with (
-        AsyncKrea(
-            api_key="fake-key", base_url=os.environ["KREA_BASE_URL"], allow_insecure_http=True
-        ) as krea,
+        httpx.AsyncClient(event_hooks={"request": [count]}) as http,
         RedisEvents(os.environ["REDIS_URL"]) as events,
-    ):
-        receiver = WebhookReceiver(
-            os.environ["WEBHOOK_BASE"],
+        AsyncKrea(
+            api_key="fake-key",
+            base_url=os.environ["KREA_BASE_URL"],
+            allow_insecure_http=True,
+            http_client=http,
+            webhook_url=os.environ["WEBHOOK_BASE"],
             events=events,
-            fetch=krea.jobs.get,
-            verify="token" if os.environ.get("VERIFY") == "token" else "fetch",
-        )
-        state.update(krea=krea, events=events, receiver=receiver)
+            webhook_verify="token" if os.environ.get("VERIFY") == "token" else "fetch",
+        ) as krea,
+    ):
+        state["krea"] = krea
         app.router.routes.append(
-            Mount("/krea/webhooks", app=Arrivals(receiver.asgi_app(), os.environ["ARRIVALS"]))
+            Mount("/krea/webhooks", app=Arrivals(krea.webhooks.asgi_app(), os.environ["ARRIVALS"]))
         )
         yield
 
 
 async def start(request: Request) -> JSONResponse:
     krea: AsyncKrea = state["krea"]
-    receiver: WebhookReceiver = state["receiver"]
-    url, token = await receiver.new_url()
-    job = await krea.generate("image/bfl/flux-1-dev", {"prompt": "a fox"}, webhook_url=url)
-    await receiver.bind(token, job.job_id)
-    gets = 0
-
-    async def get(job_id: str) -> Job:
-        nonlocal gets
-        gets += 1
-        return await krea.jobs.get(job_id)
-
-    done = await wait_job(state["events"], job.job_id, get=get, deadline=60, safety_poll=30)
+    result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a fox"}, deadline=60)
     woke = time.time()
+    job = result.job
     return JSONResponse(
         {
             "job_id": job.job_id,
-            "token": token,
-            "status": str(done.status),
+            "status": str(job.status),
             "woke": woke,
-            "gets": gets,
-            "urls": list(done.urls),
+            "gets": gets[job.job_id],
+            "urls": list(job.urls),
         }
     )
 

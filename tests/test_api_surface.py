@@ -225,3 +225,52 @@ def test_job_has_a_short_str_and_compact_repr() -> None:
     )
     pending = Job(job_id="abc", status=JobStatus.QUEUED, created_at=_dt.datetime(2026, 1, 1))
     assert str(pending) == "Job abc queued"
+
+
+# ------------------------------------------------------------------ webhooks (issue 9)
+
+WEBHOOK_NAMES = (
+    "WebhookReceiver",
+    "WebhookResult",
+    "JobEvents",
+    "LocalEvents",
+    "RedisEvents",
+    "EventsUnavailableError",
+)
+
+
+def test_webhook_names_are_public_documented_and_the_same_in_web() -> None:
+    import inspect
+
+    import krea_async.web
+
+    for name in WEBHOOK_NAMES:
+        assert name in krea_async.__all__
+        obj = getattr(krea_async, name)
+        assert obj is getattr(krea_async.web, name)
+        assert (obj.__doc__ or "").strip(), name
+    params = inspect.signature(AsyncKrea).parameters
+    for name, default in (
+        ("webhook_url", None),
+        ("events", None),
+        ("webhook_verify", "fetch"),
+        ("webhook_safety_poll", 30.0),
+    ):
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[name].default == default
+    assert "docs.krea.ai/developers/webhooks" in (AsyncKrea.__doc__ or "")
+    assert (AsyncKrea.webhooks.__doc__ or "").strip()
+
+
+async def test_with_options_copies_share_the_webhook_wiring(
+    fake: FakeKrea, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KREA_WEBHOOK_URL", raising=False)
+    async with fake.client(webhook_url="https://app.example/hooks") as krea:
+        copy = krea.with_options(max_retries=0, poll_interval=0.01)
+        assert copy.webhooks is krea.webhooks
+        await copy.generate("image/bfl/flux-1-dev", {"prompt": "x"})
+        assert (fake.ledger[-1].webhook_url or "").startswith("https://app.example/hooks/")
+    async with fake.client() as plain:
+        await plain.with_options(max_retries=0).generate("image/bfl/flux-1-dev", {"prompt": "y"})
+        assert fake.ledger[-1].webhook_url is None

@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from krea_async import AsyncKrea
-from krea_async._batch import (
+from krea_async._cli._batch import batch as batch_command
+from krea_async.batch import (
     LEDGER_NAME,
     Batch,
     BatchLine,
@@ -26,7 +27,6 @@ from krea_async._batch import (
     load_lines,
     safe_name,
 )
-from krea_async._batch_cli import batch as batch_command
 from krea_async.testing import FakeKrea, drop_after, drop_before, png, price_of, rate_limited
 
 ENDPOINT = "image/bytedance/seedream-4"
@@ -364,7 +364,8 @@ def test_ctrl_c_on_the_command_cancels_the_running_jobs(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "krea_async._batch_cli",
+                "krea_async._cli",
+                "batch",
                 str(src),
                 "-o",
                 str(out),
@@ -463,3 +464,36 @@ async def test_two_runs_never_share_an_output_directory(tmp_path: Path) -> None:
         again = await _batch(krea, lines, tmp_path).run()  # the lock was released
     assert again.ok
     assert len(fake.ledger) == 2
+
+
+@pytest.mark.loopback
+def test_krea_async_batch_uses_the_global_key_and_base_url(tmp_path: Path) -> None:
+    from krea_async._cli import cli
+
+    fake = FakeKrea(time_scale=0.01, api_key="the-key")
+    src = tmp_path / "prompts.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"fox {i}", **SMALL}) + "\n" for i in range(3)))
+    out = tmp_path / "out"
+    no_env = {"KREA_API_KEY": None, "KREA_BASE_URL": None}
+    args = [str(src), "-o", str(out), "-m", ENDPOINT, "--poll-interval", "0.02", "--no-progress"]
+    with fake.serve_in_thread() as url:
+        result = CliRunner().invoke(
+            cli, ["--api-key", "the-key", "--base-url", url, "batch", *args], env=no_env
+        )
+    assert result.exit_code == 0, result.output
+    assert "3/3 downloaded" in result.output
+    assert len(fake.ledger) == 3
+    assert Counter(_states(out).values()) == Counter({"downloaded": 3})
+
+
+def test_krea_async_batch_refuses_the_embedded_fake(tmp_path: Path) -> None:
+    from krea_async._cli import cli
+
+    src = tmp_path / "prompts.txt"
+    src.write_text("a fox\n")
+    no_env = {"KREA_API_KEY": None, "KREA_BASE_URL": None}
+    args = ["batch", str(src), "-o", str(tmp_path / "out"), "-m", ENDPOINT]
+    result = CliRunner().invoke(cli, args, env=no_env)
+    assert result.exit_code == 2, result.output
+    assert "batch runs need KREA_API_KEY" in result.output
+    assert not (tmp_path / "out").exists()  # nothing started

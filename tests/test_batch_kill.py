@@ -1,10 +1,10 @@
 """A 500-line batch killed with SIGKILL three times, then completed: no line billed twice.
 
 The fake runs in this process (on 127.0.0.1), so its job ledger survives the batch
-process being killed; the batch runs as ``python -m krea_async._batch_cli`` in a
-subprocess. Kills land at random points (after a random number of jobs were
-started, plus a random delay), so some land between a line's ``submitting``
-record and its job id being written.
+process being killed; the batch runs as ``python -m krea_async._cli batch``
+(``krea-async batch``) in a subprocess. Kills land at random points (after a
+random number of jobs were started, plus a random delay), so some land between a
+line's ``submitting`` record and its job id being written.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from krea_async._batch import LEDGER_NAME
+from krea_async.batch import LEDGER_NAME
 from krea_async.testing import FakeKrea, png
 
 pytestmark = pytest.mark.loopback
@@ -78,7 +78,8 @@ def _command(jsonl: Path, out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "krea_async._batch_cli",
+        "krea_async._cli",
+        "batch",
         str(jsonl),
         "-o",
         str(out),

@@ -121,6 +121,27 @@ def test_generate_image_on_the_embedded_fake(tmp_path: Path) -> None:
     assert png_size(out) == (768, 512)
 
 
+def test_generate_polls_whatever_krea_webhook_url_says(tmp_path: Path) -> None:
+    """Nothing in the command line receives webhooks: with ``KREA_WEBHOOK_URL`` set, a
+    command still polls (it sees ``processing``; a webhook-woken wait would only see the
+    terminal state, after the 30 s safety net here)."""
+    result = invoke(
+        *FAST,
+        "generate",
+        "image",
+        FLUX,
+        "--prompt",
+        "a red fox",
+        "--poll-interval",
+        "0.01",
+        "-o",
+        str(tmp_path / "out.png"),
+        env={"KREA_WEBHOOK_URL": "http://127.0.0.1:9/krea/webhooks"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "processing" in status_lines(result.stderr)
+
+
 def test_generate_default_output_is_job_id_in_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -763,7 +784,7 @@ def test_json_input_values_resolve_file_references(
 ) -> None:
     fake, base_url = loopback
     photo = small_png(tmp_path / "photo.png")
-    value = json.dumps([f"@{photo}", "https://example.com/b.png", f"@{photo}", "@@literal"])
+    value = json.dumps([f"@{photo}", "https://example.com/b.png", f"@{photo}"])
     result = invoke(
         *keyed(base_url),
         "generate",
@@ -779,7 +800,21 @@ def test_json_input_values_resolve_file_references(
     sent = sent_body(fake, result.stdout.strip())["image_urls"]
     assert isinstance(sent, list)
     assert sent[0].startswith(base_url + "/")
-    assert sent[1:] == ["https://example.com/b.png", sent[0], "@literal"]  # uploaded once
+    assert sent[1:] == ["https://example.com/b.png", sent[0]]  # uploaded once
+    # "@@" escapes a literal "@" (image_urls must be URIs, so the escape is shown on a text field)
+    result = invoke(
+        *keyed(base_url),
+        "generate",
+        "image",
+        "google/nano-banana-pro",
+        "-i",
+        f"image_urls={json.dumps([f'@{photo}'])}",
+        "-i",
+        "prompt=@@a red fox",
+        "--no-wait",
+    )
+    assert result.exit_code == 0, result.output
+    assert sent_body(fake, result.stdout.strip())["prompt"] == "@a red fox"
 
 
 def test_json_input_missing_file_reference_is_a_usage_error(tmp_path: Path) -> None:

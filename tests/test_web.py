@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from _web_helpers import serve, wait_until
+from _web_helpers import free_port, serve, wait_until
 
 from examples.fastapi_app.app import create_app
 from krea_async import AsyncKrea
@@ -68,6 +68,47 @@ def hang_up_after_submit(base: str, path: str, fake: FakeKrea) -> tuple[str, flo
     sock.close()
     took = wait_until(lambda: fake.job(job_id)["status"] == "cancelled", timeout=5)
     return job_id, took
+
+
+def test_render_with_webhooks_returns_on_the_webhook_and_hang_ups_still_cancel() -> None:
+    """The example app with ``AsyncKrea(webhook_url=<app>/krea/webhooks)``: ``jobs.wait``
+    in ``/api/render`` returns on the fake's webhook with no status poll, and a client
+    that hangs up while the call waits on the bus still gets its job cancelled."""
+    from krea_async.testing._server import serve_in_thread
+
+    gets: list[str] = []
+
+    async def logged(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            gets.append(scope["path"])
+        await fake.app(scope, receive, send)
+
+    port = free_port()
+    with FakeKrea(time_scale=3.0, deliver_webhooks=True) as fake, serve_in_thread(logged) as url:
+        fake.script("completed", seconds=0.3)  # the first job is quick, the next take 21 s
+
+        def make() -> AsyncKrea:
+            return AsyncKrea(
+                api_key="fake-key",
+                base_url=url,
+                allow_insecure_http=True,
+                webhook_url=f"http://127.0.0.1:{port}/krea/webhooks",
+                webhook_verify="token",
+            )
+
+        with serve(create_app(make, poll_interval=0.1), port=port) as base:
+            answer = httpx.post(f"{base}/api/render", json={"prompt": "a fox"}, timeout=10)
+            assert answer.status_code == 200, answer.text
+            job_id = answer.json()["job_id"]
+            assert answer.json()["url"] == fake.job(job_id)["result"]["urls"][0]
+            assert (fake.ledger[0].webhook_url or "").startswith(f"{base}/krea/webhooks/")
+            assert f"/jobs/{job_id}" not in gets  # woken by the webhook, not by polling
+            wait_until(lambda: not fake.webhooks_pending())
+            assert [d.response_status for d in fake.webhooks] == [200]
+            left, took = hang_up_after_submit(base, "/api/render", fake)
+    print(f"\nhang-up while waiting on webhooks -> job cancelled: {took * 1000:.0f} ms")
+    assert took < 1.0
+    assert fake.job(left)["status"] == "cancelled"
 
 
 def test_hang_up_cancels_the_job_fastapi(fake: FakeKrea, fake_url: str) -> None:

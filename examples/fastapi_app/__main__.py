@@ -1,8 +1,10 @@
 """Run the example on the embedded fake: ``python -m examples.fastapi_app``.
 
 Starts a :class:`~krea_async.testing.FakeKrea` on a free loopback port (so the image
-URLs it returns load in the browser) and the app on http://127.0.0.1:8000 (``--port``).
-With ``KREA_API_KEY`` set, it talks to the real Krea API instead.
+URLs it returns load in the browser) and the app on http://127.0.0.1:8000 (``--port``);
+the fake POSTs its webhooks to the app's ``/krea/webhooks``, so ``/api/render`` is woken
+by them. With ``KREA_API_KEY`` set, it talks to the real Krea API instead (webhooks if
+``KREA_WEBHOOK_URL`` is a public URL of this app's ``/krea/webhooks``).
 """
 
 from __future__ import annotations
@@ -24,17 +26,22 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.5, help="fake job speed")
     args = parser.parse_args()
     if os.environ.get("KREA_API_KEY"):
-        app = create_app(AsyncKrea, public_url=f"http://127.0.0.1:{args.port}")
+        app = create_app(AsyncKrea)
         uvicorn.run(app, host="127.0.0.1", port=args.port)
         return
-    fake = FakeKrea(time_scale=args.time_scale)
-    with fake.serve_in_thread() as fake_url:
+    fake = FakeKrea(time_scale=args.time_scale, deliver_webhooks=True)
+    with fake, fake.serve_in_thread() as fake_url:
         print(f"fake Krea API on {fake_url}")
 
         def krea() -> AsyncKrea:
-            return AsyncKrea(api_key="fake-key", base_url=fake_url, allow_insecure_http=True)
+            return AsyncKrea(
+                api_key="fake-key",
+                base_url=fake_url,
+                allow_insecure_http=True,
+                webhook_url=f"http://127.0.0.1:{args.port}/krea/webhooks",
+            )
 
-        app = create_app(krea, public_url=f"http://127.0.0.1:{args.port}")
+        app = create_app(krea)
         uvicorn.run(app, host="127.0.0.1", port=args.port)
 
 

@@ -6,11 +6,14 @@
   ``done`` event with the URLs). Closing the tab closes the stream, which cancels the job.
 - ``POST /api/render`` (``{"prompt": "..."}``): waits for the image in the request itself;
   a client that hangs up cancels the job (``follow_client``).
-- ``/krea/webhooks``: the webhook receiver, mounted (see docs/content/webhooks.md).
+- ``/krea/webhooks``: the client's webhook receiver (``krea.webhooks``), mounted when the
+  client has a ``webhook_url``; then ``/api/render`` returns when the webhook arrives
+  instead of polling (see docs/content/webhooks.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,8 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from krea_async import AsyncKrea, JobFailedError
-from krea_async._webhooks import WebhookReceiver
+from krea_async import AsyncKrea, ConfigurationError, JobFailedError
 from krea_async.web import follow_client, job_event_source
 
 MODEL = "image/bfl/flux-1-dev"
@@ -96,16 +98,12 @@ class Prompt(BaseModel):
     prompt: str = Field(min_length=1, max_length=2000)
 
 
-def create_app(
-    krea_factory: Callable[[], AsyncKrea],
-    *,
-    poll_interval: float = 0.25,
-    public_url: str = "http://127.0.0.1:8000",
-) -> FastAPI:
+def create_app(krea_factory: Callable[[], AsyncKrea], *, poll_interval: float = 0.25) -> FastAPI:
     """The app; ``krea_factory`` makes the client when the app starts (closed at shutdown).
 
-    ``poll_interval`` (seconds) is how often the SSE stream polls the job;
-    ``public_url`` is where Krea can reach this app (for the webhook receiver).
+    ``poll_interval`` (seconds) is how often the SSE stream polls the job. Give the
+    client ``webhook_url="<where Krea reaches this app>/krea/webhooks"`` (or set
+    ``KREA_WEBHOOK_URL``) to be woken by webhooks.
     """
     state: dict[str, Any] = {}
 
@@ -113,8 +111,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with krea_factory() as krea:
             state["krea"] = krea
-            receiver = WebhookReceiver(f"{public_url}/krea/webhooks", fetch=krea.jobs.get)
-            app.mount("/krea/webhooks", receiver.asgi_app())
+            with contextlib.suppress(ConfigurationError):  # no webhook_url: webhooks off
+                app.mount("/krea/webhooks", krea.webhooks.asgi_app())
             yield
 
     app = FastAPI(title="krea-async example", lifespan=lifespan)
@@ -139,7 +137,7 @@ def create_app(
             job = await krea.generate(MODEL, {"prompt": body.prompt})
             watch.track(job.job_id)
             try:
-                done = await krea.jobs.wait(job.job_id, interval=poll_interval)
+                done = await krea.jobs.wait(job.job_id, poll_interval=poll_interval)
             except JobFailedError as exc:
                 raise HTTPException(502, f"the job failed: {exc}") from None
             return {"job_id": job.job_id, "url": done.urls[0]}

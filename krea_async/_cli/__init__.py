@@ -6,6 +6,7 @@
     krea-async jobs show JOB_ID
     krea-async models list --category video
     krea-async upload photo.jpg
+    krea-async batch prompts.jsonl -o out/ --concurrency 8
 
 Without an API key (``--api-key`` / ``KREA_API_KEY``) and without a base URL,
 every command runs on the embedded in-process fake of :mod:`krea_async.testing`,
@@ -23,7 +24,8 @@ errors and exit codes), ``_inputs`` (``-i``/``--image-url``/``@file`` parsing,
 model names), ``_output`` (JSON, tables, progress, waiting, saving),
 ``_common`` (shared options), ``_sdk`` (the SDK internals it uses, in one
 place) and one module per command group: ``_generate``, ``_jobs``, ``_models``,
-``_assets`` (``upload`` and ``assets``), ``_styles``.
+``_assets`` (``upload`` and ``assets``), ``_styles``, ``_batch`` (``batch``, on
+:mod:`krea_async.batch`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._assets import assets, upload
+from ._batch import batch
 from ._errors import EXIT_INTERRUPTED, CliError, CliInterrupted, CliUsageError
 from ._generate import generate
 from ._inputs import build_input as _build_input
@@ -59,6 +62,7 @@ cli.add_command(models)
 cli.add_command(upload)
 cli.add_command(assets)
 cli.add_command(styles)
+cli.add_command(batch)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -108,7 +108,11 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncKrea]:
     """
     settings.check()
     if not settings.uses_fake:
-        async with AsyncKrea(api_key=settings.api_key, base_url=settings.base_url) as krea:
+        # webhook_url="": a command waits by polling, whatever KREA_WEBHOOK_URL says
+        # (nothing here receives webhooks).
+        async with AsyncKrea(
+            api_key=settings.api_key, base_url=settings.base_url, webhook_url=""
+        ) as krea:
             yield krea
         return
     try:
@@ -123,7 +127,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncKrea]:
     what = _PLACEHOLDERS.get(settings.category or "", "placeholders")
     click.echo(_FAKE_NOTE.format(why=why, what=what), err=True)
     with FakeKrea(time_scale=settings.fake_time_scale) as fake:
-        async with fake.client() as krea:
+        async with fake.client(webhook_url="") as krea:
             yield krea
 
 

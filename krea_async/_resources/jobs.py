@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from .._converter import WireFormatError, structure
 from .._deprecation import renamed
@@ -21,6 +22,9 @@ from .._request import Requester
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .._urls import resource_path
 from ._base import Resource, cursor_param, follow_cursor, paging, parse
+
+if TYPE_CHECKING:
+    from .._wakeup import Wakeup
 
 __all__ = ["Jobs"]
 
@@ -42,6 +46,9 @@ def _job_not_found() -> Iterator[None]:
 
 class Jobs(Resource):
     """Jobs of this account: ``krea.jobs``."""
+
+    #: Set by a client with a webhook URL: ``wait()`` on jobs it submitted wakes on webhooks.
+    _wakeup: Wakeup | None = None
 
     def __init__(self, requester: Requester, polling: PollingSettings) -> None:
         super().__init__(requester, polling)
@@ -169,6 +176,11 @@ class Jobs(Resource):
         hang a caller forever). ``on_queue_update`` (plain or async) gets each
         polled state.
 
+        With a client webhook URL (``AsyncKrea(webhook_url=...)``), a job this client
+        submitted with its capability URL is not polled: the call wakes when the
+        webhook arrives, with one safety-net poll per ``webhook_safety_poll`` seconds
+        without news; ``poll_interval`` then only applies if the event bus fails.
+
         Raises :class:`~krea_async.JobFailedError` or
         :class:`~krea_async.JobCancelledError` (both carry ``job_id`` and the
         terminal ``job``), :class:`~krea_async.JobTimeoutError` when the deadline
@@ -185,6 +197,16 @@ class Jobs(Resource):
         on_queue_update = renamed(
             "jobs.wait", "on_update", on_update, "on_queue_update", on_queue_update
         )
+        if self._wakeup is not None and self._wakeup.knows(job_id):  # woken by webhooks
+            woken = self._wakeup.stream(
+                get=self.get,
+                cancel=self.cancel,
+                job_id=job_id,
+                poll_interval=poll_interval,
+                deadline=deadline,
+                cancel_on_exit=cancel_on_exit,
+            )
+            return await drain(woken, on_queue_update)
         stream = self.stream(
             job_id, poll_interval=poll_interval, deadline=deadline, cancel_on_exit=cancel_on_exit
         )

@@ -62,7 +62,8 @@ class FakeKrea:
       default (``False``) deliveries are only recorded in :attr:`webhooks`.
     - ``max_upload_bytes``: largest ``POST /assets`` file (default 75 MB).
     - ``lifecycle``: ``"simple"`` (default): ``queued`` (30% of the run) then
-      ``processing``; ``"full"``: every pending status of NOTES.md in order,
+      ``processing``; ``"full"``: every pending status of Krea's job lifecycle
+      (https://docs.krea.ai/developers/job-lifecycle) in order,
       ``queued`` (15%), ``scheduled`` (10%), ``processing`` (30%), ``sampling``
       (30%), ``intermediate-complete`` (15%; ``result`` stays ``{}``), for testing
       code against the statuses real jobs may pass through.
@@ -214,7 +215,7 @@ class FakeKrea:
 
     def transport(self) -> FakeTransport:
         """A new in-process :class:`FakeTransport` (for ``httpx.AsyncClient(transport=...)``)."""
-        return FakeTransport(self)
+        return FakeTransport(self.app, self.faults)
 
     def client(self, **kwargs: Any) -> AsyncKrea:
         """An :class:`~krea_async.AsyncKrea` bound to this fake in-process:

@@ -35,7 +35,9 @@ STATUSES = (
 )
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
-#: USD per request, from NOTES.md ("Prices"); see :func:`price_of`.
+#: USD per request, from the model pages of Krea's API reference
+#: (https://docs.krea.ai/api-reference; pricing: https://docs.krea.ai/developers/api-keys-and-billing);
+#: see :func:`price_of`.
 _PRICES = {
     "/generate/image/bfl/flux-1-dev": 0.007,
     "/generate/image/bfl/flux-1-kontext-dev": 0.0128,
@@ -60,7 +62,9 @@ _DEFAULT_PRICES = {
 def price_of(path: str, category: str, body: Mapping[str, Any]) -> float:
     """The price (USD) the fake charges for one request.
 
-    Known prices come from Krea's API reference (NOTES.md): Flux $0.007, Flux
+    Known prices come from the model pages of Krea's API reference
+    (https://docs.krea.ai/api-reference; how billing works:
+    https://docs.krea.ai/developers/api-keys-and-billing): Flux $0.007, Flux
     Kontext $0.0128, Nano Banana Pro $0.15 ($0.30 at 4K), Krea 2 (with style
     references / a moodboard), Kling 1.0 $0.0221/s std and $0.0772/s pro. Others:
     image $0.02, video $0.25, enhance $0.05, LoRA training $0.50, node app $0.05

@@ -18,10 +18,19 @@ __all__ = ["bind", "serve_in_thread", "url_host"]
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host``:``port`` (IPv6 when ``host`` has a colon)."""
+    """A TCP socket bound to ``host``:``port`` (IPv6 when ``host`` has a colon), with
+    ``TCP_NODELAY``.
+
+    Accepted connections inherit ``TCP_NODELAY`` from the listening socket (Linux,
+    macOS). asyncio only sets it itself on sockets whose ``proto`` is ``IPPROTO_TCP``,
+    which a socket made as here is not; without it, Nagle's algorithm holds uvicorn's
+    response body until the client's delayed ACK: about 44 ms per request on loopback
+    instead of about 1 ms.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError:

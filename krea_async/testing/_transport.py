@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import anyio
 import httpx
+from starlette.types import ASGIApp
 
+from ._faults import FaultPlan
 from ._middleware import IN_PROCESS_HEADER, ConnectionDropped
-
-if TYPE_CHECKING:
-    from ._fake import FakeKrea
 
 __all__ = ["FakeTransport"]
 
@@ -29,13 +26,13 @@ class FakeTransport(httpx.AsyncBaseTransport):
     Works on asyncio and trio.
     """
 
-    def __init__(self, fake: FakeKrea) -> None:
-        self._fake = fake
-        self._asgi = httpx.ASGITransport(app=fake.app)
+    def __init__(self, app: ASGIApp, faults: FaultPlan) -> None:
+        self._faults = faults
+        self._asgi = httpx.ASGITransport(app=app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request to the app (see the class docstring for the errors)."""
-        refusal = self._fake.faults.pick(
+        refusal = self._faults.pick(
             request.method, request.url.path, only=frozenset({"refuse_connection"})
         )
         if refusal is not None:

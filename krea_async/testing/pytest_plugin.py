@@ -7,7 +7,8 @@ loads by itself (a ``pytest11`` entry point) and gives every test:
   (``time_scale=0.05``: a Flux image takes 0.35 s; a ``krea_fake`` marker or an
   indirect parameter changes its options).
 - ``krea_client``: an :class:`~krea_async.AsyncKrea` bound in-process to
-  ``krea_fake`` (no socket), polling every 0.05 s, with retry waits off
+  ``krea_fake`` (no socket), polling every 0.05 s (no webhooks, whatever
+  ``KREA_WEBHOOK_URL`` says: ``webhook_url=""``), with retry waits off
   (:func:`~krea_async.testing.no_backoff`) while it is open; an async fixture,
   so the test runs under anyio's pytest plugin (``@pytest.mark.anyio``, asyncio
   or trio through the ``anyio_backend`` fixture).
@@ -15,8 +16,8 @@ loads by itself (a ``pytest11`` entry point) and gives every test:
   random port) for apps that build their own client:
   ``"http://127.0.0.1:54321"``.
 - ``krea_env``: ``KREA_BASE_URL`` set to ``krea_fake_url`` and ``KREA_API_KEY``
-  to the fake's key (``"fake-key"`` unless ``api_key`` was set), for apps that
-  read the environment; yields the URL.
+  to the fake's key (``"fake-key"`` unless ``api_key`` was set), and
+  ``KREA_WEBHOOK_URL`` unset, for apps that read the environment; yields the URL.
 
 Markers script what the fake does::
 
@@ -62,7 +63,7 @@ __all__ = ["krea_client", "krea_env", "krea_fake", "krea_fake_url"]
 #: Options of ``krea_fake`` when nothing sets them.
 FAKE_DEFAULTS: dict[str, Any] = {"time_scale": 0.05}
 #: Options of ``krea_client`` when nothing sets them (seconds between polls).
-CLIENT_DEFAULTS: dict[str, Any] = {"poll_interval": 0.05}
+CLIENT_DEFAULTS: dict[str, Any] = {"poll_interval": 0.05, "webhook_url": ""}
 
 _FACTORIES: dict[str, Callable[..., Fault]] = {
     "http_error": http_error,
@@ -152,7 +153,9 @@ def krea_fake_url(krea_fake: FakeKrea) -> Iterator[str]:
 @pytest.fixture
 def krea_env(krea_fake: FakeKrea, krea_fake_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``KREA_BASE_URL`` and ``KREA_API_KEY`` pointing at the served fake for this
-    test (restored after); returns the base URL."""
+    test, and no ``KREA_WEBHOOK_URL`` (nothing would deliver there; restored after);
+    returns the base URL."""
+    monkeypatch.delenv("KREA_WEBHOOK_URL", raising=False)
     monkeypatch.setenv("KREA_BASE_URL", krea_fake_url)
     monkeypatch.setenv("KREA_API_KEY", krea_fake.api_key or "fake-key")
     return krea_fake_url

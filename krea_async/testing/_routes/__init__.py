@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,13 +15,11 @@ from starlette.routing import Route
 
 from .._state import State
 from .._util import ApiError
+from ._common import FakeSettings
 from .assets import AssetRoutes
 from .jobs import JobRoutes
 from .node_apps import NODE_APP_SECONDS, NodeAppRoutes
 from .styles import TRAINING_SECONDS, StyleRoutes
-
-if TYPE_CHECKING:
-    from .._fake import FakeKrea
 
 __all__ = ["NODE_APP_SECONDS", "TRAINING_SECONDS", "build_app"]
 
@@ -65,7 +63,7 @@ def _merged(routes: list[Route]) -> list[Route]:
     return out
 
 
-def build_app(fake: FakeKrea, state: State) -> Starlette:
+def build_app(fake: FakeSettings, state: State) -> Starlette:
     """The Starlette app serving every route of the fake."""
     routes = _merged(
         [

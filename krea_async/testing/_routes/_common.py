@@ -3,7 +3,7 @@ URL helpers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
@@ -12,10 +12,16 @@ from .._state import State
 from .._util import ApiError
 from .._validation import webhook_url
 
-if TYPE_CHECKING:
-    from .._fake import FakeKrea
+__all__ = ["FakeSettings", "RouteGroup", "absolute", "base", "style_json"]
 
-__all__ = ["RouteGroup", "absolute", "base", "style_json"]
+
+class FakeSettings(Protocol):
+    """The settings of a ``FakeKrea`` that its routes read (``FakeKrea`` satisfies it;
+    a protocol keeps the routes from importing the fake, which builds them)."""
+
+    api_key: str | None
+    time_scale: float
+    max_upload_bytes: int
 
 
 def base(request: Request) -> str:
@@ -40,7 +46,7 @@ def style_json(data: dict[str, Any], base_url: str) -> dict[str, Any]:
 class RouteGroup:
     """Base of the route groups: holds the fake and its state."""
 
-    def __init__(self, fake: FakeKrea, state: State) -> None:
+    def __init__(self, fake: FakeSettings, state: State) -> None:
         self.fake = fake
         self._state = state
 

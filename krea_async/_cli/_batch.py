@@ -1,8 +1,7 @@
-"""``krea-async batch``: the click command of :mod:`krea_async._batch`.
+"""``krea-async batch``: the click command of :mod:`krea_async.batch`.
 
 ``krea-async batch prompts.jsonl -o out/ --concurrency 8 [--resubmit-uncertain]``.
-The command is standalone (``batch``); the CLI package registers it. Run it
-directly with ``python -m krea_async._batch_cli``.
+The client comes from the environment (``KREA_API_KEY``, ``KREA_BASE_URL``).
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from pathlib import Path
 import anyio
 import click
 
-from ._batch import Batch, BatchSummary, load_lines
-from ._client import AsyncKrea
-from ._errors import ConfigurationError
+from .._client import AsyncKrea
+from .._errors import ConfigurationError
+from ..batch import Batch, BatchSummary, load_lines
+from ._runtime import Settings
 
 __all__ = ["batch"]
 
@@ -104,9 +104,25 @@ def batch(
         lines = load_lines(input_file, default_endpoint=default_endpoint)
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
+    # Under the krea-async group: its --api-key / --base-url (or their variables).
+    settings = click.get_current_context().find_object(Settings)
+    api_key: str | None = None
+    base_url: str | None = None
+    backend = "asyncio"
+    if settings is not None:
+        settings.check()
+        if settings.uses_fake:
+            # A ledger outlives the process; an embedded fake's jobs do not.
+            raise click.UsageError(
+                "batch runs need KREA_API_KEY (or --api-key); to try one offline, serve "
+                "the fake (python -m krea_async.testing serve) and set KREA_BASE_URL and "
+                "KREA_API_KEY to it"
+            )
+        api_key, base_url, backend = settings.api_key, settings.base_url, settings.backend
 
     async def main() -> BatchSummary | None:
-        async with AsyncKrea() as krea:
+        # webhook_url="": the command polls, whatever KREA_WEBHOOK_URL says
+        async with AsyncKrea(api_key=api_key, base_url=base_url, webhook_url="") as krea:
             job = Batch(
                 krea,
                 lines,
@@ -146,7 +162,7 @@ def batch(
             return result[0]
 
     try:
-        summary = anyio.run(main)
+        summary = anyio.run(main, backend=backend)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     if summary is None:
@@ -158,7 +174,3 @@ def batch(
     click.echo(summary.line())
     if not summary.ok:
         raise SystemExit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    batch()

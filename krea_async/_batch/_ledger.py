@@ -1,0 +1,164 @@
+"""The batch ledger: one SQLite row per line, written before and after each step, and
+the lock that keeps two runs out of one directory."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from ._lines import BatchLine
+
+__all__ = ["LEDGER_NAME", "Ledger", "LineState", "lock_dir", "now"]
+
+#: File name of the ledger inside the output directory.
+LEDGER_NAME = ".krea-batch.sqlite3"
+
+
+class LineState(str, enum.Enum):
+    """A line's state in the ledger.
+
+    ``pending`` (not submitted), ``submitting`` (written just before the
+    ``POST``), ``submitted`` (the job id is known), ``uncertain`` (the submit may
+    have created a job, and none could be matched to it), ``completed`` (the job
+    completed; files not all downloaded yet), ``downloaded`` (done), ``failed``
+    (the job failed or the API rejected the input), ``cancelled`` (cancelled by
+    this batch on Ctrl-C or remotely; submitted again by the next run).
+    """
+
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    UNCERTAIN = "uncertain"
+    COMPLETED = "completed"
+    DOWNLOADED = "downloaded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lines (
+    name TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    job_id TEXT,
+    submitting_at TEXT,
+    check_since TEXT,
+    checked INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    files TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+"""
+
+
+def now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class Ledger:
+    """The SQLite ledger (one connection, used from the event loop thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None)  # autocommit: 1 statement = 1 txn
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def sync(self, lines: Sequence[BatchLine]) -> None:
+        """Insert new lines as pending; refuse lines whose input changed."""
+        known = {
+            r["name"]: r["fingerprint"]
+            for r in self.db.execute("SELECT name, fingerprint FROM lines")
+        }
+        fresh = []
+        for line in lines:
+            old = known.get(line.name)
+            if old is None:
+                fresh.append(line)
+            elif old != line.fingerprint:
+                raise ValueError(
+                    f"line {line.name!r} differs from the one recorded in {self.path}: "
+                    "use a new output directory for a changed batch"
+                )
+        stamp = now().isoformat()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO lines (name, idx, fingerprint, state, updated_at) VALUES (?,?,?,?,?)",
+                [
+                    (ln.name, ln.index, ln.fingerprint, LineState.PENDING.value, stamp)
+                    for ln in fresh
+                ],
+            )
+
+    def row(self, name: str) -> sqlite3.Row:
+        row: sqlite3.Row = self.db.execute("SELECT * FROM lines WHERE name=?", (name,)).fetchone()
+        return row
+
+    def rows(self, *states: LineState) -> list[sqlite3.Row]:
+        marks = ",".join("?" * len(states))
+        return list(
+            self.db.execute(
+                f"SELECT * FROM lines WHERE state IN ({marks}) ORDER BY submitting_at",  # noqa: S608
+                [s.value for s in states],
+            )
+        )
+
+    def counts(self, names: Iterable[str]) -> dict[str, int]:
+        wanted = set(names)
+        out: dict[str, int] = {}
+        for r in self.db.execute("SELECT name, state FROM lines"):
+            if r["name"] in wanted:
+                out[r["state"]] = out.get(r["state"], 0) + 1
+        return out
+
+    def known_job_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT job_id FROM jobs")}
+
+    def set(self, name: str, state: LineState, **fields: Any) -> None:
+        fields["state"] = state.value
+        fields["updated_at"] = now().isoformat()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        job_id = fields.get("job_id")
+        with self.db:
+            self.db.execute("BEGIN")
+            if job_id:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO jobs (job_id, name) VALUES (?, ?)", (job_id, name)
+                )
+            self.db.execute(
+                f"UPDATE lines SET {cols} WHERE name=?",  # noqa: S608 (column names are ours)
+                [*fields.values(), name],
+            )
+
+
+def lock_dir(out_dir: Path) -> IO[bytes]:
+    """Hold ``out_dir/.krea-batch.lock`` (``flock``; released by the OS even on
+    ``SIGKILL``) so that two runs never share a ledger. No-op where ``fcntl`` is
+    missing (Windows). Raises :class:`ValueError` when another run holds it."""
+    handle = (out_dir / ".krea-batch.lock").open("a+b")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(f"another batch is running in {out_dir}") from None
+    return handle

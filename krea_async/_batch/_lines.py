@@ -1,0 +1,144 @@
+"""Batch input: lines (one job each), read from JSONL or a prompt list, safely named."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["BatchLine", "check_unique", "lines_from_prompts", "load_lines", "safe_name"]
+
+_MAX_NAME = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))}
+_RESERVED |= {f"lpt{i}" for i in range(10)}
+
+
+@attrs.frozen(kw_only=True)
+class BatchLine:
+    """One job of a batch.
+
+    - ``name``: the file name stem of its outputs (safe: see :func:`safe_name`)
+      and its key in the ledger; unique within a batch.
+    - ``endpoint``: e.g. ``"image/bfl/flux-1-dev"`` (see ``AsyncKrea.generate``).
+    - ``input``: the JSON body of the submit.
+    - ``index``: its 0-based position in the input.
+    """
+
+    name: str
+    endpoint: str
+    input: Mapping[str, Any]
+    index: int
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the endpoint and input: a changed line is detected on resume."""
+        blob = json.dumps([self.endpoint, self.input], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def safe_name(raw: str) -> str:
+    """A file name stem made from a user-given line id.
+
+    Keeps ``A-Z a-z 0-9 . _ -``, replaces runs of anything else (and ``..``)
+    with one ``_``, strips dots, dashes and underscores at both ends, cuts to 100
+    characters and prefixes
+    Windows device names (``con``, ``nul``...). Raises :class:`ValueError` if
+    nothing is left.
+    """
+    name = re.sub(r"_+", "_", re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", raw)))
+    name = name.strip("._-")[:_MAX_NAME].rstrip("._-")
+    if not name:
+        raise ValueError(f"line id {raw!r} gives no usable file name")
+    if name.split(".")[0].lower() in _RESERVED:
+        name = f"_{name}"[:_MAX_NAME]
+    return name
+
+
+def _index_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def check_unique(lines: Sequence[BatchLine]) -> None:
+    seen: dict[str, int] = {}
+    for line in lines:
+        key = line.name.lower()  # case-insensitive file systems
+        if key in seen:
+            raise ValueError(
+                f"lines {seen[key]} and {line.index} both write files named {line.name!r}: "
+                "give them distinct ids"
+            )
+        seen[key] = line.index
+
+
+def lines_from_prompts(
+    prompts: Iterable[str], endpoint: str, *, input: Mapping[str, Any] | None = None
+) -> list[BatchLine]:
+    """One line per prompt on ``endpoint``; ``input`` holds extra fields for every
+    line (e.g. ``{"width": 1024}``). Lines are named by index (``000000``...)."""
+    base = dict(input or {})
+    return [
+        BatchLine(name=_index_name(i), endpoint=endpoint, input={**base, "prompt": p}, index=i)
+        for i, p in enumerate(prompts)
+    ]
+
+
+def load_lines(
+    path: str | os.PathLike[str], *, default_endpoint: str | None = None
+) -> list[BatchLine]:
+    """Read a batch file.
+
+    A ``.txt`` file holds one prompt per non-empty line (``default_endpoint``
+    needed). Otherwise each non-empty line is JSON: ``{"endpoint": ..., "input":
+    {...}, "id": ...}`` (``id`` optional), ``{"prompt": ..., "id": ..., ...}``
+    (the other keys are input fields; ``default_endpoint``), or a JSON string (a
+    prompt). Outputs are named from ``id`` (through :func:`safe_name`) or from the
+    line's 0-based index. Raises :class:`ValueError` naming the line for a
+    malformed line, a missing endpoint, or two lines with the same name.
+    """
+    file = Path(path)
+    text = file.read_text(encoding="utf-8")
+    raw_lines = [ln for ln in text.splitlines() if ln.strip()]
+    if file.suffix.lower() == ".txt":
+        if default_endpoint is None:
+            raise ValueError("a prompt list needs a default model (--model / default_endpoint)")
+        lines = lines_from_prompts((ln.strip() for ln in raw_lines), default_endpoint)
+        check_unique(lines)
+        return lines
+    lines = []
+    for index, raw in enumerate(raw_lines):
+        where = f"{file.name}, line {index + 1}"
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not JSON ({exc.msg})") from None
+        if isinstance(item, str):
+            item = {"prompt": item}
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected a JSON object or string")  # noqa: TRY004
+        line_id = item.pop("id", None)
+        if line_id is not None and not isinstance(line_id, (str, int)):
+            raise ValueError(f"{where}: 'id' must be a string or an integer")
+        endpoint = item.pop("endpoint", None) or default_endpoint
+        if not isinstance(endpoint, str) or not endpoint:
+            raise ValueError(f"{where}: no 'endpoint' and no default model given")
+        body = item.pop("input", None)
+        if body is None:
+            body = item
+        elif item:
+            raise ValueError(f"{where}: unexpected keys next to 'input': {sorted(item)}")
+        if not isinstance(body, dict):
+            raise ValueError(f"{where}: 'input' must be a JSON object")  # noqa: TRY004
+        try:
+            name = _index_name(index) if line_id is None else safe_name(str(line_id))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        lines.append(BatchLine(name=name, endpoint=endpoint, input=body, index=index))
+    check_unique(lines)
+    return lines
