@@ -6,7 +6,21 @@ and ``conformance``.
 
 from __future__ import annotations
 
+import logging
+
 import nox
+
+
+class _NoUvProbeNote(logging.Filter):
+    """nox looks for uv (an optional, faster installer) before each session and logs
+    ``uv binary not found.`` where there is none; these sessions use virtualenv and pip,
+    so that line only worries a new contributor (tests/test_new_user.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "uv binary not found."
+
+
+logging.getLogger("nox").addFilter(_NoUvProbeNote())
 
 nox.options.sessions = ["lint", "typecheck", "codegen", "tests", "slow", "storm", "conformance"]
 nox.options.reuse_existing_virtualenvs = True
@@ -31,8 +45,8 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """The honest but slow tests alone (subprocesses: the SIGKILL batch run, the pytest
     plugin's sample project, mypy, the docs' scripts; real Redis and Chromium; real-time
-    waits): ``tests/conftest.py`` lists them; not in ``tests``."""
-    session.install("-e", ".[test]")
+    waits; the docs build): ``tests/conftest.py`` lists them; not in ``tests``."""
+    session.install("-e", ".[test,docs]")
     session.run("pytest", "-m", "slow", "-p", "no:cacheprovider", *session.posargs)
 
 
