@@ -80,6 +80,8 @@ class LeanPool(httpcore.AsyncConnectionPool):
                         await conn.aclose()
                 elif conn.is_available():
                     return conn
+                else:  # not reusable (should not happen for an idle HTTP/1.1 one)
+                    self._forget(conn)
             if len(self._connections) < self._max_connections:
                 conn = self.create_connection(origin)
                 self._connections.append(conn)
@@ -117,9 +119,12 @@ class LeanPool(httpcore.AsyncConnectionPool):
         if conn.is_closed():
             self._forget(conn)
             return
-        if conn.is_idle() and conn in self._connections:
-            self._idle.setdefault(_key(origin), []).append(conn)
-        self._wake()
+        if conn.is_idle():
+            if conn in self._connections:
+                self._idle.setdefault(_key(origin), []).append(conn)
+            self._wake()
+        else:  # neither idle nor closed: not reusable, give its place back
+            self._forget(conn)
 
     def _wake(self) -> None:
         if self._queue:

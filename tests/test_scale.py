@@ -452,3 +452,29 @@ def test_import_builds_no_typed_inputs_until_asked() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "BflFlux1DevInput DownloadError", "True download"]
+
+
+async def test_the_lean_pool_reuses_connections_and_times_out_when_full(
+    anyio_backend: str,
+) -> None:
+    """The pool under httpx's transport: requests outside the admission FIFO (downloads
+    use the pool directly) wait for a connection up to the pool timeout
+    (``httpx.PoolTimeout``); a freed connection is reused, never more than the limit."""
+    fake = FakeKrea()
+    with fake.serve_in_thread() as url:
+        async with AsyncKrea("k", base_url=url, max_connections=2) as krea:
+            http = krea._state.http_client
+            pool = http._transport._pool  # type: ignore[attr-defined]
+            assert type(pool).__name__ == "LeanPool"
+            async with http.stream("GET", url + "/jobs"), http.stream("GET", url + "/jobs"):
+                with pytest.raises(httpx.PoolTimeout):
+                    await http.get(url + "/jobs", timeout=httpx.Timeout(5, pool=0.2))
+                assert len(pool.connections) == 2
+            for _ in range(5):
+                assert (await http.get(url + "/jobs")).status_code in (200, 401)
+            assert len(pool.connections) <= 2
+            jobs = await gather(
+                [lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(8)]
+            )
+            assert len(pool.connections) <= 2
+    assert len({j.job_id for j in jobs}) == 8
