@@ -102,6 +102,14 @@ def storm(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def scale(session: nox.Session) -> None:
+    """The 10,000-job test alone (tests/test_scale.py, marker ``scale``); not in ``tests``:
+    10,000 concurrent ``subscribe()`` on one client, asyncio and trio."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "scale", "-q", "tests/test_scale.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The scaling benchmark (bench/README.md), not part of ``tests``: the SDK, raw httpx,
     httpx2 and aiohttp loops at N = 100, 1,000, 10,000 jobs, 3 repetitions, one table.

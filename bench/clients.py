@@ -6,8 +6,9 @@ once on one client, on the standard asyncio loop:
 
 - ``sdk``: ``asyncio.gather`` of N ``krea.subscribe(...)`` on one ``AsyncKrea`` with
   default settings (the SDK's own transport and polling).
-- ``sdk-aiohttp``: the same with ``http_client=httpx.AsyncClient(
-  transport=httpx_aiohttp.AiohttpTransport())`` (needs ``httpx-aiohttp``).
+- ``sdk-aiohttp``: the same with ``AsyncKrea(http_transport="aiohttp")`` (needs
+  ``httpx-aiohttp``; an SDK without that option gets ``http_client=httpx.AsyncClient(
+  transport=httpx_aiohttp.AiohttpTransport())``).
 - ``httpx``: a raw loop, ``httpx.AsyncClient(limits=Limits(max_connections=100))`` and an
   ``asyncio.Semaphore(100)`` around each request; polls ``GET /jobs/{id}`` every 2 s.
 - ``httpx2``: the same loop on ``httpx2`` (same API).
@@ -104,11 +105,14 @@ async def _sdk(
     from krea_async import AsyncKrea
 
     http_client = None
-    if aiohttp_transport:
+    kwargs: dict[str, Any] = {}
+    if aiohttp_transport and "http_transport" in inspect.signature(AsyncKrea).parameters:
+        kwargs["http_transport"] = "aiohttp"
+    elif aiohttp_transport:
         import httpx_aiohttp
 
         http_client = httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())
-    kwargs: dict[str, Any] = {"http_client": http_client} if http_client is not None else {}
+        kwargs["http_client"] = http_client
     krea = AsyncKrea(api_key=API_KEY, base_url=base_url, **kwargs)
     deadline = _deadline_kw(krea.subscribe, bound)
 

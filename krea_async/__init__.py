@@ -22,7 +22,8 @@ replicas).
 
 from __future__ import annotations
 
-from . import files, inputs
+from typing import TYPE_CHECKING
+
 from ._client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
 from ._errors import (
@@ -77,7 +78,10 @@ from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
 from ._webhooks import WebhookReceiver, WebhookResult
-from .files import DownloadError
+
+if TYPE_CHECKING:
+    from . import files, inputs  # imported on first use (module __getattr__ below)
+    from .files import DownloadError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -146,6 +150,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    if name in ("inputs", "files", "DownloadError"):
+        # imported on first use (issue 8): ~130 typed input classes; downloads
+        import importlib
+
+        module = importlib.import_module(
+            f".{'files' if name == 'DownloadError' else name}", __name__
+        )
+        return getattr(module, name) if name == "DownloadError" else module
     # Deprecated names, kept for one release.
     if name == "DEFAULT_JOB_TIMEOUT":
         import warnings

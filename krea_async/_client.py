@@ -22,12 +22,13 @@ from typing import Any, Literal
 import attrs
 import httpx
 
-from . import files as _files
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
+from ._http_transport import HttpTransportChoice, make_transport
 from ._models import Job
+from ._poller import POLLING_MODES, PollingMode
 from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, PollingSettings, drain
 from ._request import Requester
 from ._resources.assets import Assets
@@ -38,7 +39,14 @@ from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_TIMEOUT, REDACTED, Secret, SharedState, check_api_key
+from ._transport import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_TIMEOUT,
+    REDACTED,
+    Secret,
+    SharedState,
+    check_api_key,
+)
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__
@@ -112,6 +120,19 @@ class AsyncKrea(GeneratedMethods):
     - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
       limits); you close it. ``transport``: an httpx transport for the client this
       one creates (``krea_async.testing`` uses it for the in-process fake).
+    - ``max_connections``: size of the connection pool this client creates (default
+      100, all kept alive) and of the admission limit in front of it: at most that
+      many API requests are in flight, the others wait their turn in a FIFO (a
+      submit still waiting has sent nothing). With your own ``http_client``, pass
+      its pool size here. See docs/content/scale.md.
+    - ``polling``: how the client's one shared poller asks for the states of the
+      jobs its ``subscribe()``/``jobs.wait()``/``jobs.stream()`` calls wait for:
+      ``"per-job"`` (``GET /jobs/{id}`` at each job's interval), ``"list"``
+      (``GET /jobs?limit=1000`` every 0.25 s, checking by id a job the listing
+      does not show) or ``"auto"`` (default: lists when that takes fewer requests).
+    - ``http_transport``: ``"auto"`` (default) and ``"httpx"`` use httpx's own
+      transport; ``"aiohttp"`` uses ``httpx-aiohttp`` (``krea-async[aiohttp]``)
+      under asyncio (trio keeps httpx's). Only for the client this one creates.
     - ``webhook_url``: the public URL where this app mounts :attr:`webhooks` (e.g.
       ``"https://app.example/krea/webhooks"``); defaults to ``$KREA_WEBHOOK_URL``
       (``""`` turns webhooks off). With one, every submit without a ``webhook_url``
@@ -158,6 +179,9 @@ class AsyncKrea(GeneratedMethods):
         transport: httpx.AsyncBaseTransport | None = None,
         allow_insecure_http: bool = False,
         default_headers: Mapping[str, str] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        polling: PollingMode = "auto",
+        http_transport: HttpTransportChoice = "auto",
         job_timeout: float | NotGiven = NOT_GIVEN,
         webhook_url: str | None = None,
         events: JobEvents | None = None,
@@ -188,6 +212,12 @@ class AsyncKrea(GeneratedMethods):
             raise ConfigurationError("poll intervals must be >= 0 seconds")
         if cancel_timeout < 0:
             raise ConfigurationError("cancel_timeout must be >= 0 seconds")
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections >= 1
+        ):
+            raise ConfigurationError(f"max_connections must be >= 1, got {max_connections!r}")
+        if polling not in POLLING_MODES:
+            raise ConfigurationError(f"polling must be one of {POLLING_MODES}, got {polling!r}")
         policy = retry or RetryPolicy()
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
@@ -204,18 +234,24 @@ class AsyncKrea(GeneratedMethods):
                 cancel_timeout=cancel_timeout,
                 transient_statuses=policy.retry_statuses,
                 on_cancel_failed=on_cancel_failed,
+                mode=polling,
             ),
             allow_insecure_http=allow_insecure_http,
         )
         if _shared is None:
             owns = http_client is None
+            limits = httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
+            if transport is None and http_client is None:
+                transport = make_transport(http_transport, limits)
             client = http_client or httpx.AsyncClient(
                 transport=transport,
                 timeout=DEFAULT_TIMEOUT,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=limits,
                 follow_redirects=False,
             )
-            _shared = SharedState(client, owns_client=owns)
+            _shared = SharedState(client, owns_client=owns, max_connections=max_connections)
         self._state = _shared
         requester = Requester(
             state=self._state,
@@ -225,13 +261,13 @@ class AsyncKrea(GeneratedMethods):
             retry=policy,
             headers=self._settings.headers,
         )
-        polling = self._settings.polling
-        self.jobs = Jobs(requester, polling)
-        self.assets = Assets(requester, polling)
-        self.styles = Styles(requester, polling)
-        self.node_apps = NodeApps(requester, polling)
-        self.models = Models(requester, polling)
-        self._generations = Generations(requester, polling)
+        settings = self._settings.polling
+        self.jobs = Jobs(requester, settings)
+        self.assets = Assets(requester, settings)
+        self.styles = Styles(requester, settings)
+        self.node_apps = NodeApps(requester, settings)
+        self.models = Models(requester, settings)
+        self._generations = Generations(requester, settings)
         self._wakeup = _wakeup or wakeup_for(
             webhook_url,
             events=events,
@@ -338,6 +374,7 @@ class AsyncKrea(GeneratedMethods):
             allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
             default_headers=headers,
             on_cancel_failed=cur.polling.on_cancel_failed,
+            polling=cur.polling.mode,  # type: ignore[arg-type]
             _shared=self._state,
             webhook_url="",
             _wakeup=self._wakeup,
@@ -416,6 +453,7 @@ class AsyncKrea(GeneratedMethods):
             cancel_on_exit=cancel_on_exit,
             category=category,
             first=job,
+            poller=self.jobs._poller,
         )
         final = await drain(stream, on_queue_update)
         return SubscribeResult(
@@ -430,6 +468,8 @@ class AsyncKrea(GeneratedMethods):
         Uses this client's connection pool but never sends the API key. See
         :func:`krea_async.files.download` for redirects, checks and errors.
         """
+        from . import files as _files
+
         self._state.check_usable()
         return await _files.download(
             url,
@@ -441,6 +481,8 @@ class AsyncKrea(GeneratedMethods):
     async def _download_all(
         self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
     ) -> list[Path]:
+        from . import files as _files
+
         self._state.check_usable()
         return await _files.download_all(
             urls,

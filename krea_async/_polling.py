@@ -36,6 +36,8 @@ from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from ._poller import Poller
+
 __all__ = [
     "DEFAULT_DEADLINE",
     "CancelFailedCallback",
@@ -102,6 +104,7 @@ class PollingSettings:
     cancel_timeout: float = 5.0
     transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     on_cancel_failed: CancelFailedCallback | None = None
+    mode: str = "auto"  # the shared poller's mode (krea_async._poller)
 
     def interval_for(self, category: str | None) -> float:
         """The poll interval for a job of ``category``."""
@@ -120,6 +123,7 @@ class PollingSettings:
         cancel_on_exit: bool,
         category: str | None = None,
         first: Job | None = None,
+        poller: Poller | None = None,
     ) -> JobStream:
         """A :class:`JobStream` on these settings; ``None`` arguments take the defaults."""
         return JobStream(
@@ -134,6 +138,7 @@ class PollingSettings:
             first=first,
             transient_statuses=self.transient_statuses,
             on_cancel_failed=self.on_cancel_failed,
+            poller=poller,
         )
 
 
@@ -246,6 +251,10 @@ class JobStream:
     reason, a WARNING names the job, and ``on_cancel_failed(job_id, reason)`` is
     called (the client's ``on_cancel_failed=``).
 
+    Made by a client, it asks the client's shared poller (``poller``) instead of
+    calling ``get`` itself: the poller may answer from a listing of many jobs, and
+    then yields a state when the status changes (docs/content/scale.md).
+
     Constructor arguments (seconds): ``poll_interval`` (default 2),
     ``max_poll_interval`` (default 15), ``deadline`` (default
     :data:`DEFAULT_DEADLINE`), ``cancel_timeout`` (default 5). The spellings
@@ -267,6 +276,7 @@ class JobStream:
         first: Job | None = None,
         transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
         on_cancel_failed: CancelFailedCallback | None = None,
+        poller: Poller | None = None,
         interval: float | NotGiven = NOT_GIVEN,
         max_interval: float | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven = NOT_GIVEN,
@@ -293,6 +303,7 @@ class JobStream:
         self._cancel_timeout = cancel_timeout
         self._pending_first = first
         self._transient = transient_statuses
+        self._poller = poller
         self._started: float | None = None
         self._polls = 0
         self._current = interval_
@@ -367,10 +378,15 @@ class JobStream:
         failures = 0
         delay = self._next_interval(now) if self._polls or self.last is not None else 0.0
         while True:
-            if delay > 0:
-                await anyio.sleep(delay)
             try:
-                job = await self._get(self.job_id)
+                if self._poller is not None:  # the client's shared poller (issue 8)
+                    job = await self._poller.wait(
+                        self.job_id, self.last, delay, delay or self._interval
+                    )
+                else:
+                    if delay > 0:
+                        await anyio.sleep(delay)
+                    job = await self._get(self.job_id)
             except (APIConnectionError, APIResponseValidationError, APIStatusError) as exc:
                 transient = not isinstance(exc, APIStatusError) or (
                     exc.status_code in self._transient

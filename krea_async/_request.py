@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from ._admission import StopSignal
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -117,7 +118,8 @@ class Requester:
         idempotent: bool | None = None,
         gone_ok: bool = False,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
+        priority: bool = False,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; return ``(parsed JSON body or None, response)``.
 
@@ -129,7 +131,8 @@ class Requester:
         :class:`~krea_async.APIResponseValidationError` for an unreadable 2xx body.
         ``gone_ok``: a 404 after an attempt whose answer was lost counts as done (the
         lost attempt deleted it). Once ``stop`` is set, no further attempt starts and
-        a retry wait ends early: the last error is raised.
+        a retry wait ends early: the last error is raised. ``priority``: goes before
+        other requests waiting for a connection (the shared poller's).
         """
         method = method.upper()
         if idempotent is None:
@@ -142,22 +145,34 @@ class Requester:
         answer_lost = False  # an earlier attempt was sent and its answer lost
         while True:
             self.state.check_usable()
-            request = self.state.http_client.build_request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                files=files,
-                data=data,
-                headers={**self.headers, **(headers or {})},
-                timeout=self.timeout,
-            )
             t0 = time.monotonic()
             error: APIStatusError | APIConnectionError
             result: tuple[object, httpx.Response] | None = None
             try:
-                with anyio.move_on_after(deadline - (t0 - started)):
-                    result = await send(self.state.http_client, request, self._auth)
+                # Wait for a slot in the SDK's FIFO, not in httpx's pool (issue 8). The
+                # wait is not part of the total deadline: nothing has been sent yet.
+                waited_from = time.monotonic()
+                if isinstance(stop, StopSignal) and stop.holds_slot:
+                    stop.holds_slot = False  # the caller took it (a submit)
+                else:
+                    await self.state.admission.acquire(priority=priority, stop=stop)
+                started += time.monotonic() - waited_from
+                try:
+                    request = self.state.http_client.build_request(
+                        method,
+                        url,
+                        json=json_body,
+                        params=params,
+                        files=files,
+                        data=data,
+                        headers={**self.headers, **(headers or {})},
+                        timeout=self.timeout,
+                    )
+                    t0 = time.monotonic()
+                    with anyio.move_on_after(deadline - (t0 - started)):
+                        result = await send(self.state.http_client, request, self._auth)
+                finally:
+                    self.state.admission.release()
                 if result is None:
                     raise APITimeoutError(
                         f"{method} {url.path} did not complete within its {deadline:g} s "
@@ -220,7 +235,7 @@ class Requester:
         parse: Callable[[object, httpx.Response], T],
         *,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
         **kwargs: Any,
     ) -> T:
         """POST a request that creates something (a job, an asset) and parse the response.

@@ -14,7 +14,6 @@ import anyio
 import attrs
 
 from ._models import Job, JobResult
-from .files import download_all
 
 __all__ = ["SubscribeResult"]
 
@@ -63,4 +62,6 @@ class SubscribeResult:
         stem = None if single_file else self.request_id
         if self._downloader is not None:
             return await self._downloader(urls, dest, stem)
+        from .files import download_all
+
         return await download_all(urls, dest, stem=stem)

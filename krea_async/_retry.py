@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import email.utils
 import random
 from collections.abc import Iterator
 
@@ -84,6 +83,8 @@ def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> 
     else:
         return max(0.0, seconds) if seconds == seconds else None  # NaN check
     try:
+        import email.utils  # only for an HTTP-date Retry-After (import cost)
+
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None

@@ -11,16 +11,18 @@ one layer up, in :mod:`krea_async._request`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import socket
 import sys
+import weakref
 from collections.abc import Generator
+from typing import Any
 
 import httpx
 
+from ._admission import Admission
 from ._converter import WireFormatError, loads_json
 from ._errors import (
     APIConnectionError,
@@ -37,6 +39,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_RESPONSE_BYTES",
     "BearerAuth",
+    "DEFAULT_MAX_CONNECTIONS",
     "Secret",
     "SharedState",
     "check_api_key",
@@ -50,6 +53,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
 """Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
 up to 75 MB), pool 30. Generation requests return at once with a pending job;
 waiting for the job itself is bounded by the job deadline, not by these."""
+
+DEFAULT_MAX_CONNECTIONS = 100
+"""Default size of the connection pool, and of the admission limit in front of it."""
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest JSON response body read into memory (bytes); larger is an error."""
@@ -153,10 +159,14 @@ def _configure_logging_from_env() -> None:
 
 def _current_loop() -> object | None:
     """An object identifying the running event loop (asyncio loop or trio token)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop runs (import cost)
+    if asyncio is not None:
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return loop
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
@@ -169,13 +179,27 @@ def _current_loop() -> object | None:
 
 
 class SharedState:
-    """What every ``with_options()`` copy of a client shares: the pool and its owner."""
+    """What every ``with_options()`` copy of a client shares: the pool and its owner,
+    and the admission limit: at most ``max_connections`` API requests are inside
+    httpx at once; the others wait in this FIFO (never in httpcore's pool, whose
+    scheduling costs grow with the square of its queue)."""
 
-    def __init__(self, http_client: httpx.AsyncClient, owns_client: bool) -> None:
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        owns_client: bool,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
         self.http_client = http_client
         self.owns_client = owns_client
         self.closed = False
         self.loop: object | None = None
+        self.admission = Admission(max_connections)
+        self._on_close: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def on_close(self, obj: Any) -> None:
+        """Call ``obj.close()`` when this pool is closed (held weakly)."""
+        self._on_close.add(obj)
 
     def check_usable(self) -> None:
         """Raise :class:`~krea_async.ClientStateError` when closed or on another loop."""
@@ -208,18 +232,27 @@ class SharedState:
             return
         first = self.loop
         current = _current_loop()
-        if isinstance(first, asyncio.AbstractEventLoop) and current is not first:
+        asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop (import cost)
+        if (
+            asyncio is not None
+            and isinstance(first, asyncio.AbstractEventLoop)
+            and current is not first
+        ):
             if not first.is_closed():
                 raise ClientStateError(
                     "aclose() was called from another event loop than this AsyncKrea "
                     "client's, which still runs; close the client on its own loop"
                 )
             self.closed = True
+            for obj in list(self._on_close):
+                obj.close()
             if self.owns_client:
                 closed = _close_orphaned_connections(self.http_client)
                 logger.debug("closed %d connections of a client whose loop had ended", closed)
             return
         self.closed = True
+        for obj in list(self._on_close):
+            obj.close()
         if self.owns_client:
             await self.http_client.aclose()
 

@@ -45,7 +45,17 @@ LAYERS: list[tuple[str, ...]] = [
         "_files_names",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
-    ("_transport", "files", "_files_checks", "_files_io", "_files_download"),
+    (
+        "_admission",
+        "_transport",
+        "files",
+        "_files_checks",
+        "_files_io",
+        "_files_download",
+        "_pool",
+        "_http_transport",
+        "_poller",
+    ),
     ("_request", "_polling", "_results"),
     # the job-event bus and the webhook receiver sit on the models and the polling rules
     ("_events", "_webhooks"),

@@ -1,10 +1,10 @@
 """The fault storm: 500 concurrent subscribe() calls against a faulty fake over loopback.
 
-The fake injects 10 % 5xx on polls, 5 % dropped connections (half before, half
-after the job is created, on submits and polls alike) and bursts of 429 on
-submit. Every call must end with its URLs or a typed error that carries its job id
-(or says that no clear answer came back), the ledger must show no job created twice
-for one call, and no connection, task or file descriptor may be left open.
+The fake injects 10 % 5xx on polls and job listings, 5 % dropped connections
+(half before, half after the job is created, on submits, polls and listings alike)
+and bursts of 429 on submit. Every call must end with its URLs or a typed error that
+carries its job id (or says that no clear answer came back), the ledger must show no
+job created twice for one call, and no connection, task or file descriptor may be left open.
 
 Not part of the default ``pytest`` run (pyproject ``addopts``); run it alone, with
 its figures: ``nox -s storm`` (or ``pytest -m storm -s``). CI runs that session.
@@ -46,6 +46,10 @@ async def test_fault_storm(anyio_backend: str) -> None:
     fake.inject(http_error(503), on="poll", rate=0.10)
     fake.inject(drop_before(), on="poll", rate=0.025)
     fake.inject(drop_after(), on="poll", rate=0.025)
+    # the shared poller lists jobs when many are waited for (issue 8): storm that too
+    fake.inject(http_error(503), on="list", rate=0.10)
+    fake.inject(drop_before(), on="list", rate=0.025)
+    fake.inject(drop_after(), on="list", rate=0.025)
     fake.inject(drop_before(), on="submit", rate=0.025)
     fake.inject(drop_after(), on="submit", rate=0.025)
     burst_one = fake.inject(rate_limited(retry_after=0), on="submit", times=60)

@@ -462,7 +462,10 @@ async def test_requests_saved_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = 10
     with FakeKrea(time_scale=0.05) as fake, served_fake(fake) as (url, log):
         async with (
-            AsyncKrea(api_key="k", base_url=url, poll_interval=2.0 * 0.05) as krea,
+            # per job: with 10 jobs, polling="auto" would list them instead (issue 8)
+            AsyncKrea(
+                api_key="k", base_url=url, poll_interval=2.0 * 0.05, polling="per-job"
+            ) as krea,
             anyio.create_task_group() as tg,
         ):
             for i in range(jobs):

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
+from .._admission import StopSignal
 from .._converter import WireFormatError, check_job_id, structure
 from .._errors import APIResponseValidationError
 from .._models import Job, JobPage
@@ -143,7 +144,7 @@ class Resource:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         submit: SubmitInfo = _JOB,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
     ) -> T:
         """POST something that creates a job or an asset: never replayed when it may
         have been carried out (:class:`~krea_async.UncertainSubmitError`, worded by

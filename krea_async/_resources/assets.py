@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 
 from .._errors import KreaError
-from .._files_inputs import FileInput, file_size, media_type, read_file_input
+from .._files_inputs import FileInput
 from .._models import Asset, AssetPage
 from .._urls import resource_path
 from ._base import Resource, follow_cursor, paging
+
+if TYPE_CHECKING:
+    from ..files import FileInput
 
 __all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
 
@@ -64,6 +68,8 @@ class Assets(Resource):
         :class:`~krea_async.UncertainSubmitError` when the upload may or may not
         have happened (it is not replayed, to avoid a duplicate asset).
         """
+        from ..files import file_size, media_type, read_file_input  # (import cost)
+
         size = await anyio.to_thread.run_sync(file_size, file)
         if size is not None and size > MAX_ASSET_BYTES:
             raise AssetTooLargeError(size, MAX_ASSET_BYTES)

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
 from .._models import Job
@@ -36,7 +37,7 @@ class Generations(Resource):
         input: Any,
         *,
         webhook_url: str | None = None,
-        stop: anyio.Event | None = None,
+        stop: anyio.Event | StopSignal | None = None,
     ) -> Job:
         """POST ``input`` to ``/generate/{endpoint}``; return the pending job.
 
@@ -74,10 +75,16 @@ class Generations(Resource):
         propagates within about twice ``cancel_timeout``, however slowly the
         server answers.
         """
+        # Wait for a connection slot here, where a cancellation is plain (nothing sent),
+        # and hand it to the shielded task that sends the POST. (Nothing else is made
+        # before: thousands of submits may wait here.)
+        admission = self._requester.state.admission
+        await admission.acquire()
         created: list[Job] = []
         failed: list[Exception] = []
         done = anyio.Event()
-        abandoned = anyio.Event()
+        abandoned = StopSignal()
+        abandoned.holds_slot = True
         grace = self._polling.cancel_timeout
         submit_scope = anyio.CancelScope(shield=True)
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
@@ -123,6 +130,10 @@ class Generations(Resource):
                     self._polling.on_cancel_failed,
                 )
             raise
+        finally:
+            if abandoned.holds_slot:  # never used (the request did not start)
+                abandoned.holds_slot = False
+                admission.release()
         if failed:
             raise failed[0]
         return created[0]

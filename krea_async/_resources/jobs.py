@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,9 @@ from .._converter import WireFormatError, shown, structure
 from .._deprecation import renamed
 from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundError, reclassify
 from .._models import Job, JobPage, JobStatus
-from .._polling import JobStream, drain
+from .._poller import LIST_LIMIT, Poller
+from .._polling import JobStream, PollingSettings, drain
+from .._request import Requester
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from .._urls import resource_path
 from ._base import Resource, cursor_param, follow_cursor, paging, parse
@@ -42,11 +45,57 @@ def _job_not_found() -> Iterator[None]:
         raise reclassify(exc, JobNotFoundError) from exc
 
 
+async def _get_job(requester: Requester, job_id: str, *, priority: bool = False) -> Job:
+    """``GET /jobs/{id}`` as a :class:`~krea_async.Job` (:meth:`Jobs.get`; the shared
+    poller's with ``priority``: ahead of waiting submits for a connection). A state
+    of another job than ``job_id`` is an :class:`~krea_async.APIResponseValidationError`."""
+    with _job_not_found():
+        body, response = await requester.request("GET", _job_path(job_id), priority=priority)
+    job = parse(body, response, Job)
+    if job.job_id != job_id.strip():
+        raise APIResponseValidationError(
+            f"GET {response.request.url.path} answered with another job's state "
+            f"(job_id {shown(job.job_id)}); refused",
+            response=response,
+            body=body,
+        )
+    return job
+
+
+async def _list_raw(requester: Requester, cursor: str | None) -> tuple[list[object], str | None]:
+    """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor)."""
+    params = paging(LIST_LIMIT, cursor)
+    body, response = await requester.request("GET", "/jobs", params=params, priority=True)
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise APIResponseValidationError(
+            f"GET /jobs returned {response.status_code} without an items list",
+            response=response,
+            body=body,
+        )
+    assert isinstance(body, dict)
+    cursor = body.get("next_cursor", body.get("nextCursor"))
+    return items, cursor if isinstance(cursor, str) else None
+
+
 class Jobs(Resource):
     """Jobs of this account: ``krea.jobs``."""
 
     #: Set by a client with a webhook URL: ``wait()`` on jobs it submitted wakes on webhooks.
     _wakeup: Wakeup | None = None
+
+    def __init__(self, requester: Requester, polling: PollingSettings) -> None:
+        super().__init__(requester, polling)
+        # The client's shared poller: every stream/wait/subscribe of it registers there.
+        # Its callables hold the requester, not this resource: no reference cycle, so a
+        # closed client is freed without the cycle collector.
+        self._poller = Poller(
+            get=functools.partial(_get_job, requester, priority=True),
+            list_page=functools.partial(_list_raw, requester),
+            check_usable=requester.state.check_usable,
+            mode=polling.mode,
+        )
+        requester.state.on_close(self._poller)
 
     async def get(self, job_id: str) -> Job:
         """Fetch the current state of a job (``GET /jobs/{id}``).
@@ -58,18 +107,7 @@ class Jobs(Resource):
         :class:`~krea_async.APIResponseValidationError` for a malformed body, an
         unusable job id, or the state of another job than ``job_id``.
         """
-        path = _job_path(job_id)
-        with _job_not_found():
-            body, response = await self._requester.request("GET", path)
-        job = parse(body, response, Job)
-        if job.job_id != job_id.strip():
-            raise APIResponseValidationError(
-                f"GET {response.request.url.path} answered with another job's state "
-                f"(job_id {shown(job.job_id)}); refused",
-                response=response,
-                body=body,
-            )
-        return job
+        return await _get_job(self._requester, job_id)
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job that is queued or processing (``DELETE /jobs/{id}``).
@@ -111,6 +149,9 @@ class Jobs(Resource):
         ``deadline`` is the deadline in seconds for the whole stream (default: the
         client's ``default_deadline``, 1800 s); when it passes,
         :class:`~krea_async.JobTimeoutError` carries the job id and last state.
+        The client's shared poller does the asking: with many jobs waited for at
+        once it lists ``GET /jobs`` every 0.25 s instead (``AsyncKrea(polling=...)``)
+        and a state is yielded when the status changes.
         Breaking out early is safe: nothing runs or stays open between polls. With
         ``cancel_on_exit=True`` an unfinished job is cancelled (``DELETE``) when the
         stream is left through an error, cancellation, the deadline, or ``aclose()``
@@ -128,6 +169,7 @@ class Jobs(Resource):
             poll_interval=poll_interval,
             deadline=deadline,
             cancel_on_exit=cancel_on_exit,
+            poller=self._poller,
         )
 
     async def wait(

@@ -1,0 +1,330 @@
+"""One poller per client: the waiters of every job share the poll rounds (issue 8).
+
+A waiter (``subscribe()``, ``jobs.wait()``, ``jobs.stream()``, through
+:class:`~krea_async.JobStream`) registers its job with :meth:`Poller.wait` and
+sleeps; each round the poller decides what to ask Krea:
+
+- **per job**: ``GET /jobs/{id}`` for each job whose poll interval has passed,
+  at most :data:`PER_JOB_RATE` requests a second (spread over the interval);
+- **by listing**: ``GET /jobs?limit=1000`` (newest first, Krea's list of the
+  account's jobs), paging by ``cursor`` until the oldest job waited for is
+  covered, every :data:`LIST_INTERVAL` seconds. Jobs of other processes on the
+  same account are skipped; a waiter whose job the listing does not show is
+  checked by id when its own poll interval has passed.
+
+``mode="auto"`` lists when at least :data:`AUTO_LIST_MIN` jobs are waited for and
+listing takes fewer requests a second than polling each job at its interval.
+
+There is no background task. The first waiter to arrive *leads*: it runs the
+rounds while the others wait on an event; when its own job has news it hands the
+lead to another waiter and returns. So a cancelled waiter simply leaves (its
+lead, if any, passes on), and nothing outlives the waiters: closing the client
+(:meth:`close`) wakes the leader, and every waiter gets
+:class:`~krea_async.ClientClosedError`. An error of a list request reaches every
+waiter (each :class:`~krea_async.JobStream` applies its own rules for transient
+failures, so one bad answer does not end a wait); the next round starts afresh.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal, get_args
+
+import anyio
+
+from ._converter import WireFormatError, parse_datetime, structure
+from ._models import Job
+
+__all__ = [
+    "AUTO_LIST_MIN",
+    "LIST_INTERVAL",
+    "LIST_LIMIT",
+    "MAX_LIST_PAGES",
+    "PER_JOB_RATE",
+    "POLLING_MODES",
+    "Poller",
+    "PollingMode",
+]
+
+PollingMode = Literal["auto", "per-job", "list"]
+"""How a client's shared poller asks for job states (``AsyncKrea(polling=...)``)."""
+POLLING_MODES: tuple[str, ...] = get_args(PollingMode)
+
+#: Seconds between list rounds (shorter when a waiter's own interval is shorter).
+LIST_INTERVAL = 0.25
+#: Page size of a list request (Krea's maximum).
+LIST_LIMIT = 1000
+#: Pages one list round reads at most; jobs older than that are checked by id.
+MAX_LIST_PAGES = 10
+#: ``GET /jobs/{id}`` requests the poller starts per second, at most.
+PER_JOB_RATE = 500.0
+#: Fewest waiting jobs for ``mode="auto"`` to consider listing.
+AUTO_LIST_MIN = 8
+#: Shortest interval (s) used to pace rounds (a ``poll_interval`` of 0 included).
+_MIN_INTERVAL = 0.02
+_BURST = PER_JOB_RATE * LIST_INTERVAL
+
+GetJob = Callable[[str], Awaitable[Job]]
+ListPage = Callable[["str | None"], Awaitable["tuple[Sequence[object], str | None]"]]
+
+
+class _Waiter:
+    """One ``wait()`` call: its job, when it wants a state, and the answer."""
+
+    __slots__ = ("created", "done", "due", "error", "event", "interval", "job", "job_id", "status")
+
+    def __init__(self, job_id: str, last: Job | None, due: float, interval: float) -> None:
+        self.job_id = job_id
+        self.status: str | None = None if last is None else last.status
+        self.created = None if last is None else last.created_at
+        self.due = due
+        self.interval = interval
+        self.event: anyio.Event | None = None
+        self.job: Job | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class Poller:
+    """The shared poller of one client (see the module docstring).
+
+    ``get``: ``GET /jobs/{id}`` as a :class:`~krea_async.Job`; ``list_page``: one
+    raw page of ``GET /jobs?limit=1000`` (``(items, next_cursor)``);
+    ``check_usable``: raises :class:`~krea_async.ClientStateError` once the client
+    is closed. ``mode``: one of :data:`POLLING_MODES`.
+    """
+
+    def __init__(
+        self,
+        *,
+        get: GetJob,
+        list_page: ListPage,
+        check_usable: Callable[[], None],
+        mode: str = "auto",
+    ) -> None:
+        if mode not in POLLING_MODES:
+            raise ValueError(f"polling must be one of {', '.join(POLLING_MODES)}, got {mode!r}")
+        self.mode = mode
+        self._get = get
+        self._list_page = list_page
+        self._check_usable = check_usable
+        self._by_job: dict[str, list[_Waiter]] = {}
+        self._pending: dict[_Waiter, None] = {}  # registered, no answer yet (ordered)
+        self._leader: _Waiter | None = None
+        self._kick: anyio.Event | None = None
+        self._wake_at = math.inf
+        self._next_list = -math.inf
+        self._pages = 1
+        self._tokens = _BURST
+        self._tokens_at: float | None = None
+        self._closed = False
+        #: Counters (for tests and the benchmark): rounds run, list and by-id requests.
+        self.rounds = 0
+        self.list_requests = 0
+        self.id_requests = 0
+
+    @property
+    def waiting(self) -> int:
+        """Waiters registered right now."""
+        return sum(len(ws) for ws in self._by_job.values())
+
+    @property
+    def leading(self) -> bool:
+        """Whether a waiter is running the rounds right now."""
+        return self._leader is not None
+
+    def close(self) -> None:
+        """The client was closed: wake the leader, which fails every waiter."""
+        self._closed = True
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._kick is not None:
+            self._kick.set()
+
+    async def wait(self, job_id: str, last: Job | None, delay: float, interval: float) -> Job:
+        """The next state of ``job_id``: polled by id once ``delay`` seconds have
+        passed, or sooner when a list round shows a status other than ``last``'s.
+        ``interval`` (s) paces later checks by id of a job no listing shows.
+        Raises the error of the request that was to answer it."""
+        self._check_usable()
+        now = anyio.current_time()
+        w = _Waiter(job_id, last, now + max(delay, 0.0), max(interval, _MIN_INTERVAL))
+        self._by_job.setdefault(job_id, []).append(w)
+        self._pending[w] = None
+        if w.due < self._wake_at:
+            self._poke()
+        try:
+            while not w.done:
+                if self._leader is None:
+                    self._leader = w
+                if self._leader is w:
+                    await self._lead(w)
+                else:
+                    w.event = anyio.Event()
+                    await w.event.wait()
+        finally:
+            self._remove(w)
+        if w.error is not None:
+            raise w.error.with_traceback(None)
+        assert w.job is not None
+        return w.job
+
+    def _remove(self, w: _Waiter) -> None:
+        self._pending.pop(w, None)
+        ws = self._by_job.get(w.job_id)
+        if ws is not None:
+            ws.remove(w)
+            if not ws:
+                del self._by_job[w.job_id]
+        if self._leader is w:
+            self._leader = None
+            for nxt in self._pending:  # hand the lead to the first waiter still waiting
+                self._leader = nxt
+                if nxt.event is not None:
+                    nxt.event.set()
+                break
+
+    def _deliver(self, w: _Waiter, job: Job | None, error: BaseException | None = None) -> None:
+        if w.done:
+            return
+        w.job, w.error, w.done = job, error, True
+        self._pending.pop(w, None)
+        if w.event is not None:
+            w.event.set()
+
+    def _fail(self, waiters: Iterable[_Waiter], error: BaseException) -> None:
+        for w in list(waiters):
+            self._deliver(w, None, error)
+
+    # -- the rounds (run by the leader) ---------------------------------------------
+
+    async def _lead(self, me: _Waiter) -> None:
+        while not me.done:
+            if self._closed:
+                try:
+                    self._check_usable()
+                except Exception as exc:  # ClientClosedError, to every waiter
+                    self._fail(self._pending, exc)
+                    return
+                self._closed = False
+            now = anyio.current_time()
+            listing, list_interval, next_due = self._plan()
+            if self._tokens_at is None:
+                self._tokens_at = now
+            self._tokens = min(_BURST, self._tokens + (now - self._tokens_at) * PER_JOB_RATE)
+            self._tokens_at = now
+            wake = next_due if self._tokens >= 1 else max(next_due, now + 1 / PER_JOB_RATE)
+            if listing:
+                wake = min(wake, self._next_list)
+            if wake > now:
+                self._kick = kick = anyio.Event()
+                self._wake_at = wake
+                try:
+                    with anyio.move_on_after(wake - now if math.isfinite(wake) else None):
+                        await kick.wait()
+                finally:
+                    self._kick, self._wake_at = None, math.inf
+                continue
+            self.rounds += 1
+            if listing and now >= self._next_list:
+                self._next_list = now + list_interval
+                try:
+                    await self._list_round(now)
+                except Exception as exc:  # typed request errors: to every waiter
+                    self._fail(self._pending, exc)
+                    continue
+            due = [w for w in self._pending if w.due <= now]
+            if due:
+                await self._poll_due(due)
+
+    def _plan(self) -> tuple[bool, float, float]:
+        """(list this round?, list interval, next due)."""
+        rate = 0.0
+        shortest = LIST_INTERVAL
+        next_due = math.inf
+        for w in self._pending:
+            rate += 1.0 / w.interval
+            shortest = min(shortest, w.interval)
+            next_due = min(next_due, w.due)
+        list_interval = max(shortest, _MIN_INTERVAL)
+        if self.mode == "list":
+            listing = True
+        elif self.mode == "per-job" or len(self._pending) < AUTO_LIST_MIN:
+            listing = False
+        else:
+            listing = self._pages / list_interval < rate
+        return listing, list_interval, next_due
+
+    async def _poll_due(self, due: list[_Waiter]) -> None:
+        """``GET /jobs/{id}`` for the jobs due first, as many as the rate allows."""
+        due.sort(key=lambda w: w.due)
+        ids = list(dict.fromkeys(w.job_id for w in due))[: max(1, int(self._tokens))]
+        self._tokens -= len(ids)
+        self.id_requests += len(ids)
+        if len(ids) == 1:
+            await self._poll_one(ids[0])
+            return
+        async with anyio.create_task_group() as tg:
+            for job_id in ids:
+                tg.start_soon(self._poll_one, job_id)
+
+    async def _poll_one(self, job_id: str) -> None:
+        try:
+            job = await self._get(job_id)
+        except Exception as exc:  # typed request errors, to this job's waiters
+            self._fail(self._by_job.get(job_id, ()), exc)
+            return
+        for w in list(self._by_job.get(job_id, ())):
+            self._deliver(w, job)
+
+    async def _list_round(self, now: float) -> None:
+        """List the account's jobs, newest first, until the oldest waited-for job is
+        covered; hand a state to each waiter whose job changed status."""
+        oldest = min((w.created for w in self._pending if w.created is not None), default=None)
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        pages = 0
+        while True:
+            self.list_requests += 1
+            items, cursor = await self._list_page(cursor)
+            pages += 1
+            for item in items:
+                if isinstance(item, dict):
+                    self._apply(item, now)
+            if not items or not cursor or cursor in seen_cursors or oldest is None:
+                break
+            if pages >= MAX_LIST_PAGES:
+                break
+            seen_cursors.add(cursor)
+            last = items[-1]
+            if not isinstance(last, dict):
+                break
+            try:
+                last_created = parse_datetime(last.get("created_at"))
+            except WireFormatError:
+                break
+            if last_created <= oldest:
+                break
+        self._pages = pages
+
+    def _apply(self, item: dict[str, Any], now: float) -> None:
+        ws = self._by_job.get(item.get("job_id"))  # type: ignore[arg-type]
+        if not ws:
+            return
+        status = item.get("status")
+        job: Job | None = None
+        for w in list(ws):
+            if w.done:
+                continue
+            w.due = max(w.due, now + w.interval)  # seen: no check by id needed yet
+            if status == w.status:
+                continue
+            if job is None:
+                try:
+                    job = structure(item, Job)
+                except WireFormatError:
+                    w.due = now  # an odd list item: ask for this job by id
+                    continue
+            self._deliver(w, job)
