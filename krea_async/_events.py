@@ -234,7 +234,9 @@ class RedisEvents:
     ``prefix`` namespaces the keys and channels (default ``"krea:"``); ``ttl`` is how
     long (seconds, rounded up) a job's latest state and a token live;
     ``connect_timeout`` (seconds) bounds each connection attempt, so a Redis that is
-    down fails fast with :class:`EventsUnavailableError` instead of hanging.
+    down fails fast with :class:`EventsUnavailableError` instead of hanging (a command
+    is retried once on a new connection, so a connection left stale by a Redis
+    restart costs nothing).
 
     Keys: ``{prefix}job:{id}`` (a hash: rank and job JSON), ``{prefix}token:{sha256}``;
     channel ``{prefix}job:{id}``. Publishing is one Lua script (compare rank, store,
@@ -265,6 +267,8 @@ class RedisEvents:
     ) -> None:
         try:
             import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
         except ImportError as exc:  # depends on the installed extras
             raise ImportError(
                 "RedisEvents needs the 'redis' extra: pip install 'krea-async[redis]'"
@@ -274,6 +278,10 @@ class RedisEvents:
             socket_connect_timeout=connect_timeout,
             socket_timeout=max(connect_timeout, 5.0),
             decode_responses=True,
+            # one retry on a fresh connection: after Redis restarts, a pooled connection
+            # is stale once (every command here is idempotent: the publish script
+            # compares ranks)
+            retry=Retry(NoBackoff(), 1),
         )
         self._prefix = prefix
         self._ttl = max(1, math.ceil(ttl))
@@ -301,6 +309,9 @@ class RedisEvents:
         hubs, self._hubs = list(self._hubs), set()
         for hub in hubs:
             await hub.close(EventsUnavailableError("RedisEvents was closed"))
+        if self._read_lock is not None:
+            async with self._read_lock:  # a batch read in flight finishes first
+                pass
         await self._redis.aclose()
 
     def _key(self, job_id: str) -> str:
@@ -336,6 +347,8 @@ class RedisEvents:
                 self._read_lock = asyncio.Lock()
             async with self._read_lock:
                 if not read.done():  # nobody read it for us: read the whole batch
+                    if self._closed:
+                        raise EventsUnavailableError("RedisEvents was closed")
                     await self._read_batch()
             try:
                 return _parse(read.result())
