@@ -533,8 +533,10 @@ class _Hub:
             await self.close(EventsUnavailableError("no waiter left"))
             return
         if key not in self.channels and self.error is None:
-            async with self._lock:
-                await self._sync(key)
+            # a failed UNSUBSCRIBE ends the hub (its other waiters poll), not this call
+            with contextlib.suppress(EventsUnavailableError):
+                async with self._lock:
+                    await self._sync(key)
 
     async def close(self, reason: EventsUnavailableError) -> None:
         """Stop the reader task (awaited) and drop the connection."""
