@@ -483,8 +483,8 @@ class _Hub:
         return channel
 
     def check(self) -> None:
-        if self.error is not None:
-            raise self.error
+        if self.error is not None:  # a fresh exception per waiter (own traceback)
+            raise EventsUnavailableError(*self.error.args) from self.error.__cause__
 
     def fail(self, exc: BaseException) -> None:
         """End the hub: wake every waiter, who then raises ``EventsUnavailableError``."""
