@@ -24,7 +24,6 @@ Webhooks: https://docs.krea.ai/developers/webhooks (Krea POSTs the terminal job 
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import hashlib
@@ -33,9 +32,12 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
+
+if TYPE_CHECKING:
+    import asyncio
 
 from ._converter import WireFormatError, parse_job, unstructure
 from ._errors import ConfigurationError
@@ -338,6 +340,8 @@ class RedisEvents:
     async def latest(self, job_id: str) -> Job | None:
         """See :meth:`JobEvents.latest`. Concurrent calls share one pipeline of ``HGET``
         (one connection, one round trip per batch)."""
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         _require_asyncio()
         while True:
             read = self._reads.get(job_id)
@@ -442,11 +446,15 @@ class _Channel:
     __slots__ = ("event", "last", "users")
 
     def __init__(self) -> None:
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         self.users = 0
         self.last: Job | None = None
         self.event = asyncio.Event()
 
     def wake(self) -> None:
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         event, self.event = self.event, asyncio.Event()
         event.set()
 
@@ -464,6 +472,8 @@ class _Hub:
     """
 
     def __init__(self, owner: RedisEvents) -> None:
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         self._owner = owner
         self.users = 0
         self.channels: dict[str, _Channel] = {}
@@ -540,6 +550,8 @@ class _Hub:
 
     async def close(self, reason: EventsUnavailableError) -> None:
         """Stop the reader task (awaited) and drop the connection."""
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         self.fail(reason)
         task, self._task = self._task, None
         conn, self._conn = self._conn, None
@@ -552,6 +564,8 @@ class _Hub:
                     await _disconnect(conn)
 
     async def _connect(self) -> None:
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         from redis.exceptions import RedisError
 
         conn = self._owner._redis.connection_pool.make_connection()
@@ -571,6 +585,8 @@ class _Hub:
     async def _sync(self, key: str) -> None:
         """Under the lock: SUBSCRIBE or UNSUBSCRIBE ``key`` so that the server's state
         matches whether it has waiters."""
+        import asyncio  # here, not at import: `import krea_async` stays cheap
+
         want = key in self.channels
         if want == (key in self._live) or self.error is not None or self._conn is None:
             return
@@ -639,7 +655,7 @@ async def _disconnect(conn: Any) -> None:
 
 def _require_asyncio() -> None:
     """:class:`~krea_async.ConfigurationError` unless running under asyncio."""
-    import asyncio
+    import asyncio  # here, not at import: `import krea_async` stays cheap
 
     try:
         asyncio.get_running_loop()
