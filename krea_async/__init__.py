@@ -53,7 +53,8 @@ from ._errors import (
     UncertainSubmitError,
     UnprocessableEntityError,
 )
-from ._events import EventsUnavailableError, JobEvents, LocalEvents, RedisEvents
+from ._events import EventsUnavailableError, JobEvents, LocalEvents
+from ._events_redis import RedisEvents
 from ._models import (
     Asset,
     AssetPage,

@@ -26,10 +26,10 @@ from ._events import (
     EventsUnavailableError,
     JobEvents,
     LocalEvents,
-    RedisEvents,
     status_rank,
     wait_job,
 )
+from ._events_redis import RedisEvents
 from ._models import Job
 from ._polling import cancel_quietly
 from ._webhooks import WebhookReceiver, WebhookResult
