@@ -61,7 +61,8 @@ class _AiohttpOnAsyncio(httpx.AsyncBaseTransport):
         if sniffio.current_async_library() == "asyncio":
             from httpx_aiohttp import AiohttpTransport
 
-            return AiohttpTransport(limits=self._limits)
+            transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=self._limits)
+            return transport
         from ._pool import lean_transport
 
         return lean_transport(self._limits)
