@@ -58,7 +58,8 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("_request", "_polling", "_results"),
     # the job-event bus and the webhook receiver sit on the models and the polling rules
-    ("_events", "_events_redis", "_webhooks"),
+    ("_events", "_events_redis_hub", "_webhooks"),
+    ("_events_redis",),
     # the client's wake-up wiring (subscribe()/jobs.wait() woken by webhooks)
     ("_wakeup",),
     ("_resources._base",),
