@@ -22,6 +22,7 @@ from typing import Any, Literal
 import attrs
 import httpx
 
+from ._credentials import REDACTED, Secret, check_api_key
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._events import JobEvents
@@ -39,14 +40,7 @@ from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._transport import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_TIMEOUT,
-    REDACTED,
-    Secret,
-    SharedState,
-    check_api_key,
-)
+from ._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
 from ._urls import check_base_url, split_endpoint
 from ._version import __version__

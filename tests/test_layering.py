@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "_urls",
+        "_credentials",
         "_converter",
         "_inputs_runtime",
         "_generated.inputs",
