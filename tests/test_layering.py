@@ -72,6 +72,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.models",
         "_resources.generations",
     ),
+    ("_client_config", "_client_files"),
     ("_generated.methods", "_client"),
     # built on the client: web-app helpers, the batch runner's parts
     ("web", "_batch._files", "_batch._uncertain"),
