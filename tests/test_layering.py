@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_batch._summary",
         "_files_inputs",
         "_files_names",
+        "_job_outcome",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (

@@ -18,8 +18,8 @@ import anyio
 from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError, reclassify
 from .._inputs_runtime import to_body
+from .._job_outcome import cancel_quietly
 from .._models import Job
-from .._polling import cancel_quietly
 from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
