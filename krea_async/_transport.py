@@ -31,9 +31,8 @@ from ._errors import (
     APITimeoutError,
     ClientClosedError,
     ClientStateError,
-    error_message_from_body,
-    status_error,
 )
+from ._status_errors import error_message_from_body, status_error
 
 __all__ = [
     "DEFAULT_TIMEOUT",

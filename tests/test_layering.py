@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     # bottom: data and rules with no I/O
     (
         "_errors",
+        "_status_errors",
         "_models",
         "_types",
         "_retry",
