@@ -5,31 +5,32 @@ Mirrors the Node SDK (``@krea-ai/sdk``): ``krea.image()``, ``krea.video()``,
 ``krea.subscribe()``, ``krea.jobs``, ``krea.assets``, ``krea.styles``,
 ``krea.node_apps`` and ``krea.models``. It builds the request layer
 (:class:`~krea_async._request.Requester`) and binds the resources to it; all
-settings live in one :class:`_Settings`, so :meth:`AsyncKrea.with_options` goes
-through the constructor.
+settings live in one :class:`~krea_async._client_config.ClientSettings` (assembled
+and checked in :mod:`krea_async._client_config`), so :meth:`AsyncKrea.with_options`
+goes through the constructor. The download methods come from
+:class:`~krea_async._client_files.ClientFiles`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-import attrs
 import httpx
 
+from ._client_config import DEFAULT_BASE_URL, configure, copy_arguments
+from ._client_files import ClientFiles
+from ._credentials import REDACTED
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
 from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
-from ._http_transport import HttpTransportChoice, make_transport
+from ._http_transport import HttpTransportChoice
 from ._models import Job
-from ._poller import POLLING_MODES, PollingMode
-from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, PollingSettings, drain
+from ._poller import PollingMode
+from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, drain
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -39,41 +40,16 @@ from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._transport import (
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_TIMEOUT,
-    REDACTED,
-    Secret,
-    SharedState,
-    check_api_key,
-)
-from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback, given
-from ._urls import check_base_url, split_endpoint
-from ._version import __version__
+from ._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
+from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
+from ._urls import split_endpoint
 from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup, wakeup_for
 from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
 
-DEFAULT_BASE_URL = "https://api.krea.ai"
-"""Krea's API; no version prefix (https://docs.krea.ai)."""
-
-
-@attrs.frozen(kw_only=True)
-class _Settings:
-    """Every setting of one client configuration (what ``with_options`` can change)."""
-
-    api_key: Secret
-    base_url: httpx.URL
-    timeout: httpx.Timeout
-    retry: RetryPolicy
-    headers: Mapping[str, str]
-    polling: PollingSettings
-    allow_insecure_http: bool
-
-
-class AsyncKrea(GeneratedMethods):
+class AsyncKrea(GeneratedMethods, ClientFiles):
     """An async client for the Krea API (asyncio and trio, through anyio and httpx).
 
     ::
@@ -194,71 +170,32 @@ class AsyncKrea(GeneratedMethods):
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("AsyncKrea", "job_timeout", "default_deadline")
             default_deadline = job_timeout
-        key = api_key if api_key is not None else os.environ.get("KREA_API_KEY")
-        if not key or not key.strip():
-            raise ConfigurationError(
-                "no Krea API key: pass AsyncKrea(api_key=...) or set KREA_API_KEY "
-                "(tokens are made at krea.ai/settings/api-tokens). For offline use, "
-                "see krea_async.testing.FakeKrea"
-            )
-        key = check_api_key(key)
-        url = httpx.URL(base_url or os.environ.get("KREA_BASE_URL") or DEFAULT_BASE_URL)
-        check_base_url(url, allow_insecure_http=allow_insecure_http)
-        if http_client is not None and transport is not None:
-            raise ConfigurationError("pass either http_client or transport, not both")
-        if not default_deadline > 0:
-            raise ConfigurationError("default_deadline must be > 0 seconds (math.inf for none)")
-        if (poll_interval is not None and poll_interval < 0) or max_poll_interval < 0:
-            raise ConfigurationError("poll intervals must be >= 0 seconds")
-        if cancel_timeout < 0:
-            raise ConfigurationError("cancel_timeout must be >= 0 seconds")
-        if isinstance(max_connections, bool) or not (
-            isinstance(max_connections, int) and max_connections >= 1
-        ):
-            raise ConfigurationError(f"max_connections must be >= 1, got {max_connections!r}")
-        if polling not in POLLING_MODES:
-            raise ConfigurationError(f"polling must be one of {POLLING_MODES}, got {polling!r}")
-        policy = retry or RetryPolicy()
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        self._settings = _Settings(
-            api_key=Secret(key),
-            base_url=url,
-            timeout=_as_timeout(timeout),
-            retry=policy,
-            headers={"User-Agent": _user_agent(), **(default_headers or {})},
-            polling=PollingSettings(
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                default_deadline=default_deadline,
-                cancel_timeout=cancel_timeout,
-                transient_statuses=policy.retry_statuses,
-                on_cancel_failed=on_cancel_failed,
-                mode=polling,
-            ),
+        self._settings, self._state = configure(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            default_deadline=default_deadline,
+            cancel_timeout=cancel_timeout,
+            http_client=http_client,
+            transport=transport,
             allow_insecure_http=allow_insecure_http,
+            default_headers=default_headers,
+            max_connections=max_connections,
+            polling=polling,
+            http_transport=http_transport,
+            on_cancel_failed=on_cancel_failed,
+            shared=_shared,
         )
-        if _shared is None:
-            owns = http_client is None
-            limits = httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            )
-            if transport is None and http_client is None:
-                transport = make_transport(http_transport, limits)
-            client = http_client or httpx.AsyncClient(
-                transport=transport,
-                timeout=DEFAULT_TIMEOUT,
-                limits=limits,
-                follow_redirects=False,
-            )
-            _shared = SharedState(client, owns_client=owns, max_connections=max_connections)
-        self._state = _shared
         requester = Requester(
             state=self._state,
-            base_url=url,
+            base_url=self._settings.base_url,
             secret=self._settings.api_key,
             timeout=self._settings.timeout,
-            retry=policy,
+            retry=self._settings.retry,
             headers=self._settings.headers,
         )
         settings = self._settings.polling
@@ -356,25 +293,21 @@ class AsyncKrea(GeneratedMethods):
         if not isinstance(job_timeout, NotGiven):
             warn_renamed("with_options", "job_timeout", "default_deadline")
             default_deadline = job_timeout
-        cur = self._settings
-        policy = given(retry, cur.retry)
-        if not isinstance(max_retries, NotGiven):
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        headers = {k: v for k, v in cur.headers.items() if k != "User-Agent"}
-        headers.update(given(default_headers, {}))
         return type(self)(
-            api_key=given(api_key, cur.api_key.reveal()),
-            base_url=given(base_url, str(cur.base_url)),
-            timeout=given(timeout, cur.timeout),
-            retry=policy,
-            poll_interval=given(poll_interval, cur.polling.poll_interval),
-            max_poll_interval=given(max_poll_interval, cur.polling.max_poll_interval),
-            default_deadline=given(default_deadline, cur.polling.default_deadline),
-            cancel_timeout=given(cancel_timeout, cur.polling.cancel_timeout),
-            allow_insecure_http=given(allow_insecure_http, cur.allow_insecure_http),
-            default_headers=headers,
-            on_cancel_failed=cur.polling.on_cancel_failed,
-            polling=cur.polling.mode,  # type: ignore[arg-type]
+            **copy_arguments(
+                self._settings,
+                api_key=api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry=retry,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                default_deadline=default_deadline,
+                cancel_timeout=cancel_timeout,
+                allow_insecure_http=allow_insecure_http,
+                default_headers=default_headers,
+            ),
             _shared=self._state,
             webhook_url="",
             _wakeup=self._wakeup,
@@ -459,49 +392,3 @@ class AsyncKrea(GeneratedMethods):
         return SubscribeResult(
             data=final.result, job=final, request_id=final.job_id, downloader=self._download_all
         )
-
-    # -- files ---------------------------------------------------------------------
-
-    async def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
-        """Stream one result URL to ``dest`` (a file path or a directory), atomically.
-
-        Uses this client's connection pool but never sends the API key. See
-        :func:`krea_async.files.download` for redirects, checks and errors.
-        """
-        from . import files as _files
-
-        self._state.check_usable()
-        return await _files.download(
-            url,
-            dest,
-            http_client=self._state.http_client,
-            allow_http=self._settings.allow_insecure_http,
-        )
-
-    async def _download_all(
-        self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
-    ) -> list[Path]:
-        from . import files as _files
-
-        self._state.check_usable()
-        return await _files.download_all(
-            urls,
-            dest,
-            http_client=self._state.http_client,
-            allow_http=self._settings.allow_insecure_http,
-            stem=stem,
-        )
-
-
-def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if timeout is None:
-        return httpx.Timeout(None)
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return httpx.Timeout(timeout)
-
-
-def _user_agent() -> str:
-    return f"krea-async/{__version__} httpx/{httpx.__version__}"

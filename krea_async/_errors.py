@@ -3,7 +3,8 @@
 Every failure the public API can raise is a :class:`KreaError`. Raw ``httpx``
 exceptions never escape: connection problems become :class:`APIConnectionError`
 (or :class:`APITimeoutError`), HTTP error statuses become a subclass of
-:class:`APIStatusError` chosen by :func:`status_error`, and job outcomes become a
+:class:`APIStatusError` chosen by :func:`~krea_async._status_errors.status_error`,
+and job outcomes become a
 :class:`JobError`.
 
 Source of the statuses and their meaning: Krea's API docs
@@ -50,8 +51,6 @@ __all__ = [
     "RateLimitError",
     "UncertainSubmitError",
     "UnprocessableEntityError",
-    "reclassify",
-    "status_error",
 ]
 
 
@@ -253,41 +252,6 @@ class InternalServerError(APIStatusError):
     hint = "a temporary server problem; try again later"
 
 
-_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    402: InsufficientCreditsError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
-
-
-def status_error(response: httpx.Response, body: object, message: str) -> APIStatusError:
-    """Build the :class:`APIStatusError` subclass for ``response.status_code``.
-
-    Statuses without a class of their own map to :class:`InternalServerError`
-    (>= 500) or :class:`APIStatusError`. Resources refine a class where they know
-    more (:func:`reclassify`).
-    """
-    code = response.status_code
-    cls: type[APIStatusError]
-    if code in _STATUS_ERRORS:
-        cls = _STATUS_ERRORS[code]
-    elif code >= 500:
-        cls = InternalServerError
-    else:
-        cls = APIStatusError
-    return cls(message, response=response, body=body)
-
-
-def reclassify(exc: APIStatusError, cls: type[APIStatusError]) -> APIStatusError:
-    """The same error (message, response, body) as a more specific class ``cls``."""
-    return cls(exc.message, response=exc.response, body=exc.body)
-
-
 class APIResponseValidationError(KreaError):
     """A 2xx response whose body is not what the spec promises (not JSON, wrong shape).
 
@@ -403,24 +367,3 @@ class JobTimeoutError(JobError, TimeoutError):
         super().__init__(message, job_id=job_id, job=job)
         self.deadline = deadline
         self.cancelled_remote = cancelled_remote
-
-
-def error_message_from_body(body: object, text: str) -> str:
-    """Krea's ``{"error": msg}`` message, or a short summary of another body."""
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, str) and err:
-            return err
-        if isinstance(err, dict):
-            inner = err.get("message")
-            if isinstance(inner, str) and inner:
-                return inner
-        msg = body.get("message")
-        if isinstance(msg, str) and msg:
-            return msg
-    stripped = " ".join(text.split())
-    if not stripped:
-        return "empty response body"
-    if len(stripped) > 200:
-        stripped = stripped[:200] + "..."
-    return stripped

@@ -36,8 +36,9 @@ import anyio
 if TYPE_CHECKING:
     pass
 
+from ._job_outcome import notify
 from ._models import Job, JobStatus
-from ._polling import QueueUpdateCallback, notify
+from ._polling import QueueUpdateCallback
 
 __all__ = [
     "DEFAULT_TTL",

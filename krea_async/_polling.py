@@ -10,7 +10,6 @@ and advise exponential backoff for long jobs (https://docs.krea.ai). A
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -24,12 +23,10 @@ from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
-    JobCancelledError,
-    JobFailedError,
     JobTimeoutError,
-    KreaError,
 )
-from ._models import Job, JobStatus
+from ._job_outcome import CancelFailedCallback, cancel_quietly, notify, raise_for_outcome
+from ._models import Job
 from ._retry import DEFAULT_RETRY_STATUSES
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 
@@ -96,7 +93,7 @@ class PollingSettings:
     category, :func:`default_poll_interval`), ``max_poll_interval``,
     ``default_deadline``, ``cancel_timeout``, the statuses a poll is retried
     through (``transient_statuses``), and ``on_cancel_failed`` (see
-    :func:`cancel_quietly`)."""
+    :func:`~krea_async._job_outcome.cancel_quietly`)."""
 
     poll_interval: float | None = None
     max_poll_interval: float = 15.0
@@ -140,71 +137,6 @@ class PollingSettings:
             on_cancel_failed=self.on_cancel_failed,
             poller=poller,
         )
-
-
-async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
-    """Call a plain or async ``on_queue_update`` callback with ``job``."""
-    if callback is None:
-        return
-    result = callback(job)
-    if inspect.isawaitable(result):
-        await result
-
-
-CancelFailedCallback = Callable[[str, str], object]
-"""``on_cancel_failed(job_id, reason)``: called (synchronously; it must not block)
-when a ``DELETE /jobs/{id}`` the SDK sent on its own could not be carried out."""
-
-
-async def cancel_quietly(
-    cancel: Callable[[str], Awaitable[object]],
-    job_id: str,
-    timeout: float,
-    on_failed: CancelFailedCallback | None = None,
-) -> bool:
-    """Send ``DELETE /jobs/{id}`` through ``cancel`` even while the caller is being
-    cancelled (a shielded scope), bounded by ``timeout`` seconds. Returns whether the
-    job was cancelled.
-
-    A failure (an error, or no answer within ``timeout``: for example no free
-    connection, or a server slow to answer the DELETE) is not raised, so that the
-    original cancellation or error propagates: it is logged at WARNING on the
-    ``krea_async`` logger with the job id, and passed to ``on_failed(job_id,
-    reason)`` (an exception from the callback is logged and swallowed).
-    """
-    reason = ""
-    with anyio.CancelScope(shield=True):
-        with anyio.move_on_after(timeout) as scope:
-            try:
-                await cancel(job_id)
-            except KreaError as exc:
-                reason = str(exc)
-            else:
-                logger.info("cancelled job %s", job_id)
-                return True
-        if scope.cancelled_caught:
-            reason = f"DELETE /jobs/{job_id} did not complete within cancel_timeout={timeout:g} s"
-    logger.warning("could not cancel job %s, it may still run: %s", job_id, reason)
-    if on_failed is not None:
-        try:
-            on_failed(job_id, reason)
-        except Exception:
-            logger.exception("on_cancel_failed callback failed for job %s", job_id)
-    return False
-
-
-def raise_for_outcome(job: Job) -> Job:
-    """Return a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
-    if job.status is JobStatus.FAILED:
-        detail = job.result.error_message
-        raise JobFailedError(
-            f"job {job.job_id} failed" + (f": {detail}" if detail else ""),
-            job_id=job.job_id,
-            job=job,
-        )
-    if job.status is JobStatus.CANCELLED:
-        raise JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, job=job)
-    return job
 
 
 async def drain(stream: JobStream, on_queue_update: QueueUpdateCallback | None) -> Job:

@@ -34,6 +34,7 @@ import anyio
 import httpx
 
 from ._admission import StopSignal
+from ._credentials import BearerAuth, Secret
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -44,7 +45,7 @@ from ._errors import (
     UncertainSubmitError,
 )
 from ._retry import Outcome, RetryPolicy, decide, parse_retry_after
-from ._transport import BearerAuth, Secret, SharedState, send
+from ._transport import SharedState, send
 
 __all__ = ["UPLOAD_DEADLINE", "Requester", "SubmitInfo"]
 

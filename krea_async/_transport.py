@@ -1,7 +1,8 @@
 """The transport: one HTTP exchange, no retries, no resource knowledge.
 
 It owns the connection pool shared by every ``with_options()`` copy of a client
-(:class:`SharedState`), the API key (:class:`Secret`, redacted everywhere), the
+(:class:`SharedState`), the redaction of the API key (held by
+:class:`~krea_async._credentials.Secret`) from whatever an error keeps, the
 mapping of ``httpx`` exceptions to :class:`~krea_async.APIConnectionError` /
 :class:`~krea_async.APITimeoutError` (:func:`connection_error`, the one place
 that does it), and :func:`send`, which reads a capped body once and turns an
@@ -17,32 +18,27 @@ import os
 import socket
 import sys
 import weakref
-from collections.abc import Generator
 from typing import Any
 
 import httpx
 
 from ._admission import Admission
 from ._converter import WireFormatError, loads_json
+from ._credentials import REDACTED, BearerAuth, Secret
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
     ClientClosedError,
     ClientStateError,
-    ConfigurationError,
-    error_message_from_body,
-    status_error,
 )
+from ._status_errors import error_message_from_body, status_error
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_RESPONSE_BYTES",
-    "BearerAuth",
     "DEFAULT_MAX_CONNECTIONS",
-    "Secret",
     "SharedState",
-    "check_api_key",
     "connection_error",
     "send",
 ]
@@ -61,88 +57,7 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest JSON response body read into memory (bytes); larger is an error."""
 
 
-REDACTED = "**********"
-"""What stands in for the API key wherever the SDK keeps text."""
-
 _MESSAGE_CHARS = 300
-
-
-def check_api_key(key: str) -> str:
-    """``key`` without surrounding whitespace, if it can travel in an HTTP header.
-
-    A key must be visible ASCII (``!`` to ``~``) with no whitespace or control
-    character inside; else :class:`~krea_async.ConfigurationError`, whose message
-    says where the bad character is but never shows the key.
-    """
-    key = key.strip()
-    for index, char in enumerate(key):
-        if not "!" <= char <= "~":
-            kind = (
-                "whitespace"
-                if char.isspace()
-                else "a control character"
-                if ord(char) < 0x20 or ord(char) == 0x7F
-                else "a non-ASCII character"
-            )
-            raise ConfigurationError(
-                f"the API key contains {kind} at position {index} of {len(key)}; a Krea "
-                "key is visible ASCII only (check how KREA_API_KEY was set)"
-            )
-    return key
-
-
-class Secret:
-    """Holds the API key; its ``repr`` and ``str`` never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The key itself (only for the ``Authorization`` header)."""
-        value: str = self._value
-        return value
-
-    def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by ``**********``."""
-        if self._value and self._value in text:
-            return text.replace(self._value, REDACTED)
-        return text
-
-    def redact_data(self, value: object) -> object:
-        """Parsed JSON with the key redacted from every string (keys included)."""
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, dict):
-            return {self.redact(str(k)): self.redact_data(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.redact_data(v) for v in value]
-        return value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-
-class BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer <key>`` to each API request (never to downloads)."""
-
-    def __init__(self, secret: Secret) -> None:
-        self._secret = secret
-
-    @property
-    def secret(self) -> Secret:
-        """The key this auth sends (its repr never shows it)."""
-        return self._secret
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(**********)"
 
 
 def _configure_logging_from_env() -> None:

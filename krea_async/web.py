@@ -30,8 +30,8 @@ from ._events import (
     wait_job,
 )
 from ._events_redis import RedisEvents
+from ._job_outcome import cancel_quietly
 from ._models import Job
-from ._polling import cancel_quietly
 from ._webhooks import WebhookReceiver, WebhookResult
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     # bottom: data and rules with no I/O
     (
         "_errors",
+        "_status_errors",
         "_models",
         "_types",
         "_retry",
@@ -35,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "_urls",
+        "_credentials",
         "_converter",
         "_inputs_runtime",
         "_generated.inputs",
@@ -43,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_batch._summary",
         "_files_inputs",
         "_files_names",
+        "_job_outcome",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (
@@ -58,7 +61,8 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("_request", "_polling", "_results"),
     # the job-event bus and the webhook receiver sit on the models and the polling rules
-    ("_events", "_events_redis", "_webhooks"),
+    ("_events", "_events_redis_hub", "_webhooks"),
+    ("_events_redis",),
     # the client's wake-up wiring (subscribe()/jobs.wait() woken by webhooks)
     ("_wakeup",),
     ("_resources._base",),
@@ -70,6 +74,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.models",
         "_resources.generations",
     ),
+    ("_client_config", "_client_files"),
     ("_generated.methods", "_client"),
     # built on the client: web-app helpers, the batch runner's parts
     ("web", "_batch._files", "_batch._uncertain"),

@@ -16,10 +16,11 @@ from typing import Any
 import anyio
 
 from .._admission import StopSignal
-from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError, reclassify
+from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
 from .._inputs_runtime import to_body
+from .._job_outcome import cancel_quietly
 from .._models import Job
-from .._polling import cancel_quietly
+from .._status_errors import reclassify
 from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 

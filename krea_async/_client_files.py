@@ -1,0 +1,55 @@
+"""The file methods of :class:`~krea_async.AsyncKrea` (a mixin, like the generated
+methods): :meth:`ClientFiles.download` and the ``download_all`` behind
+``SubscribeResult.download``, on the client's connection pool and never with the
+API key. The transfers themselves live in :mod:`krea_async.files`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._client_config import ClientSettings
+from ._transport import SharedState
+
+__all__ = ["ClientFiles"]
+
+
+class ClientFiles:
+    """Mixin: downloads through the pool of the client it is mixed into."""
+
+    __slots__ = ()
+
+    _state: SharedState
+    _settings: ClientSettings
+
+    async def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream one result URL to ``dest`` (a file path or a directory), atomically.
+
+        Uses this client's connection pool but never sends the API key. See
+        :func:`krea_async.files.download` for redirects, checks and errors.
+        """
+        from . import files as _files
+
+        self._state.check_usable()
+        return await _files.download(
+            url,
+            dest,
+            http_client=self._state.http_client,
+            allow_http=self._settings.allow_insecure_http,
+        )
+
+    async def _download_all(
+        self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
+    ) -> list[Path]:
+        from . import files as _files
+
+        self._state.check_usable()
+        return await _files.download_all(
+            urls,
+            dest,
+            http_client=self._state.http_client,
+            allow_http=self._settings.allow_insecure_http,
+            stem=stem,
+        )
