@@ -37,8 +37,9 @@ def tests(session: nox.Session) -> None:
     The storm, conformance and slow tests are left out (pyproject ``addopts``); they
     have their own sessions."""
     session.install("-e", ".[test]")
-    # Two workers (pytest-xdist): most of the suite waits on loopback I/O, not the CPU.
-    session.run("pytest", "-n", "2", *session.posargs)
+    # Four workers (pytest-xdist) on two cores: most of the suite waits on loopback I/O,
+    # not the CPU (measured here: 67 s with -n 2, 49 s with -n 4).
+    session.run("pytest", "-n", "4", *session.posargs)
 
 
 @nox.session(python=PYTHON)
