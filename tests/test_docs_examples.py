@@ -55,6 +55,7 @@ from xml.etree import ElementTree
 
 import anyio
 import pytest
+from _served import clean_env, served_fake
 
 import krea_async
 from krea_async import _retry
@@ -369,37 +370,12 @@ def _hidden_and_code(block: Block) -> list[str]:
     return parts
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREA_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
-
-
 @pytest.fixture(scope="module")
 def served_env() -> Iterator[dict[str, str]]:
     """The fake served the way the README shows (``python -m krea_async.testing serve``),
     on a free port and a short time scale, and the environment that points at it."""
-    command = [sys.executable, "-m", "krea_async.testing", "serve", "--port", "0"]
-    server = subprocess.Popen(
-        [*command, "--time-scale", "0.005"],
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        base_url = ""
-        for line in server.stdout:
-            if line.startswith("Base URL: "):
-                base_url = line.split(": ", 1)[1].strip()
-                break
-        assert base_url.startswith("http://127.0.0.1:"), "the fake did not start"
-        yield {**_clean_env(), "KREA_BASE_URL": base_url, "KREA_API_KEY": "any-token"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
+    with served_fake("--time-scale", "0.005") as base_url:
+        yield clean_env(KREA_BASE_URL=base_url, KREA_API_KEY="any-token")
 
 
 @pytest.mark.loopback
@@ -440,7 +416,7 @@ def pytest_blocks_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, lis
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=r.xml"],
         cwd=where,
-        env=_clean_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=300,

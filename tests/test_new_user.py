@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import _served
 import httpx
 import pytest
 
@@ -187,35 +188,8 @@ def _promised_states(code: str) -> list[str]:
 def served_fake() -> Iterator[str]:
     """``python -m krea_async.testing serve`` as the README shows it (its default
     timing), on a free port; yields the base URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "krea_async.testing", "serve", "--port", "0"],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        base_url = ""
-        for line in server.stdout:
-            if line.startswith("Base URL: "):
-                base_url = line.split(": ", 1)[1].strip()
-                break
-        assert base_url.startswith("http://127.0.0.1:"), "the fake did not start"
+    with _served.served_fake() as base_url:
         yield base_url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREA_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return {**env, **extra}
 
 
 @pytest.mark.slow
@@ -231,7 +205,7 @@ def test_quickstart_prints_what_its_comments_say(served_fake: str, tmp_path: Pat
     run = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
-        env=_env(KREA_BASE_URL=served_fake, KREA_API_KEY="any-token"),
+        env=_served.clean_env(KREA_BASE_URL=served_fake, KREA_API_KEY="any-token"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -289,7 +263,7 @@ def test_the_docs_build_is_strict_clean_and_formats_signatures(tmp_path: Path) -
             str(tmp_path / "site"),
         ],
         cwd=ROOT,
-        env=_env(NO_MKDOCS_2_WARNING="1"),
+        env=_served.clean_env(NO_MKDOCS_2_WARNING="1"),
         capture_output=True,
         text=True,
         timeout=300,
