@@ -192,7 +192,7 @@ def copy_arguments(
         "allow_insecure_http": given(allow_insecure_http, cur.allow_insecure_http),
         "default_headers": headers,
         "on_cancel_failed": cur.polling.on_cancel_failed,
-        "polling": cur.polling.mode,  # type: ignore[typeddict-item]
+        "polling": cur.polling.mode,
     }
 
 

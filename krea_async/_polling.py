@@ -33,7 +33,7 @@ from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._poller import Poller
+    from ._poller import Poller, PollingMode
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -101,7 +101,7 @@ class PollingSettings:
     cancel_timeout: float = 5.0
     transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     on_cancel_failed: CancelFailedCallback | None = None
-    mode: str = "auto"  # the shared poller's mode (krea_async._poller)
+    mode: PollingMode = "auto"  # the shared poller's mode (krea_async._poller)
 
     def interval_for(self, category: str | None) -> float:
         """The poll interval for a job of ``category``."""
