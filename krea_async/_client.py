@@ -372,10 +372,11 @@ class AsyncKrea(GeneratedMethods, ClientFiles):
             )
         else:
             job = await self._generations.create(endpoint, input, webhook_url=url)
+        # Woken by the webhook (no polling), or polled through the client's shared poller.
         make_stream = (
             functools.partial(wake.stream, token=minted[1])
             if wake is not None and minted
-            else self._settings.polling.stream
+            else functools.partial(self._settings.polling.stream, poller=self.jobs._poller)
         )
         stream = make_stream(
             get=self.jobs.get,
@@ -386,7 +387,6 @@ class AsyncKrea(GeneratedMethods, ClientFiles):
             cancel_on_exit=cancel_on_exit,
             category=category,
             first=job,
-            poller=self.jobs._poller,
         )
         final = await drain(stream, on_queue_update)
         return SubscribeResult(

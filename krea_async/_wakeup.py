@@ -128,14 +128,12 @@ class Wakeup:
         category: str | None = None,
         first: Job | None = None,
         token: str | None = None,
-        poller: object = None,
     ) -> JobStream:
         """Like :meth:`PollingSettings.stream`, but each "poll" waits on the bus (see
         :class:`_BusWait`); ``poll_interval`` (default: the client's for ``category``)
         is only the fallback when the bus fails. ``token``: bind it to ``job_id`` on
         the first wait (inside the stream, so a cancellation then still cancels the job).
-        ``poller`` is accepted and ignored: this stream does not poll, so it never goes
-        through a shared poller.
+        This stream does not poll, so it never goes through the client's shared poller.
         """
         fallback = self.polling.interval_for(category) if poll_interval is None else poll_interval
         wait = _BusWait(self, get, first=first, fallback=fallback, token=token)
