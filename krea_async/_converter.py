@@ -1,7 +1,8 @@
 """The one place that knows Krea's wire format.
 
 A single :class:`cattrs.Converter` turns JSON payloads into the attrs models of
-:mod:`krea_async._models` and back. It owns:
+:mod:`krea_async._models` and back. It is built (and :mod:`cattrs` imported) on first
+use, not at ``import krea_async`` (issue 8: import time). It owns:
 
 - unknown fields: ignored when structuring, and the whole payload kept in each
   model's ``raw``;
@@ -26,12 +27,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Optional, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, get_args
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn
 
 from ._models import (
     Asset,
@@ -48,6 +48,11 @@ from ._models import (
     Workspace,
     WorkspaceShare,
 )
+
+if TYPE_CHECKING:
+    import cattrs
+
+    converter: cattrs.Converter  # served by the module __getattr__: built on first use
 
 __all__ = [
     "MAX_JOB_BODY_BYTES",
@@ -68,8 +73,6 @@ T = TypeVar("T")
 class WireFormatError(ValueError):
     """A payload does not have the shape the spec gives it."""
 
-
-converter = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
 
 MAX_JOB_ID_CHARS = 128
 """Longest job id accepted from the server (Krea's ids are 36-character UUIDs)."""
@@ -220,6 +223,10 @@ def _status(value: object, _: object) -> JobStatus:
     return JobStatus(value)
 
 
+def _datetime(value: object, _: object) -> _dt.datetime:
+    return parse_datetime(value)
+
+
 def _optional(inner: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
     def hook(value: object, tp: object) -> T | None:
         return None if value is None else inner(value, tp)
@@ -227,70 +234,8 @@ def _optional(inner: Callable[[object, object], T]) -> Callable[[object, object]
     return hook
 
 
-converter.register_structure_hook(str, _strict_str)
-converter.register_structure_hook(bool, _strict_bool)
-converter.register_structure_hook(float, _strict_float)
-converter.register_structure_hook(int, _whole_number)
-converter.register_structure_hook(_dt.datetime, lambda v, _: parse_datetime(v))
-converter.register_structure_hook(JobStatus, _status)
-
-
-def _register_exact(tp: object, hook: Callable[[object, Any], Any]) -> None:
-    """Register ``hook`` for the exact type expression ``tp`` (a union, a generic alias)."""
-    converter.register_structure_hook_func(lambda t: t == tp, hook)
-
-
-_register_exact(Mapping[str, Any], _mapping)
-_register_exact(Optional[object], lambda v, _: v)
-for _inner, _hook in (
-    (str, _strict_str),
-    (float, _strict_float),
-    (int, _whole_number),
-    (_dt.datetime, lambda v, _: parse_datetime(v)),
-    (Mapping[str, Any], _mapping),
-):
-    _register_exact(Optional[_inner], _optional(_hook))
-
-
 def _is_tuple_of(tp: object) -> bool:
     return getattr(tp, "__origin__", None) is tuple and get_args(tp)[-1:] == (Ellipsis,)
-
-
-def _tuple_hook(value: object, tp: Any) -> tuple[Any, ...]:
-    if not isinstance(value, list):
-        raise WireFormatError(f"expected a list, got {type(value).__name__}")
-    item = get_args(tp)[0]
-    return tuple(converter.structure(v, item) for v in value)
-
-
-converter.register_structure_hook_func(_is_tuple_of, _tuple_hook)
-_register_exact(tuple[str, ...], _str_tuple)
-
-
-def _with_raw(cls: type[Any], *, renames: Mapping[str, str] | None = None) -> None:
-    """Register a hook for ``cls`` that ignores unknown keys and keeps the payload in ``raw``."""
-    attrs.resolve_types(cls)
-    inner = make_dict_structure_fn(cls, converter)
-    fields = attrs.fields_dict(cls)
-    has_raw = "raw" in fields
-    with_default = frozenset(n for n, f in fields.items() if f.default is not attrs.NOTHING)
-
-    def hook(value: object, _: object) -> Any:
-        if not isinstance(value, dict):
-            raise WireFormatError(
-                f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
-            )
-        # One copy: a JSON null for a field that has a default means "not given".
-        data = {k: v for k, v in value.items() if v is not None or k not in with_default}
-        if renames:
-            for wire, name in renames.items():
-                if wire in data and name not in data:
-                    data[name] = data.pop(wire)
-        if has_raw:
-            data["raw"] = value  # the payload as received, unknown fields included
-        return inner(data, cls)
-
-    converter.register_structure_hook(cls, hook)
 
 
 def _job_result(value: object, _: object) -> JobResult:
@@ -306,22 +251,127 @@ def _job_result(value: object, _: object) -> JobResult:
     )
 
 
-converter.register_structure_hook(JobResult, _job_result)
+def _unstructure_without_raw(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in attrs.fields(type(obj)):
+        if f.name == "raw":
+            continue
+        value = getattr(obj, f.name)
+        if isinstance(value, _dt.datetime):
+            out[f.name] = value.isoformat().replace("+00:00", "Z")
+        elif isinstance(value, JobStatus):
+            out[f.name] = value.value
+        else:
+            out[f.name] = _get_converter().unstructure(value)
+    return out
+
+
 _PAGE_RENAMES = {"nextCursor": "next_cursor"}
-# Order matters: a class's hook is built from the hooks of its fields' types.
-for _owner in (StyleOwner, Workspace):
-    _with_raw(_owner)
-    _register_exact(Optional[_owner], _optional(converter.get_structure_hook(_owner)))
-for _model in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
-    _with_raw(_model)
-for _page in (JobPage, AssetPage, StylePage):
-    _with_raw(_page, renames=_PAGE_RENAMES)
+
+
+def _build() -> cattrs.Converter:
+    """The converter with every hook registered (imports :mod:`cattrs`: ~10 ms)."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn
+
+    conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(int, _whole_number)
+    conv.register_structure_hook(_dt.datetime, _datetime)
+    conv.register_structure_hook(JobStatus, _status)
+
+    def register_exact(tp: object, hook: Callable[[object, Any], Any]) -> None:
+        """Register ``hook`` for the exact type expression ``tp`` (a union, a generic alias)."""
+        conv.register_structure_hook_func(lambda t: t == tp, hook)
+
+    register_exact(Mapping[str, Any], _mapping)
+    register_exact(Optional[object], lambda v, _: v)
+    for inner_type, inner_hook in (
+        (str, _strict_str),
+        (float, _strict_float),
+        (int, _whole_number),
+        (_dt.datetime, _datetime),
+        (Mapping[str, Any], _mapping),
+    ):
+        register_exact(Optional[inner_type], _optional(inner_hook))
+
+    def tuple_hook(value: object, tp: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise WireFormatError(f"expected a list, got {type(value).__name__}")
+        item = get_args(tp)[0]
+        return tuple(conv.structure(v, item) for v in value)
+
+    conv.register_structure_hook_func(_is_tuple_of, tuple_hook)
+    register_exact(tuple[str, ...], _str_tuple)
+
+    def with_raw(cls: type[Any], *, renames: Mapping[str, str] | None = None) -> None:
+        """Register a hook for ``cls`` that ignores unknown keys and keeps the payload in
+        ``raw``."""
+        attrs.resolve_types(cls)
+        inner = make_dict_structure_fn(cls, conv)
+        fields = attrs.fields_dict(cls)
+        has_raw = "raw" in fields
+        with_default = frozenset(n for n, f in fields.items() if f.default is not attrs.NOTHING)
+
+        def hook(value: object, _: object) -> Any:
+            if not isinstance(value, dict):
+                raise WireFormatError(
+                    f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
+                )
+            # One copy: a JSON null for a field that has a default means "not given".
+            data = {k: v for k, v in value.items() if v is not None or k not in with_default}
+            if renames:
+                for wire, name in renames.items():
+                    if wire in data and name not in data:
+                        data[name] = data.pop(wire)
+            if has_raw:
+                data["raw"] = value  # the payload as received, unknown fields included
+            return inner(data, cls)
+
+        conv.register_structure_hook(cls, hook)
+
+    conv.register_structure_hook(JobResult, _job_result)
+    # Order matters: a class's hook is built from the hooks of its fields' types.
+    for owner in (StyleOwner, Workspace):
+        with_raw(owner)
+        register_exact(Optional[owner], _optional(conv.get_structure_hook(owner)))
+    for model in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
+        with_raw(model)
+    for page in (JobPage, AssetPage, StylePage):
+        with_raw(page, renames=_PAGE_RENAMES)
+    for out in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
+        conv.register_unstructure_hook(out, _unstructure_without_raw)
+    return conv
+
+
+_built: cattrs.Converter | None = None
+_build_lock = threading.Lock()
+
+
+def _get_converter() -> cattrs.Converter:
+    """The one converter, built on the first call (thread-safe)."""
+    global _built
+    conv = _built
+    if conv is None:
+        with _build_lock:
+            if _built is None:
+                _built = _build()
+            conv = _built
+    return conv
+
+
+def __getattr__(name: str) -> object:
+    if name == "converter":  # built on first use (issue 8: import time)
+        return _get_converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def structure(payload: object, cls: type[T]) -> T:
     """Structure ``payload`` into ``cls``; any mismatch raises :class:`WireFormatError`."""
     try:
-        return converter.structure(payload, cls)
+        return _get_converter().structure(payload, cls)
     except WireFormatError:
         raise
     except Exception as exc:  # cattrs raises several types; keep one
@@ -367,23 +417,4 @@ def parse_job(
 
 def unstructure(obj: object) -> Any:
     """Unstructure a model back to JSON-ready data (``raw`` is left out)."""
-    return converter.unstructure(obj)
-
-
-def _unstructure_without_raw(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in attrs.fields(type(obj)):
-        if f.name == "raw":
-            continue
-        value = getattr(obj, f.name)
-        if isinstance(value, _dt.datetime):
-            out[f.name] = value.isoformat().replace("+00:00", "Z")
-        elif isinstance(value, JobStatus):
-            out[f.name] = value.value
-        else:
-            out[f.name] = converter.unstructure(value)
-    return out
-
-
-for _out in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
-    converter.register_unstructure_hook(_out, _unstructure_without_raw)
+    return _get_converter().unstructure(obj)
