@@ -8,8 +8,10 @@ Writes, from ``krea_async/_spec/openapi.json`` (read through ``krea_async._spec`
   ``TypedDict`` of the same keys (``BflFlux1DevInputDict``), the nested
   ``TypedDict``\\ s (structurally identical ones shared), ``INPUT_TYPES`` and
   ``DEPRECATED_ALIASES``;
-- ``krea_async/_generated/methods.py``: the ``GeneratedMethods`` mixin with one
-  ``@overload`` per model for ``image``/``video``/``enhance``/``subscribe``;
+- ``krea_async/_generated/methods.py``: the ``GeneratedMethods`` mixin, one plain
+  ``image``/``video``/``enhance``/``subscribe`` method each (what runs), and
+  ``methods.pyi``, its typed signatures: one ``@overload`` per model (what type
+  checkers read; not executed, so ``import krea_async`` stays fast);
 - ``krea_async/_generated/__init__.py``.
 
 Usage::
@@ -785,24 +787,71 @@ SUBSCRIBE_DOC = [
 ]
 
 
+_SUBSCRIBE_TAIL = [
+    "on_queue_update: QueueUpdateCallback | None = None",
+    "webhook_url: str | None = None",
+    "poll_interval: float | None = None",
+    "deadline: float | None = None",
+    "cancel_on_exit: bool = True",
+    "timeout: float | None = None",
+]
+
+#: What the client implements (declared for type checkers in both files).
+_IMPLEMENTED_BY_CLIENT = [
+    "    async def _submit_model(",
+    "        self, category: str, model: str, input: Any, *, webhook_url: str | None",
+    "    ) -> Job: ...",
+    "",
+    "    async def _subscribe_endpoint(",
+    "        self,",
+    "        endpoint: str,",
+    "        *,",
+    "        input: Any,",
+    "        on_queue_update: QueueUpdateCallback | None,",
+    "        webhook_url: str | None,",
+    "        poll_interval: float | None,",
+    "        deadline: float | None,",
+    "        cancel_on_exit: bool,",
+    "        timeout: float | None = None,",
+    "    ) -> SubscribeResult: ...",
+]
+
+_MIXIN_DOC = '    """Mixin with the typed generation methods (generated from the bundled spec)."""'
+
+
+def _categories(endpoints: Sequence[Endpoint]) -> list[tuple[str, list[tuple[str, Endpoint]]]]:
+    """``(category, [(model id, endpoint), ...])`` for each category with a model."""
+    out = []
+    for category in ("image", "video", "enhance"):
+        items = [(e.info.id, e) for e in endpoints if e.info.category == category]
+        if items:
+            out.append((category, items))
+    return out
+
+
 def render_methods(endpoints: Sequence[Endpoint]) -> str:
+    """``methods.py``: the run-time mixin, one plain method each (no ``@overload``: the
+    typed signatures are in ``methods.pyi``, :func:`render_methods_stub`)."""
     out = [
         HEADER.rstrip(),
-        '"""The typed ``image`` / ``video`` / ``enhance`` / ``subscribe`` methods of the client.',
+        '"""The ``image`` / ``video`` / ``enhance`` / ``subscribe`` methods of the client.',
         "",
-        "One ``@overload`` per model of the bundled spec ties the model name (a ``Literal``)",
+        "This is the run-time half: one plain method each, delegating to the client. The",
+        "typed signatures are in ``methods.pyi`` next to it, which type checkers read instead:",
+        "one ``@overload`` per model of the bundled spec ties the model name (a ``Literal``)",
         "to its input class and ``TypedDict``, so a type checker catches a misspelt model",
-        "name, an unknown key or a wrong value. At run time this module imports nothing but",
-        "``typing``; the client (``krea_async.AsyncKrea``) inherits :class:`GeneratedMethods`",
-        "and implements ``_submit_model`` and ``_subscribe_endpoint``.",
+        "name, an unknown key or a wrong value. Keeping the overloads out of this module saves",
+        "``import krea_async`` from executing a hundred-odd definitions (issue 8). At run time",
+        "this module imports nothing but ``typing``; the client (``krea_async.AsyncKrea``)",
+        "inherits :class:`GeneratedMethods` and implements ``_submit_model`` and",
+        "``_subscribe_endpoint``.",
         '"""',
         "",
         "from __future__ import annotations",
         "",
-        "from typing import TYPE_CHECKING, Any, Literal, overload",
+        "from typing import TYPE_CHECKING, Any",
         "",
         "if TYPE_CHECKING:",
-        "    from krea_async._generated import inputs as _in",
         "    from krea_async._models import Job",
         "    from krea_async._results import SubscribeResult",
         "    from krea_async._types import QueueUpdateCallback",
@@ -811,58 +860,18 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "",
         "",
         "class GeneratedMethods:",
-        '    """Mixin with the typed generation methods (generated from the bundled spec)."""',
+        _MIXIN_DOC,
         "",
         "    __slots__ = ()",
         "",
         "    if TYPE_CHECKING:",
         "",
-        "        async def _submit_model(",
-        "            self, category: str, model: str, input: Any, *, webhook_url: str | None",
-        "        ) -> Job: ...",
-        "",
-        "        async def _subscribe_endpoint(",
-        "            self,",
-        "            endpoint: str,",
-        "            *,",
-        "            input: Any,",
-        "            on_queue_update: QueueUpdateCallback | None,",
-        "            webhook_url: str | None,",
-        "            poll_interval: float | None,",
-        "            deadline: float | None,",
-        "            cancel_on_exit: bool,",
-        "            timeout: float | None = None,",
-        "        ) -> SubscribeResult: ...",
+        *[("    " + line).rstrip() for line in _IMPLEMENTED_BY_CLIENT],
     ]
-
-    def overloads(
-        method: str, items: Sequence[tuple[str, Endpoint]], params: list[str], ret: str
-    ) -> list[str]:
-        lines: list[str] = []
-        if len(items) < 2:  # @overload needs two variants at least
-            return lines
-        for literal, e in items:
-            typ = f"_in.{e.cls} | _in.{e.cls}Dict"
-            ps = [p.replace("{LIT}", json.dumps(literal)).replace("{TYPE}", typ) for p in params]
-            lines += ["", "    @overload", f"    async def {method}(", "        self,"]
-            lines += [f"        {p}," for p in ps]
-            lines += [f"    ) -> {ret}: ..."]
-        return lines
-
-    for category in ("image", "video", "enhance"):
-        items = [(e.info.id, e) for e in endpoints if e.info.category == category]
-        if not items:
-            continue
-        params = ["model: Literal[{LIT}]", "input: {TYPE}", "*", "webhook_url: str | None = None"]
-        out += overloads(category, items, params, "Job")
-        if len(items) == 1:
-            sig_model = f"model: Literal[{json.dumps(items[0][0])}]"
-            sig_input = f"input: _in.{items[0][1].cls} | _in.{items[0][1].cls}Dict"
-        else:
-            sig_model, sig_input = "model: str", "input: Any"
+    for category, items in _categories(endpoints):
         doc = method_doc(category, [m for m, _ in items])
         out += ["", f"    async def {category}(", "        self,"]
-        out += [f"        {sig_model},", f"        {sig_input},", "        *,"]
+        out += ["        model: str,", "        input: Any,", "        *,"]
         out += ["        webhook_url: str | None = None,", "    ) -> Job:"]
         out += [
             '        """' + doc[0],
@@ -874,21 +883,9 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
             f"            {json.dumps(category)}, model, input, webhook_url=webhook_url",
             "        )",
         ]
-
-    items = [(e.info.endpoint, e) for e in endpoints]
-    tail = [
-        "on_queue_update: QueueUpdateCallback | None = None",
-        "webhook_url: str | None = None",
-        "poll_interval: float | None = None",
-        "deadline: float | None = None",
-        "cancel_on_exit: bool = True",
-        "timeout: float | None = None",
-    ]
-    params = ["endpoint: Literal[{LIT}]", "*", "input: {TYPE}", *tail]
-    out += overloads("subscribe", items, params, "SubscribeResult")
     out += ["", "    async def subscribe(", "        self,", "        endpoint: str,", "        *,"]
-    out += ["        input: Any,", *[f"        {p}," for p in tail], "    ) -> SubscribeResult:"]
-    out += ['        """' + SUBSCRIBE_DOC[0]]
+    out += ["        input: Any,", *[f"        {p}," for p in _SUBSCRIBE_TAIL]]
+    out += ["    ) -> SubscribeResult:", '        """' + SUBSCRIBE_DOC[0]]
     out += [("        " + d).rstrip() for d in SUBSCRIBE_DOC[1:]] + ['        """']
     out += [
         "        return await self._subscribe_endpoint(",
@@ -903,6 +900,58 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "        )",
         "",
     ]
+    return "\n".join(out)
+
+
+def render_methods_stub(endpoints: Sequence[Endpoint]) -> str:
+    """``methods.pyi``: the typed signatures of ``methods.py``, one ``@overload`` per model
+    (read by type checkers only: never executed)."""
+    out = [
+        HEADER.rstrip(),
+        '"""Typed signatures of :mod:`krea_async._generated.methods` (for type checkers).',
+        "",
+        "One ``@overload`` per model of the bundled spec ties the model name (a ``Literal``)",
+        "to its input class and ``TypedDict``. The docstrings are in ``methods.py``.",
+        '"""',
+        "",
+        "from typing import Any, Literal, overload",
+        "",
+        "from krea_async._generated import inputs as _in",
+        "from krea_async._models import Job",
+        "from krea_async._results import SubscribeResult",
+        "from krea_async._types import QueueUpdateCallback",
+        "",
+        '__all__ = ["GeneratedMethods"]',
+        "",
+        "class GeneratedMethods:",
+        _MIXIN_DOC,
+        "",
+        "    __slots__ = ()",
+        "",
+        *_IMPLEMENTED_BY_CLIENT,
+    ]
+
+    def signatures(
+        method: str, items: Sequence[tuple[str, Endpoint]], params: list[str], ret: str
+    ) -> list[str]:
+        # One variant: a plain signature (@overload needs two variants at least).
+        deco = ["    @overload"] if len(items) >= 2 else []
+        lines: list[str] = []
+        for literal, e in items:
+            typ = f"_in.{e.cls} | _in.{e.cls}Dict"
+            ps = [p.replace("{LIT}", json.dumps(literal)).replace("{TYPE}", typ) for p in params]
+            lines += [*deco, f"    async def {method}(", "        self,"]
+            lines += [f"        {p}," for p in ps]
+            lines += [f"    ) -> {ret}: ..."]
+        return lines
+
+    for category, items in _categories(endpoints):
+        params = ["model: Literal[{LIT}]", "input: {TYPE}", "*", "webhook_url: str | None = None"]
+        out += signatures(category, items, params, "Job")
+    items = [(e.info.endpoint, e) for e in endpoints]
+    params = ["endpoint: Literal[{LIT}]", "*", "input: {TYPE}", *_SUBSCRIBE_TAIL]
+    out += signatures("subscribe", items, params, "SubscribeResult")
+    out.append("")
     return "\n".join(out)
 
 
@@ -939,6 +988,7 @@ def generate() -> dict[Path, str]:
         OUT_DIR / "__init__.py": INIT,
         OUT_DIR / "inputs.py": render_inputs(endpoints, namer),
         OUT_DIR / "methods.py": render_methods(endpoints),
+        OUT_DIR / "methods.pyi": render_methods_stub(endpoints),
     }
     return {path: ruff_format(code, path) for path, code in files.items()}
 

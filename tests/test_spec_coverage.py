@@ -17,9 +17,8 @@ Each async test runs under asyncio and trio.
 
 from __future__ import annotations
 
+import ast
 import re
-import sys
-import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from test_inputs import minimal_kwargs  # the minimal valid input of an endpoint
+from test_inputs import minimal_kwargs, stub_signatures  # an endpoint's minimal input; methods.pyi
 
 from krea_async import (
     Asset,
@@ -42,6 +41,7 @@ from krea_async import (
     StyleShareLink,
     WorkspaceShare,
 )
+from krea_async._generated.methods import GeneratedMethods
 from krea_async._spec import ModelInfo, generation_endpoints, load_spec
 from krea_async.inputs import INPUT_TYPES
 from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, png
@@ -400,25 +400,30 @@ def test_templates_match_only_their_operation() -> None:
     assert operation_of("PUT", "/jobs/1") is None
 
 
-def _overloads_for(method: Any, param: str) -> dict[str, str]:
-    """Literal value of ``param`` -> the annotation of ``input``, per ``@overload``."""
+def _overloads_for(method: str, param: str) -> dict[str, str]:
+    """Literal value of ``param`` -> the annotation of ``input``, per typed signature of
+    ``method`` in ``methods.pyi`` (one ``@overload`` per model)."""
     out: dict[str, str] = {}
-    for overload in typing.get_overloads(method):
-        hints = overload.__annotations__
-        for value in re.findall(r"Literal\['([^']+)'\]", str(hints[param])):
-            out[value] = str(hints["input"])
+    for sig in stub_signatures(method):
+        args = {a.arg: a for a in [*sig.args.args, *sig.args.kwonlyargs]}
+        annotation, input_annotation = args[param].annotation, args["input"].annotation
+        assert annotation is not None
+        assert input_annotation is not None
+        for value in re.findall(r"""Literal\[['"]([^'"]+)['"]\]""", ast.unparse(annotation)):
+            out[value] = ast.unparse(input_annotation)
     return out
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is 3.11+")
 @pytest.mark.parametrize("info", generation_endpoints(), ids=lambda i: i.endpoint)
 def test_generation_methods_are_typed(info: ModelInfo) -> None:
-    by_model = _overloads_for(getattr(AsyncKrea, info.category), "model")
+    # AsyncKrea's generation methods are the generated mixin's (typed by methods.pyi)
+    assert getattr(AsyncKrea, info.category) is getattr(GeneratedMethods, info.category)
+    by_model = _overloads_for(info.category, "model")
     assert info.id in by_model, f"AsyncKrea.{info.category} has no overload for {info.id}"
     name = INPUT_TYPES[info.endpoint].__name__
     assert re.search(rf"\b{name}\b", by_model[info.id])
     assert re.search(rf"\b{name}Dict\b", by_model[info.id])
-    by_endpoint = _overloads_for(AsyncKrea.subscribe, "endpoint")
+    by_endpoint = _overloads_for("subscribe", "endpoint")
     assert re.search(rf"\b{name}\b", by_endpoint[info.endpoint])
 
 
