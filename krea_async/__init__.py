@@ -54,7 +54,6 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._events import EventsUnavailableError, JobEvents, LocalEvents
-from ._events_redis import RedisEvents
 from ._models import (
     Asset,
     AssetPage,
@@ -74,15 +73,25 @@ from ._polling import DEFAULT_DEADLINE, JobStream
 from ._resources.assets import MAX_ASSET_BYTES, AssetTooLargeError
 from ._results import SubscribeResult
 from ._retry import RetryPolicy
-from ._spec import ModelInfo
 from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
-from ._webhooks import WebhookReceiver, WebhookResult
 
-if TYPE_CHECKING:
-    from . import files, inputs  # imported on first use (module __getattr__ below)
+if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
+    from . import files, inputs
+    from ._events_redis import RedisEvents
+    from ._spec import ModelInfo
+    from ._webhooks import WebhookReceiver, WebhookResult
     from .files import DownloadError
+
+#: Public names imported on first use, and their modules (issue 8: import time).
+_LAZY = {
+    "DownloadError": ".files",  # downloads
+    "ModelInfo": "._spec",  # the bundled spec
+    "RedisEvents": "._events_redis",  # the job-event bus across replicas
+    "WebhookReceiver": "._webhooks",  # webhooks (AsyncKrea(webhook_url=...))
+    "WebhookResult": "._webhooks",
+}
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -151,14 +160,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name in ("inputs", "files", "DownloadError"):
-        # imported on first use (issue 8): ~130 typed input classes; downloads
+    if name in ("inputs", "files") or name in _LAZY:
+        # imported on first use (issue 8): ~130 typed input classes; downloads; ...
         import importlib
 
-        module = importlib.import_module(
-            f".{'files' if name == 'DownloadError' else name}", __name__
-        )
-        return getattr(module, name) if name == "DownloadError" else module
+        if name in ("inputs", "files"):
+            return importlib.import_module(f".{name}", __name__)
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later lookups: a plain module attribute
+        return value
     # Deprecated names, kept for one release.
     if name == "DEFAULT_JOB_TIMEOUT":
         import warnings

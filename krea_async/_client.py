@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -30,7 +30,7 @@ from ._generated.methods import GeneratedMethods
 from ._http_transport import HttpTransportChoice
 from ._models import Job
 from ._poller import PollingMode
-from ._polling import DEFAULT_DEADLINE, CancelFailedCallback, drain
+from ._polling import DEFAULT_DEADLINE, DEFAULT_SAFETY_POLL, CancelFailedCallback, drain
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -42,9 +42,11 @@ from ._results import SubscribeResult
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
-from ._urls import split_endpoint
-from ._wakeup import DEFAULT_SAFETY_POLL, Wakeup, wakeup_for
-from ._webhooks import WebhookReceiver
+from ._urls import split_endpoint, webhook_base_url
+
+if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
+    from ._wakeup import Wakeup
+    from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
@@ -205,15 +207,19 @@ class AsyncKrea(GeneratedMethods, ClientFiles):
         self.node_apps = NodeApps(requester, settings)
         self.models = Models(requester, settings)
         self._generations = Generations(requester, settings)
-        self._wakeup = _wakeup or wakeup_for(
-            webhook_url,
-            events=events,
-            verify=webhook_verify,
-            safety_poll=webhook_safety_poll,
-            fetch=self.jobs.get,
-            polling=self._settings.polling,
-            allow_insecure_http=allow_insecure_http,
-        )
+        if _wakeup is None and webhook_base_url(webhook_url):
+            from ._wakeup import wakeup_for  # the webhook wiring: imported when used
+
+            _wakeup = wakeup_for(
+                webhook_url,
+                events=events,
+                verify=webhook_verify,
+                safety_poll=webhook_safety_poll,
+                fetch=self.jobs.get,
+                polling=self._settings.polling,
+                allow_insecure_http=allow_insecure_http,
+            )
+        self._wakeup = _wakeup
         self.jobs._wakeup = self._wakeup
 
     # -- lifecycle -----------------------------------------------------------------

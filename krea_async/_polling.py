@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DEADLINE",
+    "DEFAULT_SAFETY_POLL",
     "CancelFailedCallback",
     "JobStream",
     "PollingSettings",
@@ -57,6 +58,10 @@ BACKOFF_FACTOR = 1.5
 #: Consecutive failed polls (each already retried by the HTTP layer) tolerated
 #: before the stream gives up and raises the last error.
 MAX_POLL_FAILURES = 5
+
+#: Seconds without news after which a webhook-woken wait polls once anyway
+#: (``AsyncKrea(webhook_safety_poll=...)``; the wiring is :mod:`krea_async._wakeup`).
+DEFAULT_SAFETY_POLL = 30.0
 
 DEFAULT_DEADLINE = 1800.0
 """Default deadline of a whole job, in seconds, for ``jobs.wait()``, ``jobs.stream()``

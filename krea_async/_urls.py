@@ -3,12 +3,13 @@
 One place for each: :func:`normalize_endpoint` (what the client, the CLI and the
 fake use to read ``"image/bfl/flux-1-dev"`` / ``"/generate/image/..."``),
 :func:`split_endpoint`, :func:`resource_path`, :func:`webhook_headers`,
-:func:`is_loopback_host` and :func:`check_base_url`.
+:func:`webhook_base_url`, :func:`is_loopback_host` and :func:`check_base_url`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ __all__ = [
     "normalize_endpoint",
     "resource_path",
     "split_endpoint",
+    "webhook_base_url",
     "webhook_headers",
 ]
 
@@ -89,6 +91,12 @@ def webhook_headers(webhook_url: str | None) -> dict[str, str]:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(f"webhook_url must be an http(s) URL, got {webhook_url!r}")
     return {"X-Webhook-URL": str(parsed)}
+
+
+def webhook_base_url(url: str | None) -> str:
+    """The client's webhook base URL: ``url`` (``None``: ``$KREA_WEBHOOK_URL``), stripped;
+    ``""`` means webhooks are off. Checked by :func:`krea_async._wakeup.wakeup_for`."""
+    return (os.environ.get("KREA_WEBHOOK_URL", "") if url is None else url).strip()
 
 
 def is_loopback_host(host: str) -> bool:

@@ -25,7 +25,6 @@ Krea's webhooks: https://docs.krea.ai/developers/webhooks .
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -35,16 +34,13 @@ import httpx
 from ._errors import ConfigurationError
 from ._events import EventsUnavailableError, JobEvents, status_rank
 from ._models import Job
-from ._polling import JobStream, PollingSettings
-from ._urls import is_loopback_host
+from ._polling import DEFAULT_SAFETY_POLL, JobStream, PollingSettings
+from ._urls import is_loopback_host, webhook_base_url
 from ._webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_SAFETY_POLL", "Wakeup", "wakeup_for"]
 
 logger = logging.getLogger("krea_async.webhooks")
-
-#: Seconds without news after which a webhook-woken wait polls once anyway.
-DEFAULT_SAFETY_POLL = 30.0
 
 #: Job ids remembered as "submitted with a capability URL" (for ``jobs.wait``).
 _REMEMBERED = 10_000
@@ -164,7 +160,7 @@ def wakeup_for(
     :class:`~krea_async.ConfigurationError` for a URL that is not absolute http(s), has
     a query or fragment, or is ``http://`` to a non-loopback host without
     ``allow_insecure_http``; and for a bad ``verify`` or ``safety_poll``."""
-    url = (os.environ.get("KREA_WEBHOOK_URL", "") if url is None else url).strip()
+    url = webhook_base_url(url)
     if not url:
         return None
     try:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._errors import KreaError
-from .._files_inputs import FileInput
 from .._models import Asset, AssetPage
 from .._urls import resource_path
 from ._base import Resource, follow_cursor, paging

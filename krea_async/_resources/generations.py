@@ -17,7 +17,6 @@ import anyio
 
 from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
-from .._inputs_runtime import to_body
 from .._job_outcome import cancel_quietly
 from .._models import Job
 from .._status_errors import reclassify
@@ -47,6 +46,8 @@ class Generations(Resource):
         :class:`~krea_async.EndpointNotFoundError` for an endpoint Krea does not
         have, and :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
+        from .._inputs_runtime import to_body  # with the bundled spec: on first use
+
         _, path = split_endpoint(endpoint)
         body = to_body(path[len("/generate/") :], input)
         try:

@@ -9,12 +9,14 @@ whether a method goes to the network or not.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ModelNotFoundError
-from .._spec import ModelInfo, generation_endpoints, model_info
 from .._urls import CATEGORIES
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from .._spec import ModelInfo
 
 __all__ = ["Models"]
 
@@ -30,6 +32,8 @@ class Models(Resource):
         Raises :class:`ValueError` for an unknown category."""
         if category is not None and category not in CATEGORIES:
             raise ValueError(f"category must be image, video or enhance, got {category!r}")
+        from .._spec import generation_endpoints  # the bundled spec: read on first use
+
         return [m for m in generation_endpoints() if category is None or m.category == category]
 
     async def get(self, model: str) -> ModelInfo:
@@ -37,6 +41,8 @@ class Models(Resource):
         or path. Raises :class:`~krea_async.ModelNotFoundError` (a
         :class:`~krea_async.KreaError`, and a :class:`KeyError` for older code) when
         the bundled spec lacks it."""
+        from .._spec import model_info  # the bundled spec: read on first use
+
         found = model_info(model)
         if found is None:
             raise ModelNotFoundError(model)
