@@ -53,7 +53,6 @@ from ._errors import (
     UncertainSubmitError,
     UnprocessableEntityError,
 )
-from ._events import EventsUnavailableError, JobEvents, LocalEvents
 from ._models import (
     Asset,
     AssetPage,
@@ -79,6 +78,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
     from . import files, inputs
+    from ._events import EventsUnavailableError, JobEvents, LocalEvents
     from ._events_redis import RedisEvents
     from ._spec import ModelInfo
     from ._webhooks import WebhookReceiver, WebhookResult
@@ -87,6 +87,9 @@ if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ be
 #: Public names imported on first use, and their modules (issue 8: import time).
 _LAZY = {
     "DownloadError": ".files",  # downloads
+    "EventsUnavailableError": "._events",  # the job-event bus (webhooks)
+    "JobEvents": "._events",
+    "LocalEvents": "._events",
     "ModelInfo": "._spec",  # the bundled spec
     "RedisEvents": "._events_redis",  # the job-event bus across replicas
     "WebhookReceiver": "._webhooks",  # webhooks (AsyncKrea(webhook_url=...))

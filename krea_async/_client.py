@@ -25,7 +25,6 @@ from ._client_files import ClientFiles
 from ._credentials import REDACTED
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
-from ._events import JobEvents
 from ._generated.methods import GeneratedMethods
 from ._http_transport import HttpTransportChoice
 from ._models import Job
@@ -45,6 +44,7 @@ from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._urls import split_endpoint, webhook_base_url
 
 if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
+    from ._events import JobEvents
     from ._wakeup import Wakeup
     from ._webhooks import WebhookReceiver
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Literal, get_args
 
 import httpx
@@ -37,6 +36,8 @@ def make_transport(choice: str, limits: httpx.Limits) -> httpx.AsyncBaseTranspor
             f"http_transport must be one of {', '.join(HTTP_TRANSPORTS)}, got {choice!r}"
         )
     if choice == "aiohttp":
+        import importlib.util  # (import time)
+
         if importlib.util.find_spec("httpx_aiohttp") is None:
             raise ConfigurationError(
                 "http_transport='aiohttp' needs the aiohttp extra: "
