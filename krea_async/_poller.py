@@ -111,6 +111,10 @@ class Poller:
         self._check_usable = check_usable
         self._by_job: dict[str, list[_Waiter]] = {}
         self._pending: dict[_Waiter, None] = {}  # registered, no answer yet (ordered)
+        # Kept as waiters come and go, so planning a round is O(1) but for next_due:
+        self._rate = 0.0  # sum of 1 / interval over the pending waiters (requests/s)
+        self._intervals: dict[float, int] = {}  # interval -> pending waiters with it
+        self._listing = False  # the leader's last plan listed
         self._leader: _Waiter | None = None
         self._kick: anyio.Event | None = None
         self._wake_at = math.inf
@@ -152,8 +156,11 @@ class Poller:
         now = anyio.current_time()
         w = _Waiter(job_id, last, now + max(delay, 0.0), max(interval, _MIN_INTERVAL))
         self._by_job.setdefault(job_id, []).append(w)
-        self._pending[w] = None
-        if w.due < self._wake_at:
+        self._add_pending(w)
+        # Wake a sleeping leader when this waiter is due first, or when the waiters
+        # now make listing worthwhile (a leader that planned per-job polling would
+        # otherwise sleep a whole poll interval while hundreds of jobs arrive).
+        if w.due < self._wake_at or (not self._listing and self._wants_list()):
             self._poke()
         try:
             while not w.done:
@@ -171,8 +178,35 @@ class Poller:
         assert w.job is not None
         return w.job
 
+    def _add_pending(self, w: _Waiter) -> None:
+        self._pending[w] = None
+        self._rate += 1.0 / w.interval
+        self._intervals[w.interval] = self._intervals.get(w.interval, 0) + 1
+
+    def _drop_pending(self, w: _Waiter) -> None:
+        if self._pending.pop(w, False) is False:
+            return
+        left = self._intervals[w.interval] - 1
+        if left:
+            self._intervals[w.interval] = left
+        else:
+            del self._intervals[w.interval]
+        self._rate = self._rate - 1.0 / w.interval if self._pending else 0.0
+
+    def _list_interval(self) -> float:
+        shortest = min(self._intervals, default=LIST_INTERVAL)
+        return max(min(shortest, LIST_INTERVAL), _MIN_INTERVAL)
+
+    def _wants_list(self) -> bool:
+        """Whether a round should list (O(1): kept sums, not a scan of the waiters)."""
+        if self.mode == "list":
+            return True
+        if self.mode == "per-job" or len(self._pending) < AUTO_LIST_MIN:
+            return False
+        return self._pages / self._list_interval() < self._rate
+
     def _remove(self, w: _Waiter) -> None:
-        self._pending.pop(w, None)
+        self._drop_pending(w)
         ws = self._by_job.get(w.job_id)
         if ws is not None:
             ws.remove(w)
@@ -190,7 +224,7 @@ class Poller:
         if w.done:
             return
         w.job, w.error, w.done = job, error, True
-        self._pending.pop(w, None)
+        self._drop_pending(w)
         if w.event is not None:
             w.event.set()
 
@@ -241,21 +275,9 @@ class Poller:
 
     def _plan(self) -> tuple[bool, float, float]:
         """(list this round?, list interval, next due)."""
-        rate = 0.0
-        shortest = LIST_INTERVAL
-        next_due = math.inf
-        for w in self._pending:
-            rate += 1.0 / w.interval
-            shortest = min(shortest, w.interval)
-            next_due = min(next_due, w.due)
-        list_interval = max(shortest, _MIN_INTERVAL)
-        if self.mode == "list":
-            listing = True
-        elif self.mode == "per-job" or len(self._pending) < AUTO_LIST_MIN:
-            listing = False
-        else:
-            listing = self._pages / list_interval < rate
-        return listing, list_interval, next_due
+        next_due = min((w.due for w in self._pending), default=math.inf)
+        self._listing = self._wants_list()
+        return self._listing, self._list_interval(), next_due
 
     async def _poll_due(self, due: list[_Waiter]) -> None:
         """``GET /jobs/{id}`` for the jobs due first, as many as the rate allows."""
