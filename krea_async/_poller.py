@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
 
 import anyio
+import sniffio
 
 from ._converter import WireFormatError, parse_datetime, structure
 from ._models import Job
@@ -69,6 +70,43 @@ GetJob = Callable[[str], Awaitable[Job]]
 ListPage = Callable[["str | None"], Awaitable["tuple[Sequence[object], str | None]"]]
 
 
+class _Wake:
+    """A one-shot wake-up for one sleeping waiter.
+
+    On asyncio it is a bare future of the running loop (about 100 bytes; an
+    :class:`anyio.Event` wraps an :class:`asyncio.Event` and its deque, about 760),
+    which matters with 10,000 waiters; on other backends an :class:`anyio.Event`.
+    Cancellation works alike: anyio cancels the waiting task.
+    """
+
+    __slots__ = ("_event", "_future")
+
+    def __init__(self) -> None:
+        self._future: Any = None
+        self._event: anyio.Event | None = None
+        if sniffio.current_async_library() == "asyncio":
+            import asyncio  # already imported: the running library
+
+            self._future = asyncio.get_running_loop().create_future()
+        else:
+            self._event = anyio.Event()
+
+    def set(self) -> None:
+        if self._future is not None:
+            if not self._future.done():
+                self._future.set_result(None)
+        else:
+            assert self._event is not None
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._future is not None:
+            await self._future
+        else:
+            assert self._event is not None
+            await self._event.wait()
+
+
 class _Waiter:
     """One ``wait()`` call: its job, when it wants a state, and the answer."""
 
@@ -80,7 +118,7 @@ class _Waiter:
         self.created = None if last is None else last.created_at
         self.due = due
         self.interval = interval
-        self.event: anyio.Event | None = None
+        self.event: _Wake | None = None
         self.job: Job | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -111,6 +149,10 @@ class Poller:
         self._check_usable = check_usable
         self._by_job: dict[str, list[_Waiter]] = {}
         self._pending: dict[_Waiter, None] = {}  # registered, no answer yet (ordered)
+        # Kept as waiters come and go, so planning a round is O(1) but for next_due:
+        self._rate = 0.0  # sum of 1 / interval over the pending waiters (requests/s)
+        self._intervals: dict[float, int] = {}  # interval -> pending waiters with it
+        self._listing = False  # the leader's last plan listed
         self._leader: _Waiter | None = None
         self._kick: anyio.Event | None = None
         self._wake_at = math.inf
@@ -152,8 +194,11 @@ class Poller:
         now = anyio.current_time()
         w = _Waiter(job_id, last, now + max(delay, 0.0), max(interval, _MIN_INTERVAL))
         self._by_job.setdefault(job_id, []).append(w)
-        self._pending[w] = None
-        if w.due < self._wake_at:
+        self._add_pending(w)
+        # Wake a sleeping leader when this waiter is due first, or when the waiters
+        # now make listing worthwhile (a leader that planned per-job polling would
+        # otherwise sleep a whole poll interval while hundreds of jobs arrive).
+        if w.due < self._wake_at or (not self._listing and self._wants_list()):
             self._poke()
         try:
             while not w.done:
@@ -162,7 +207,7 @@ class Poller:
                 if self._leader is w:
                     await self._lead(w)
                 else:
-                    w.event = anyio.Event()
+                    w.event = _Wake()
                     await w.event.wait()
         finally:
             self._remove(w)
@@ -171,8 +216,35 @@ class Poller:
         assert w.job is not None
         return w.job
 
+    def _add_pending(self, w: _Waiter) -> None:
+        self._pending[w] = None
+        self._rate += 1.0 / w.interval
+        self._intervals[w.interval] = self._intervals.get(w.interval, 0) + 1
+
+    def _drop_pending(self, w: _Waiter) -> None:
+        if self._pending.pop(w, False) is False:
+            return
+        left = self._intervals[w.interval] - 1
+        if left:
+            self._intervals[w.interval] = left
+        else:
+            del self._intervals[w.interval]
+        self._rate = self._rate - 1.0 / w.interval if self._pending else 0.0
+
+    def _list_interval(self) -> float:
+        shortest = min(self._intervals, default=LIST_INTERVAL)
+        return max(min(shortest, LIST_INTERVAL), _MIN_INTERVAL)
+
+    def _wants_list(self) -> bool:
+        """Whether a round should list (O(1): kept sums, not a scan of the waiters)."""
+        if self.mode == "list":
+            return True
+        if self.mode == "per-job" or len(self._pending) < AUTO_LIST_MIN:
+            return False
+        return self._pages / self._list_interval() < self._rate
+
     def _remove(self, w: _Waiter) -> None:
-        self._pending.pop(w, None)
+        self._drop_pending(w)
         ws = self._by_job.get(w.job_id)
         if ws is not None:
             ws.remove(w)
@@ -190,7 +262,7 @@ class Poller:
         if w.done:
             return
         w.job, w.error, w.done = job, error, True
-        self._pending.pop(w, None)
+        self._drop_pending(w)
         if w.event is not None:
             w.event.set()
 
@@ -241,21 +313,9 @@ class Poller:
 
     def _plan(self) -> tuple[bool, float, float]:
         """(list this round?, list interval, next due)."""
-        rate = 0.0
-        shortest = LIST_INTERVAL
-        next_due = math.inf
-        for w in self._pending:
-            rate += 1.0 / w.interval
-            shortest = min(shortest, w.interval)
-            next_due = min(next_due, w.due)
-        list_interval = max(shortest, _MIN_INTERVAL)
-        if self.mode == "list":
-            listing = True
-        elif self.mode == "per-job" or len(self._pending) < AUTO_LIST_MIN:
-            listing = False
-        else:
-            listing = self._pages / list_interval < rate
-        return listing, list_interval, next_due
+        next_due = min((w.due for w in self._pending), default=math.inf)
+        self._listing = self._wants_list()
+        return self._listing, self._list_interval(), next_due
 
     async def _poll_due(self, due: list[_Waiter]) -> None:
         """``GET /jobs/{id}`` for the jobs due first, as many as the rate allows."""

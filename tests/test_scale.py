@@ -381,6 +381,31 @@ async def test_auto_lists_many_jobs_and_polls_few_by_id(anyio_backend: str) -> N
     assert poller.list_requests + poller.id_requests - by_id < 100
 
 
+async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_backend: str) -> None:
+    """subscribe() waits a whole poll interval before its first poll; a leader that
+    planned per-job polling for the first few jobs must not sleep through the batch
+    that follows (the lag of issue 8 at N = 1,000 came from this)."""
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock, time_scale=1.0)
+    async with fake.client(poll_interval=3.0) as krea:  # listing 20 jobs: 4 < 6.7 req/s
+        poller = poller_of(krea)
+        results: list[Any] = []
+        async with anyio.create_task_group() as tg:
+
+            async def one(i: int) -> None:
+                results.append(await krea.subscribe(ENDPOINT, input={"prompt": f"p{i}"}))
+
+            tg.start_soon(one, 0)
+            await until(lambda: poller.leading)
+            for i in range(1, 20):
+                tg.start_soon(one, i)
+            await until(lambda: poller.list_requests >= 1, timeout=1.5)  # not 3 s
+            clock.advance(60)
+    assert len(results) == 20
+    assert all(r.data.urls for r in results)
+    assert poller.id_requests == 0
+
+
 async def test_per_job_polling_never_lists(anyio_backend: str) -> None:
     fake = FakeKrea()
     async with fake.client(polling="per-job", poll_interval=0.02) as krea:
