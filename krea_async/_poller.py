@@ -99,12 +99,22 @@ class _Wake:
             assert self._event is not None
             self._event.set()
 
-    async def wait(self) -> None:
+    async def wait(self, deadline: float) -> None:
+        """Sleep until :meth:`set` or until ``deadline`` (the backend's clock)."""
         if self._future is not None:
-            await self._future
+            if not math.isfinite(deadline):
+                await self._future
+                return
+            # A timer handle (about 100 bytes) instead of a cancel scope (about 600).
+            handle = self._future.get_loop().call_at(deadline, self.set)
+            try:
+                await self._future
+            finally:
+                handle.cancel()
         else:
             assert self._event is not None
-            await self._event.wait()
+            with anyio.move_on_after(deadline - anyio.current_time()):
+                await self._event.wait()
 
 
 class _Waiter:
@@ -185,10 +195,19 @@ class Poller:
         if self._kick is not None:
             self._kick.set()
 
-    async def wait(self, job_id: str, last: Job | None, delay: float, interval: float) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        last: Job | None,
+        delay: float,
+        interval: float,
+        deadline: float = math.inf,
+    ) -> Job | None:
         """The next state of ``job_id``: polled by id once ``delay`` seconds have
         passed, or sooner when a list round shows a status other than ``last``'s.
         ``interval`` (s) paces later checks by id of a job no listing shows.
+        ``None`` when ``deadline`` (:func:`anyio.current_time` seconds) passes first:
+        the waiter holds no cancel scope while it sleeps, only a timer.
         Raises the error of the request that was to answer it."""
         self._check_usable()
         now = anyio.current_time()
@@ -202,18 +221,22 @@ class Poller:
             self._poke()
         try:
             while not w.done:
+                now = anyio.current_time()
+                if now >= deadline:
+                    break
                 if self._leader is None:
                     self._leader = w
                 if self._leader is w:
-                    await self._lead(w)
+                    # the leader's own deadline also bounds the requests it runs
+                    with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
+                        await self._lead(w)
                 else:
                     w.event = _Wake()
-                    await w.event.wait()
+                    await w.event.wait(deadline)
         finally:
             self._remove(w)
         if w.error is not None:
             raise w.error.with_traceback(None)
-        assert w.job is not None
         return w.job
 
     def _add_pending(self, w: _Waiter) -> None:

@@ -289,14 +289,12 @@ class JobStream:
         now = anyio.current_time()
         if self._started is None:
             self._started = now
-        remaining = self._started + self._timeout - now
         job: Job | None = None
         try:
             if self._pending_first is not None:
                 job, self._pending_first = self._pending_first, None
             else:
-                with anyio.move_on_after(remaining if math.isfinite(remaining) else None):
-                    job = await self._poll(now)
+                job = await self._poll(now, self._started + self._timeout)
                 if job is None:
                     await self._expire()
         except BaseException:
@@ -311,14 +309,23 @@ class JobStream:
             self._finished = True
         return job
 
-    async def _poll(self, now: float) -> Job:
+    async def _poll(self, now: float, deadline: float) -> Job | None:
+        """The next state, or ``None`` when ``deadline`` passes first (the shared
+        poller times its waiters itself; a stream without one uses a cancel scope)."""
+        if self._poller is None:
+            with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
+                return await self._poll_once(now, deadline)
+            return None
+        return await self._poll_once(now, deadline)
+
+    async def _poll_once(self, now: float, deadline: float) -> Job | None:
         failures = 0
         delay = self._next_interval(now) if self._polls or self.last is not None else 0.0
         while True:
             try:
                 if self._poller is not None:  # the client's shared poller (issue 8)
                     job = await self._poller.wait(
-                        self.job_id, self.last, delay, delay or self._interval
+                        self.job_id, self.last, delay, delay or self._interval, deadline
                     )
                 else:
                     if delay > 0:

@@ -21,6 +21,7 @@ from krea_async import (
     ClientClosedError,
     ConfigurationError,
     Job,
+    JobTimeoutError,
     PermissionDeniedError,
 )
 from krea_async._admission import Admission
@@ -404,6 +405,36 @@ async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_back
     assert len(results) == 20
     assert all(r.data.urls for r in results)
     assert poller.id_requests == 0
+
+
+@pytest.mark.parametrize("mode", ["per-job", "list"])
+async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode: str) -> None:
+    """The leader and the sleeping waiters each end at their own deadline (a waiter
+    holds a timer, not a cancel scope), with JobTimeoutError, and leave the poller."""
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock, time_scale=1.0)  # jobs never finish: the clock stands
+    # polls far apart, and the first waiter (the leader) has the latest deadline: each
+    # sleeping waiter must end by its own timer, not because a round or the lead woke it
+    async with fake.client(polling=mode, poll_interval=30.0) as krea:
+        jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(12)]
+        poller = poller_of(krea)
+        ended: dict[int, float] = {}
+        start = anyio.current_time()
+
+        async def wait(i: int) -> None:
+            with pytest.raises(JobTimeoutError):
+                await krea.jobs.wait(jobs[i].job_id, deadline=0.8 - 0.05 * i)
+            ended[i] = anyio.current_time() - start
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(len(jobs)):
+                    tg.start_soon(wait, i)
+        assert poller.waiting == 0
+        assert not poller.leading
+    assert sorted(ended) == list(range(12))
+    for i, took in ended.items():
+        assert 0.8 - 0.05 * i - 0.01 <= took < 0.8 - 0.05 * i + 0.5, (i, took)
 
 
 async def test_per_job_polling_never_lists(anyio_backend: str) -> None:
