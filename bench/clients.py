@@ -12,6 +12,8 @@ once on one client, on the standard asyncio loop:
 - ``httpx``: a raw loop, ``httpx.AsyncClient(limits=Limits(max_connections=100))`` and an
   ``asyncio.Semaphore(100)`` around each request; polls ``GET /jobs/{id}`` every 2 s.
 - ``httpx2``: the same loop on ``httpx2`` (same API).
+- ``httpx-aiohttp``: the ``httpx`` loop over ``httpx_aiohttp.AiohttpTransport``, built as
+  ``AsyncKrea(http_transport="aiohttp")`` builds it: what httpx's API costs over aiohttp.
 - ``aiohttp``: the same loop on ``aiohttp.ClientSession(connector=TCPConnector(limit=100))``.
 
 The whole run is bounded (``--bound`` seconds, default 180): jobs not finished by then are
@@ -58,6 +60,7 @@ RUNNERS: dict[str, tuple[str, ...]] = {
     "sdk-aiohttp": ("krea_async", "httpx_aiohttp"),
     "httpx": ("httpx",),
     "httpx2": ("httpx2",),
+    "httpx-aiohttp": ("httpx", "httpx_aiohttp"),
     "aiohttp": ("aiohttp",),
 }
 
@@ -174,14 +177,22 @@ class HttpStatusError(Exception):
 
 
 async def _httpx_like(
-    module_name: str, n: int, base_url: str, bound: float, record: Record
+    module_name: str, n: int, base_url: str, bound: float, record: Record, *, aiohttp: bool = False
 ) -> Callable[[], Awaitable[None]]:
     mod = __import__(module_name)
+    extra: dict[str, Any] = {}
+    if aiohttp:  # httpx's API over httpx-aiohttp's transport: the floor of sdk-aiohttp
+        import httpx_aiohttp
+
+        extra["transport"] = httpx_aiohttp.AiohttpTransport(  # as AsyncKrea builds it
+            limits=mod.Limits(max_connections=CONNECTIONS)
+        )
     client = mod.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {API_KEY}"},
         limits=mod.Limits(max_connections=CONNECTIONS),
         timeout=mod.Timeout(60.0),
+        **extra,
     )
     sem = asyncio.Semaphore(CONNECTIONS)
 
@@ -244,6 +255,8 @@ async def _run(runner: str, n: int, base_url: str, bound: float, record: Record)
         close = await _sdk(n, base_url, bound, record, runner == "sdk-aiohttp")
     elif runner in ("httpx", "httpx2"):
         close = await _httpx_like(runner, n, base_url, bound, record)
+    elif runner == "httpx-aiohttp":
+        close = await _httpx_like("httpx", n, base_url, bound, record, aiohttp=True)
     elif runner == "aiohttp":
         close = await _aiohttp(n, base_url, bound, record)
     else:

@@ -208,8 +208,10 @@ def ratios(rows: list[dict[str, Any]]) -> str:
     by = {(s["n"], s["runner"]): s for s in rows}
     lines = ["| N | ratio | CPU ms/req | wall s | req/job |", "|---|---|---|---|---|"]
     for n in sorted({s["n"] for s in rows}):
-        for sdk in ("sdk", "sdk-aiohttp"):
+        for sdk in ("sdk", "sdk-aiohttp", "httpx-aiohttp"):
             for raw in ("httpx", "aiohttp"):
+                if sdk == "httpx-aiohttp" and raw == "httpx":
+                    continue
                 a, b = by.get((n, sdk)), by.get((n, raw))
                 if a is None or b is None:
                     continue
