@@ -27,6 +27,7 @@ failures, so one bad answer does not end a wait); the next round starts afresh.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
@@ -70,6 +71,11 @@ GetJob = Callable[[str], Awaitable[Job]]
 ListPage = Callable[["str | None"], Awaitable["tuple[Sequence[object], str | None]"]]
 
 
+#: The context the deadline timers run in: ``set()`` reads no context variable, and a
+#: shared one spares each waiter a copy of its task's context.
+_NO_CONTEXT = contextvars.Context()
+
+
 class _Wake:
     """A one-shot wake-up for one sleeping waiter.
 
@@ -106,7 +112,7 @@ class _Wake:
                 await self._future
                 return
             # A timer handle (about 100 bytes) instead of a cancel scope (about 600).
-            handle = self._future.get_loop().call_at(deadline, self.set)
+            handle = self._future.get_loop().call_at(deadline, self.set, context=_NO_CONTEXT)
             try:
                 await self._future
             finally:

@@ -199,6 +199,29 @@ class JobStream:
     (:class:`DeprecationWarning`, one release).
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_cancel",
+        "_cancel_on_exit",
+        "_cancel_timeout",
+        "_current",
+        "_finished",
+        "_get",
+        "_interval",
+        "_max_interval",
+        "_on_cancel_failed",
+        "_pending_first",
+        "_poller",
+        "_polls",
+        "_started",
+        "_timeout",
+        "_transient",
+        "cancel_error",
+        "cancelled_remote",
+        "job_id",
+        "last",
+    )
+
     def __init__(
         self,
         *,
@@ -294,7 +317,12 @@ class JobStream:
             if self._pending_first is not None:
                 job, self._pending_first = self._pending_first, None
             else:
-                job = await self._poll(now, self._started + self._timeout)
+                deadline = self._started + self._timeout
+                if self._poller is None:
+                    with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
+                        job = await self._poll(now, deadline)
+                else:  # the shared poller times its waiters itself (no cancel scope)
+                    job = await self._poll(now, deadline)
                 if job is None:
                     await self._expire()
         except BaseException:
@@ -310,15 +338,7 @@ class JobStream:
         return job
 
     async def _poll(self, now: float, deadline: float) -> Job | None:
-        """The next state, or ``None`` when ``deadline`` passes first (the shared
-        poller times its waiters itself; a stream without one uses a cancel scope)."""
-        if self._poller is None:
-            with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
-                return await self._poll_once(now, deadline)
-            return None
-        return await self._poll_once(now, deadline)
-
-    async def _poll_once(self, now: float, deadline: float) -> Job | None:
+        """The next state, or ``None`` when the shared poller saw ``deadline`` pass."""
         failures = 0
         delay = self._next_interval(now) if self._polls or self.last is not None else 0.0
         while True:
