@@ -27,16 +27,15 @@ failures, so one bad answer does not end a wait); the next round starts afresh.
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
 
 import anyio
-import sniffio
 
 from ._converter import WireFormatError, parse_datetime, structure
 from ._models import Job
+from ._wake import Wake
 
 __all__ = [
     "AUTO_LIST_MIN",
@@ -71,58 +70,6 @@ GetJob = Callable[[str], Awaitable[Job]]
 ListPage = Callable[["str | None"], Awaitable["tuple[Sequence[object], str | None]"]]
 
 
-#: The context the deadline timers run in: ``set()`` reads no context variable, and a
-#: shared one spares each waiter a copy of its task's context.
-_NO_CONTEXT = contextvars.Context()
-
-
-class _Wake:
-    """A one-shot wake-up for one sleeping waiter.
-
-    On asyncio it is a bare future of the running loop (about 100 bytes; an
-    :class:`anyio.Event` wraps an :class:`asyncio.Event` and its deque, about 760),
-    which matters with 10,000 waiters; on other backends an :class:`anyio.Event`.
-    Cancellation works alike: anyio cancels the waiting task.
-    """
-
-    __slots__ = ("_event", "_future")
-
-    def __init__(self) -> None:
-        self._future: Any = None
-        self._event: anyio.Event | None = None
-        if sniffio.current_async_library() == "asyncio":
-            import asyncio  # already imported: the running library
-
-            self._future = asyncio.get_running_loop().create_future()
-        else:
-            self._event = anyio.Event()
-
-    def set(self) -> None:
-        if self._future is not None:
-            if not self._future.done():
-                self._future.set_result(None)
-        else:
-            assert self._event is not None
-            self._event.set()
-
-    async def wait(self, deadline: float) -> None:
-        """Sleep until :meth:`set` or until ``deadline`` (the backend's clock)."""
-        if self._future is not None:
-            if not math.isfinite(deadline):
-                await self._future
-                return
-            # A timer handle (about 100 bytes) instead of a cancel scope (about 600).
-            handle = self._future.get_loop().call_at(deadline, self.set, context=_NO_CONTEXT)
-            try:
-                await self._future
-            finally:
-                handle.cancel()
-        else:
-            assert self._event is not None
-            with anyio.move_on_after(deadline - anyio.current_time()):
-                await self._event.wait()
-
-
 class _Waiter:
     """One ``wait()`` call: its job, when it wants a state, and the answer."""
 
@@ -134,7 +81,7 @@ class _Waiter:
         self.created = None if last is None else last.created_at
         self.due = due
         self.interval = interval
-        self.event: _Wake | None = None
+        self.event: Wake | None = None
         self.job: Job | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -237,7 +184,7 @@ class Poller:
                     with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
                         await self._lead(w)
                 else:
-                    w.event = _Wake()
+                    w.event = Wake()
                     await w.event.wait(deadline)
         finally:
             self._remove(w)

@@ -10,6 +10,7 @@ and advise exponential backoff for long jobs (https://docs.krea.ai). A
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from ._errors import (
     APIResponseValidationError,
     APIStatusError,
     JobTimeoutError,
+    KreaError,
 )
 from ._job_outcome import CancelFailedCallback, cancel_quietly, notify, raise_for_outcome
 from ._models import Job
@@ -70,6 +72,7 @@ minutes and a job may first wait in the account's backlog. A finite default mean
 a stuck job cannot hang a web request or a batch forever; pass a larger
 ``deadline`` (or ``math.inf``) for LoRA training."""
 
+_POLL_ERRORS = (APIConnectionError, APIResponseValidationError, APIStatusError)  # may be transient
 #: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
 _POLL_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
 
@@ -318,11 +321,32 @@ class JobStream:
                 job, self._pending_first = self._pending_first, None
             else:
                 deadline = self._started + self._timeout
-                if self._poller is None:
-                    with anyio.move_on_after(deadline - now if math.isfinite(deadline) else None):
-                        job = await self._poll(now, deadline)
-                else:  # the shared poller times its waiters itself (no cancel scope)
-                    job = await self._poll(now, deadline)
+                # The poller times its waiters (no scope); the loop is inline (a frame less).
+                with (
+                    contextlib.nullcontext()
+                    if self._poller is not None
+                    else anyio.move_on_after(deadline - now if math.isfinite(deadline) else None)
+                ):
+                    failures = 0
+                    delay = self._next_interval(now) if self._polls or self.last else 0.0
+                    while True:
+                        try:
+                            if self._poller is not None:  # the client's shared poller (issue 8)
+                                job = await self._poller.wait(
+                                    self.job_id, self.last, delay, delay or self._interval, deadline
+                                )
+                            else:
+                                if delay > 0:
+                                    await anyio.sleep(delay)
+                                job = await self._get(self.job_id)
+                        except _POLL_ERRORS as exc:
+                            failures += 1
+                            if not self._retry_poll(exc, failures):
+                                raise
+                            delay = max(self._interval, 0.05)
+                            continue
+                        self._polls += 1
+                        break
                 if job is None:
                     await self._expire()
         except BaseException:
@@ -337,32 +361,12 @@ class JobStream:
             self._finished = True
         return job
 
-    async def _poll(self, now: float, deadline: float) -> Job | None:
-        """The next state, or ``None`` when the shared poller saw ``deadline`` pass."""
-        failures = 0
-        delay = self._next_interval(now) if self._polls or self.last is not None else 0.0
-        while True:
-            try:
-                if self._poller is not None:  # the client's shared poller (issue 8)
-                    job = await self._poller.wait(
-                        self.job_id, self.last, delay, delay or self._interval, deadline
-                    )
-                else:
-                    if delay > 0:
-                        await anyio.sleep(delay)
-                    job = await self._get(self.job_id)
-            except (APIConnectionError, APIResponseValidationError, APIStatusError) as exc:
-                transient = not isinstance(exc, APIStatusError) or (
-                    exc.status_code in self._transient
-                )
-                failures += 1
-                if not transient or failures >= MAX_POLL_FAILURES:
-                    raise
-                logger.info("poll of job %s failed (%s); polling on", self.job_id, exc)
-                delay = max(self._interval, 0.05)
-                continue
-            self._polls += 1
-            return job
+    def _retry_poll(self, exc: KreaError, failures: int) -> bool:
+        """Whether to poll on after a failed poll (a transient error, not too many)."""
+        permanent = isinstance(exc, APIStatusError) and exc.status_code not in self._transient
+        if not permanent and failures < MAX_POLL_FAILURES:
+            logger.info("poll of job %s failed (%s); polling on", self.job_id, exc)
+        return not permanent and failures < MAX_POLL_FAILURES
 
     async def _expire(self) -> None:
         self._finished = True

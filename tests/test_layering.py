@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     # files may use the transport's one httpx-exception mapping (connection_error)
     (
         "_admission",
+        "_wake",
         "_transport",
         "files",
         "_files_checks",

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from krea_async import Job, JobPage, JobResult, JobStatus
-from krea_async._converter import WireFormatError, parse_datetime, structure, unstructure
+from krea_async._converter import (
+    WireFormatError,
+    loads_json,
+    parse_datetime,
+    parse_job,
+    structure,
+    unstructure,
+)
 
 UTC = dt.timezone.utc
 
@@ -50,7 +57,26 @@ def test_any_payload_is_a_job_or_a_wire_error(payload: Any) -> None:
     assert isinstance(job.status, JobStatus)
     assert isinstance(job.result, JobResult)
     assert all(isinstance(u, str) for u in job.result.urls)
-    assert job.raw is payload
+    assert job.raw == payload  # the whole object, unknown keys included
+
+
+def test_a_jobs_raw_keeps_shared_strings_not_per_answer_copies() -> None:
+    """10,000 jobs in flight each keep their last payload: its keys, status and type are
+    one shared copy, not one per parsed answer (issue 8's memory goal)."""
+    texts = [
+        f'{{"job_id": "j{i}", "status": "queued", "type": "externalImage", '
+        f'"created_at": "2026-01-01T00:00:00Z", "result": null, "extra_{i}": 1}}'
+        for i in range(2)
+    ]
+    a, b = (parse_job(loads_json(t)) for t in texts)
+    for key in ("job_id", "status", "type", "created_at", "result"):
+        ka = next(k for k in a.raw if k == key)
+        kb = next(k for k in b.raw if k == key)
+        assert ka is kb, key
+    assert a.raw["status"] is b.raw["status"]
+    assert a.raw["type"] is b.raw["type"]
+    assert a.raw["extra_0"] == 1  # unknown keys kept
+    assert b.raw["extra_1"] == 1
 
 
 @given(payload=st.dictionaries(st.text(max_size=10), json_values, max_size=5) | json_values)
