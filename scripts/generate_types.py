@@ -849,6 +849,8 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "",
         "from __future__ import annotations",
         "",
+        "import functools",
+        "import inspect",
         "from typing import TYPE_CHECKING, Any",
         "",
         "if TYPE_CHECKING:",
@@ -868,36 +870,57 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "",
         *[("    " + line).rstrip() for line in _IMPLEMENTED_BY_CLIENT],
     ]
+    frameless: list[str] = []
     for category, items in _categories(endpoints):
         doc = method_doc(category, [m for m, _ in items])
-        out += ["", f"    async def {category}(", "        self,"]
-        out += ["        model: str,", "        input: Any,", "        *,"]
-        out += ["        webhook_url: str | None = None,", "    ) -> Job:"]
-        out += [
-            '        """' + doc[0],
-            *[("        " + d).rstrip() for d in doc[1:]],
-            '        """',
-        ]
-        out += [
-            "        return await self._submit_model(",
-            f"            {json.dumps(category)}, model, input, webhook_url=webhook_url",
-            "        )",
-        ]
-    out += ["", "    async def subscribe(", "        self,", "        endpoint: str,", "        *,"]
-    out += ["        input: Any,", *[f"        {p}," for p in _SUBSCRIBE_TAIL]]
-    out += ["    ) -> SubscribeResult:", '        """' + SUBSCRIBE_DOC[0]]
+        head = ["        self,", "        model: str,", "        input: Any,", "        *,"]
+        head += ["        webhook_url: str | None = None,"]
+        call = f"self._submit_model({json.dumps(category)}, model, input, webhook_url=webhook_url)"
+        out += ["", f"    async def {category}(", *head, "    ) -> Job:"]
+        out += ['        """' + doc[0], *[("        " + d).rstrip() for d in doc[1:]]]
+        out += ['        """']
+        out += [f"        return await {call}"]
+        frameless += ["", "", f"def _{category}(", *[h[4:] for h in head], ") -> Any:"]
+        frameless += [f"    return {call}"]
+    head = ["        self,", "        endpoint: str,", "        *,", "        input: Any,"]
+    head += [f"        {p}," for p in _SUBSCRIBE_TAIL]
+    call = [
+        "self._subscribe_endpoint(",
+        "    endpoint,",
+        "    input=input,",
+        "    on_queue_update=on_queue_update,",
+        "    webhook_url=webhook_url,",
+        "    poll_interval=poll_interval,",
+        "    deadline=deadline,",
+        "    cancel_on_exit=cancel_on_exit,",
+        "    timeout=timeout,",
+        ")",
+    ]
+    out += ["", "    async def subscribe(", *head, "    ) -> SubscribeResult:"]
+    out += ['        """' + SUBSCRIBE_DOC[0]]
     out += [("        " + d).rstrip() for d in SUBSCRIBE_DOC[1:]] + ['        """']
+    out += ["        return await " + call[0], *["        " + c for c in call[1:]]]
+    frameless += ["", "", "def _subscribe(", *[h[4:] for h in head], ") -> Any:"]
+    frameless += ["    return " + call[0], *["    " + c for c in call[1:]]]
+    names = [c for c, _ in _categories(endpoints)] + ["subscribe"]
     out += [
-        "        return await self._subscribe_endpoint(",
-        "            endpoint,",
-        "            input=input,",
-        "            on_queue_update=on_queue_update,",
-        "            webhook_url=webhook_url,",
-        "            poll_interval=poll_interval,",
-        "            deadline=deadline,",
-        "            cancel_on_exit=cancel_on_exit,",
-        "            timeout=timeout,",
-        "        )",
+        "",
+        "",
+        "# At run time each method above returns the client's coroutine instead of awaiting",
+        "# it in a frame of its own: ``await krea.subscribe(...)`` is the same, and each of",
+        "# 10,000 calls waiting at once holds one coroutine frame less (issue 8's memory goal).",
+        "# The ``async def`` above stays for the reference docs and ``inspect.signature``.",
+        "# (Python 3.12+ also marks them as coroutine functions for ``inspect``.)",
+        "# mypy: the typed signatures are in methods.pyi.",
+        *frameless,
+        "",
+        "",
+        f"_FRAMELESS = ({', '.join('_' + n for n in names)},)",
+        f"for _name, _fn in zip({tuple(names)!r}, _FRAMELESS, strict=True):",
+        "    functools.update_wrapper(_fn, getattr(GeneratedMethods, _name))",
+        '    if hasattr(inspect, "markcoroutinefunction"):',
+        "        inspect.markcoroutinefunction(_fn)",
+        "    setattr(GeneratedMethods, _name, _fn)",
         "",
     ]
     return "\n".join(out)

@@ -489,6 +489,26 @@ async def test_ten_thousand_concurrent_subscribe_on_one_client(anyio_backend: st
     assert poller.list_requests + poller.id_requests < n / 10
 
 
+def test_generation_methods_hand_back_the_clients_coroutine() -> None:
+    """10,000 waiting subscribe() calls: the public method adds no coroutine frame of its
+    own (it returns the client's coroutine), and keeps its signature and docs."""
+    import inspect
+
+    krea = AsyncKrea("k")
+    coro = krea.subscribe(ENDPOINT, input={"prompt": "p"})
+    try:
+        assert coro.cr_code.co_name == "_subscribe_endpoint"
+    finally:
+        coro.close()
+    coro = krea.image(FLUX, {"prompt": "p"})
+    try:
+        assert coro.cr_code.co_name == "_submit_model"
+    finally:
+        coro.close()
+    assert "deadline" in inspect.signature(AsyncKrea.subscribe).parameters
+    assert (AsyncKrea.subscribe.__doc__ or "").startswith("Submit a generation job")
+
+
 def test_import_builds_no_typed_inputs_until_asked() -> None:
     """``import krea_async`` leaves the ~130 generated input classes, the files module
     and asyncio unimported; ``krea_async.inputs`` / ``krea_async.DownloadError`` import

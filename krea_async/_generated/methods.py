@@ -14,6 +14,8 @@ inherits :class:`GeneratedMethods` and implements ``_submit_model`` and
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -199,3 +201,78 @@ class GeneratedMethods:
             cancel_on_exit=cancel_on_exit,
             timeout=timeout,
         )
+
+
+# At run time each method above returns the client's coroutine instead of awaiting
+# it in a frame of its own: ``await krea.subscribe(...)`` is the same, and each of
+# 10,000 calls waiting at once holds one coroutine frame less (issue 8's memory goal).
+# The ``async def`` above stays for the reference docs and ``inspect.signature``.
+# (Python 3.12+ also marks them as coroutine functions for ``inspect``.)
+# mypy: the typed signatures are in methods.pyi.
+
+
+def _image(
+    self,
+    model: str,
+    input: Any,
+    *,
+    webhook_url: str | None = None,
+) -> Any:
+    return self._submit_model("image", model, input, webhook_url=webhook_url)
+
+
+def _video(
+    self,
+    model: str,
+    input: Any,
+    *,
+    webhook_url: str | None = None,
+) -> Any:
+    return self._submit_model("video", model, input, webhook_url=webhook_url)
+
+
+def _enhance(
+    self,
+    model: str,
+    input: Any,
+    *,
+    webhook_url: str | None = None,
+) -> Any:
+    return self._submit_model("enhance", model, input, webhook_url=webhook_url)
+
+
+def _subscribe(
+    self,
+    endpoint: str,
+    *,
+    input: Any,
+    on_queue_update: QueueUpdateCallback | None = None,
+    webhook_url: str | None = None,
+    poll_interval: float | None = None,
+    deadline: float | None = None,
+    cancel_on_exit: bool = True,
+    timeout: float | None = None,
+) -> Any:
+    return self._subscribe_endpoint(
+        endpoint,
+        input=input,
+        on_queue_update=on_queue_update,
+        webhook_url=webhook_url,
+        poll_interval=poll_interval,
+        deadline=deadline,
+        cancel_on_exit=cancel_on_exit,
+        timeout=timeout,
+    )
+
+
+_FRAMELESS = (
+    _image,
+    _video,
+    _enhance,
+    _subscribe,
+)
+for _name, _fn in zip(("image", "video", "enhance", "subscribe"), _FRAMELESS, strict=True):
+    functools.update_wrapper(_fn, getattr(GeneratedMethods, _name))
+    if hasattr(inspect, "markcoroutinefunction"):
+        inspect.markcoroutinefunction(_fn)
+    setattr(GeneratedMethods, _name, _fn)
