@@ -110,7 +110,9 @@ class Poller:
         self._get = get
         self._list_page = list_page
         self._check_usable = check_usable
-        self._by_job: dict[str, list[_Waiter]] = {}
+        # job id -> its waiter, or a list when several wait for one job (rare): no list
+        # per job for the usual one (10,000 jobs at once)
+        self._by_job: dict[str, _Waiter | list[_Waiter]] = {}
         self._pending: dict[_Waiter, None] = {}  # registered, no answer yet (ordered)
         # Kept as waiters come and go, so planning a round is O(1) but for next_due:
         self._rate = 0.0  # sum of 1 / interval over the pending waiters (requests/s)
@@ -132,7 +134,7 @@ class Poller:
     @property
     def waiting(self) -> int:
         """Waiters registered right now."""
-        return sum(len(ws) for ws in self._by_job.values())
+        return sum(1 if isinstance(ws, _Waiter) else len(ws) for ws in self._by_job.values())
 
     @property
     def leading(self) -> bool:
@@ -165,7 +167,12 @@ class Poller:
         self._check_usable()
         now = anyio.current_time()
         w = _Waiter(job_id, last, now + max(delay, 0.0), max(interval, _MIN_INTERVAL))
-        self._by_job.setdefault(job_id, []).append(w)
+        same = self._by_job.setdefault(job_id, w)
+        if same is not w:
+            if isinstance(same, _Waiter):
+                self._by_job[job_id] = [same, w]
+            else:
+                same.append(w)
         self._add_pending(w)
         # Wake a sleeping leader when this waiter is due first, or when the waiters
         # now make listing worthwhile (a leader that planned per-job polling would
@@ -219,13 +226,21 @@ class Poller:
             return False
         return self._pages / self._list_interval() < self._rate
 
+    def _waiters_of(self, job_id: object) -> list[_Waiter]:
+        """The waiters of ``job_id`` (a copy: safe while delivering to them)."""
+        ws = self._by_job.get(job_id) if isinstance(job_id, str) else None
+        if ws is None:
+            return []
+        return [ws] if isinstance(ws, _Waiter) else list(ws)
+
     def _remove(self, w: _Waiter) -> None:
         self._drop_pending(w)
         ws = self._by_job.get(w.job_id)
-        if ws is not None:
+        if ws is w:
+            del self._by_job[w.job_id]
+        elif isinstance(ws, list) and w in ws:
             ws.remove(w)
-            if not ws:
-                del self._by_job[w.job_id]
+            self._by_job[w.job_id] = ws[0] if len(ws) == 1 else ws
         if self._leader is w:
             self._leader = None
             for nxt in self._pending:  # hand the lead to the first waiter still waiting
@@ -310,9 +325,9 @@ class Poller:
         try:
             job = await self._get(job_id)
         except Exception as exc:  # typed request errors, to this job's waiters
-            self._fail(self._by_job.get(job_id, ()), exc)
+            self._fail(self._waiters_of(job_id), exc)
             return
-        for w in list(self._by_job.get(job_id, ())):
+        for w in self._waiters_of(job_id):
             self._deliver(w, job)
 
     async def _list_round(self, now: float) -> None:
@@ -346,12 +361,12 @@ class Poller:
         self._pages = pages
 
     def _apply(self, item: dict[str, Any], now: float) -> None:
-        ws = self._by_job.get(item.get("job_id"))  # type: ignore[arg-type]
+        ws = self._waiters_of(item.get("job_id"))
         if not ws:
             return
         status = item.get("status")
         job: Job | None = None
-        for w in list(ws):
+        for w in ws:
             if w.done:
                 continue
             w.due = max(w.due, now + w.interval)  # seen: no check by id needed yet

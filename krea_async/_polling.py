@@ -71,8 +71,8 @@ and ``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
 minutes and a job may first wait in the account's backlog. A finite default means
 a stuck job cannot hang a web request or a batch forever; pass a larger
 ``deadline`` (or ``math.inf``) for LoRA training."""
-
 _POLL_ERRORS = (APIConnectionError, APIResponseValidationError, APIStatusError)  # may be transient
+_NO_SCOPE = contextlib.nullcontext()  # reusable: it holds no state
 #: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
 _POLL_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
 
@@ -323,7 +323,7 @@ class JobStream:
                 deadline = self._started + self._timeout
                 # The poller times its waiters (no scope); the loop is inline (a frame less).
                 with (
-                    contextlib.nullcontext()
+                    _NO_SCOPE
                     if self._poller is not None
                     else anyio.move_on_after(deadline - now if math.isfinite(deadline) else None)
                 ):
@@ -364,9 +364,9 @@ class JobStream:
     def _retry_poll(self, exc: KreaError, failures: int) -> bool:
         """Whether to poll on after a failed poll (a transient error, not too many)."""
         permanent = isinstance(exc, APIStatusError) and exc.status_code not in self._transient
-        if not permanent and failures < MAX_POLL_FAILURES:
+        if retry := not permanent and failures < MAX_POLL_FAILURES:
             logger.info("poll of job %s failed (%s); polling on", self.job_id, exc)
-        return not permanent and failures < MAX_POLL_FAILURES
+        return retry
 
     async def _expire(self) -> None:
         self._finished = True
