@@ -8,9 +8,10 @@ sleeps; each round the poller decides what to ask Krea:
   at most :data:`PER_JOB_RATE` requests a second (spread over the interval);
 - **by listing**: ``GET /jobs?limit=1000`` (newest first, Krea's list of the
   account's jobs), paging by ``cursor`` until the oldest job waited for is
-  covered, every :data:`LIST_INTERVAL` seconds. Jobs of other processes on the
-  same account are skipped; a waiter whose job the listing does not show is
-  checked by id when its own poll interval has passed.
+  covered, every :data:`LIST_INTERVAL` seconds; with more jobs than a page holds,
+  one page per window of creation time, read at once (:mod:`._poller_list`). Jobs
+  of other processes on the same account are skipped; a waiter whose job the
+  listing does not show is checked by id when its own poll interval has passed.
 
 ``mode="auto"`` lists when at least :data:`AUTO_LIST_MIN` jobs are waited for and
 listing takes fewer requests a second than polling each job at its interval.
@@ -28,13 +29,14 @@ failures, so one bad answer does not end a wait); the next round starts afresh.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, get_args
 
 import anyio
 
-from ._converter import WireFormatError, parse_datetime, structure
+from ._converter import WireFormatError, structure
 from ._models import Job
+from ._poller_list import LIST_LIMIT, MAX_LIST_PAGES, ListPage, ListRounds
 from ._wake import Wake
 
 __all__ = [
@@ -54,10 +56,6 @@ POLLING_MODES: tuple[str, ...] = get_args(PollingMode)
 
 #: Seconds between list rounds (shorter when a waiter's own interval is shorter).
 LIST_INTERVAL = 0.25
-#: Page size of a list request (Krea's maximum).
-LIST_LIMIT = 1000
-#: Pages one list round reads at most; jobs older than that are checked by id.
-MAX_LIST_PAGES = 10
 #: ``GET /jobs/{id}`` requests the poller starts per second, at most.
 PER_JOB_RATE = 500.0
 #: Fewest waiting jobs for ``mode="auto"`` to consider listing.
@@ -67,7 +65,6 @@ _MIN_INTERVAL = 0.02
 _BURST = PER_JOB_RATE * LIST_INTERVAL
 
 GetJob = Callable[[str], Awaitable[Job]]
-ListPage = Callable[["str | None"], Awaitable["tuple[Sequence[object], str | None]"]]
 
 
 class _Waiter:
@@ -87,7 +84,7 @@ class _Waiter:
         self.done = False
 
 
-class Poller:
+class Poller(ListRounds):
     """The shared poller of one client (see the module docstring).
 
     ``get``: ``GET /jobs/{id}`` as a :class:`~krea_async.Job`; ``list_page``: one
@@ -329,36 +326,6 @@ class Poller:
             return
         for w in self._waiters_of(job_id):
             self._deliver(w, job)
-
-    async def _list_round(self, now: float) -> None:
-        """List the account's jobs, newest first, until the oldest waited-for job is
-        covered; hand a state to each waiter whose job changed status."""
-        oldest = min((w.created for w in self._pending if w.created is not None), default=None)
-        cursor: str | None = None
-        seen_cursors: set[str] = set()
-        pages = 0
-        while True:
-            self.list_requests += 1
-            items, cursor = await self._list_page(cursor)
-            pages += 1
-            for item in items:
-                if isinstance(item, dict):
-                    self._apply(item, now)
-            if not items or not cursor or cursor in seen_cursors or oldest is None:
-                break
-            if pages >= MAX_LIST_PAGES:
-                break
-            seen_cursors.add(cursor)
-            last = items[-1]
-            if not isinstance(last, dict):
-                break
-            try:
-                last_created = parse_datetime(last.get("created_at"))
-            except WireFormatError:
-                break
-            if last_created <= oldest:
-                break
-        self._pages = pages
 
     def _apply(self, item: dict[str, Any], now: float) -> None:
         ws = self._waiters_of(item.get("job_id"))

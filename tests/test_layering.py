@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "_admission",
         "_wake",
+        "_poller_list",
         "_transport",
         "files",
         "_files_checks",

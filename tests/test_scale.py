@@ -16,6 +16,7 @@ import httpcore
 import httpx
 import pytest
 
+import krea_async._poller_list
 from krea_async import (
     AsyncKrea,
     ClientClosedError,
@@ -25,6 +26,7 @@ from krea_async import (
     PermissionDeniedError,
 )
 from krea_async._admission import Admission
+from krea_async._converter import parse_datetime
 from krea_async._poller import Poller
 from krea_async.testing import FakeKrea, ManualClock, http_error
 
@@ -280,6 +282,66 @@ async def test_a_job_missing_from_the_listing_is_still_found(anyio_backend: str)
     # only the job the listing did not show was asked for by id
     assert wrap.by_id
     assert set(wrap.by_id) == {hidden[0]}
+
+
+async def test_many_jobs_are_listed_in_time_windows_at_once(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More waiters than one window: each round reads one page per window of creation
+    time (Krea's cursor is a time), and finds every job without a check by id."""
+    monkeypatch.setattr(krea_async._poller_list, "_WINDOW", 3)
+    fake = FakeKrea()
+    wrap = Wrapping(fake.transport())
+    cursors: list[str | None] = []
+    inner = wrap.handle_async_request
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs":
+            cursors.append(request.url.params.get("cursor"))
+        return await inner(request)
+
+    wrap.handle_async_request = recording  # type: ignore[method-assign]
+    async with fake.client(transport=wrap, polling="list", poll_interval=0.05) as krea:
+        results = await gather(
+            [lambda i=i: krea.subscribe(ENDPOINT, input={"prompt": f"p{i}"}) for i in range(10)]
+        )
+    assert all(r.data.urls for r in results)
+    assert poller_of(krea).id_requests == 0
+    windowed = [c for c in cursors if c is not None]
+    assert windowed, cursors
+    created = {r.job.raw["created_at"] for r in results}
+    # each window starts at the creation time of one of the jobs waited for
+    assert {parse_datetime(c) for c in windowed} <= {parse_datetime(c) for c in created}
+
+
+async def test_an_error_in_one_window_reaches_every_waiter_typed(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(krea_async._poller_list, "_WINDOW", 2)
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock, time_scale=1.0)  # nothing finishes until the clock moves
+    async with fake.client(polling="list", poll_interval=0.05) as krea:
+        poller = poller_of(krea)
+        errors: list[BaseException] = []
+
+        async def one(i: int) -> None:
+            try:
+                await krea.subscribe(ENDPOINT, input={"prompt": f"p{i}"})
+            except PermissionDeniedError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(7):
+                tg.start_soon(one, i)
+            await until(lambda: poller.waiting == 7)
+            fake.inject(http_error(403), on="list", times=1)
+        assert len(errors) == 7  # the typed error, not an ExceptionGroup of the windows
+        assert poller.waiting == 0
+        # the poller recovers
+        job = await krea.image(FLUX, {"prompt": "after"})
+        clock.advance(60)
+        again = await krea.jobs.wait(job.job_id)
+    assert again.status == "completed"
 
 
 async def test_jobs_of_other_processes_in_the_listing_are_ignored(anyio_backend: str) -> None:

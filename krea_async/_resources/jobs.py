@@ -63,7 +63,9 @@ async def _get_job(requester: Requester, job_id: str, *, priority: bool = False)
     return job
 
 
-async def _list_raw(requester: Requester, cursor: str | None) -> tuple[list[object], str | None]:
+async def _list_raw(
+    requester: Requester, cursor: str | _dt.datetime | None
+) -> tuple[list[object], str | None]:
     """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor)."""
     params = paging(LIST_LIMIT, cursor)
     body, response = await requester.request("GET", "/jobs", params=params, priority=True)
