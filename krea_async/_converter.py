@@ -374,26 +374,15 @@ def __getattr__(name: str) -> object:
 _SHARED = {
     s: s
     for s in (
-        "job_id",
-        "status",
-        "created_at",
-        "completed_at",
-        "result",
+        *(f.name for f in attrs.fields(Job)),
         "type",
         "urls",
         "error",
         "estimated_time",
-        "backlogged",
-        "queued",
-        "scheduled",
-        "processing",
-        "sampling",
-        "intermediate-complete",
-        "completed",
-        "failed",
-        "cancelled",
+        *(m.value for m in JobStatus),  # the statuses Krea documents
         "externalImage",
         "externalVideo",
+        "externalEnhance",
     )
 }
 
