@@ -29,7 +29,7 @@ failures, so one bad answer does not end a wait); the next round starts afresh.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
 
 import anyio
@@ -202,8 +202,9 @@ class Poller(ListRounds):
         self._intervals[w.interval] = self._intervals.get(w.interval, 0) + 1
 
     def _drop_pending(self, w: _Waiter) -> None:
-        if self._pending.pop(w, False) is False:
+        if w not in self._pending:
             return
+        del self._pending[w]
         left = self._intervals[w.interval] - 1
         if left:
             self._intervals[w.interval] = left
@@ -223,12 +224,13 @@ class Poller(ListRounds):
             return False
         return self._pages / self._list_interval() < self._rate
 
-    def _waiters_of(self, job_id: object) -> list[_Waiter]:
-        """The waiters of ``job_id`` (a copy: safe while delivering to them)."""
+    def _waiters_of(self, job_id: object) -> Sequence[_Waiter]:
+        """The waiters of ``job_id`` (a copy: safe while delivering to them; called for
+        every listed job, so a job of another process allocates nothing)."""
         ws = self._by_job.get(job_id) if isinstance(job_id, str) else None
         if ws is None:
-            return []
-        return [ws] if isinstance(ws, _Waiter) else list(ws)
+            return ()
+        return (ws,) if isinstance(ws, _Waiter) else tuple(ws)
 
     def _remove(self, w: _Waiter) -> None:
         self._drop_pending(w)

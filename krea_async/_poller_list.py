@@ -24,6 +24,8 @@ LIST_LIMIT = 1000
 MAX_LIST_PAGES = 10
 #: Waited-for jobs one list window covers (a page holds 1,000: room for others' jobs).
 _WINDOW = 900
+#: Pages one window reads at most (more when others' jobs crowd it; then by id).
+_WINDOW_PAGES = 2
 #: List pages a round reads at once (each parsed page is held until it is applied).
 _CONCURRENT_PAGES = 4
 
@@ -51,10 +53,11 @@ class ListRounds:
         by creation time into windows of :data:`_WINDOW` and reads the windows' pages
         at once (:data:`_CONCURRENT_PAGES` at a time), oldest first, instead of one
         page after another: at 10,000 jobs a round takes about one page's time."""
-        created = sorted(w.created for w in self._pending if w.created is not None)
+        created = [w.created for w in self._pending if w.created is not None]
         if len(created) <= _WINDOW:
-            self._pages = await self._list_window(None, created[0] if created else None, now)
+            self._pages = await self._list_window(None, min(created, default=None), now)
             return
+        created.sort()
         # window k: from its oldest job (floor) up to, not including, the floor of the
         # next newer window (its cursor); the newest window starts at the first page
         floors = created[::_WINDOW][:MAX_LIST_PAGES]
@@ -66,7 +69,7 @@ class ListRounds:
         async def window(top: _dt.datetime | None, floor: _dt.datetime) -> None:
             async with limit:
                 try:
-                    pages.append(await self._list_window(top, floor, now, max_pages=2))
+                    pages.append(await self._list_window(top, floor, now, max_pages=_WINDOW_PAGES))
                 except Exception as exc:  # typed request errors: the first one is raised
                     errors.append(exc)
 
