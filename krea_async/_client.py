@@ -13,7 +13,6 @@ goes through the constructor. The download methods come from
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ._client_config import DEFAULT_BASE_URL, configure, copy_arguments
-from ._client_files import ClientFiles
+from ._client_subscribe import ClientSubscribe
 from ._credentials import REDACTED
 from ._deprecation import warn_renamed
 from ._errors import ConfigurationError
@@ -29,7 +28,7 @@ from ._generated.methods import GeneratedMethods
 from ._http_transport import HttpTransportChoice
 from ._models import Job
 from ._poller import PollingMode
-from ._polling import DEFAULT_DEADLINE, DEFAULT_SAFETY_POLL, CancelFailedCallback, drain
+from ._polling import DEFAULT_DEADLINE, DEFAULT_SAFETY_POLL, CancelFailedCallback
 from ._request import Requester
 from ._resources.assets import Assets
 from ._resources.generations import Generations
@@ -37,11 +36,10 @@ from ._resources.jobs import Jobs
 from ._resources.models import Models
 from ._resources.node_apps import NodeApps
 from ._resources.styles import Styles
-from ._results import SubscribeResult
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
-from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
-from ._urls import split_endpoint, webhook_base_url
+from ._types import NOT_GIVEN, NotGiven
+from ._urls import webhook_base_url
 
 if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
     from ._events import JobEvents
@@ -51,7 +49,7 @@ if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
 
 
-class AsyncKrea(GeneratedMethods, ClientFiles):
+class AsyncKrea(GeneratedMethods, ClientSubscribe):
     """An async client for the Krea API (asyncio and trio, through anyio and httpx).
 
     ::
@@ -202,6 +200,7 @@ class AsyncKrea(GeneratedMethods, ClientFiles):
         )
         settings = self._settings.polling
         self.jobs = Jobs(requester, settings)
+        self._job_calls = (self.jobs.get, self.jobs.cancel)  # one pair, not one per subscribe
         self.assets = Assets(requester, settings)
         self.styles = Styles(requester, settings)
         self.node_apps = NodeApps(requester, settings)
@@ -350,54 +349,3 @@ class AsyncKrea(GeneratedMethods, ClientFiles):
         self, category: str, model: str, input: Any, *, webhook_url: str | None
     ) -> Job:
         return await self.generate(f"{category}/{model}", input, webhook_url=webhook_url)
-
-    async def _subscribe_endpoint(
-        self,
-        endpoint: str,
-        *,
-        input: Any,
-        on_queue_update: QueueUpdateCallback | None,
-        webhook_url: str | None,
-        poll_interval: float | None,
-        deadline: float | None,
-        cancel_on_exit: bool,
-        timeout: float | None = None,
-    ) -> SubscribeResult:
-        if timeout is not None:
-            warn_renamed("subscribe", "timeout", "deadline")
-            if deadline is not None:
-                raise TypeError("subscribe: pass deadline= only (not also the deprecated timeout=)")
-            deadline = timeout
-        category, _ = split_endpoint(endpoint)
-        wake = self._wakeup if webhook_url is None else None  # the caller's own URL: poll
-        minted = await wake.mint() if wake is not None else None
-        url = minted[0] if minted else webhook_url
-        if cancel_on_exit:
-            job = await self._generations.create_cancellable(
-                endpoint, input, webhook_url=url, cancel=self.jobs.cancel
-            )
-        else:
-            job = await self._generations.create(endpoint, input, webhook_url=url)
-        # Woken by the webhook (no polling), or polled through the client's shared poller.
-        make_stream = (
-            functools.partial(wake.stream, token=minted[1])
-            if wake is not None and minted
-            else functools.partial(self._settings.polling.stream, poller=self.jobs._poller)
-        )
-        stream = make_stream(
-            get=self.jobs.get,
-            cancel=self.jobs.cancel,
-            job_id=job.job_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            cancel_on_exit=cancel_on_exit,
-            category=category,
-            first=job,
-        )
-        # The stream holds the submitted state until a newer one replaces it; this frame
-        # waits as long as the job runs, so it keeps no copy (memory at 10,000 jobs).
-        del job, make_stream, minted
-        final = await drain(stream, on_queue_update)
-        return SubscribeResult(
-            data=final.result, job=final, request_id=final.job_id, downloader=self._download_all
-        )

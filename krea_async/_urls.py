@@ -65,8 +65,9 @@ def split_endpoint(endpoint: str) -> tuple[str | None, str]:
             f"endpoint must be a path such as 'image/bfl/flux-1-dev' (segments of letters, "
             f"digits, '.', '_' and '-'), got {endpoint!r}"
         )
-    category = segments[0]
-    return (category if category in CATEGORIES else None), "/generate/" + path
+    # the shared constant, not this call's substring (kept by each waiting subscribe)
+    category = next((c for c in CATEGORIES if c == segments[0]), None)
+    return category, "/generate/" + path
 
 
 def resource_path(prefix: str, resource_id: str, what: str) -> str:

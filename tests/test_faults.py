@@ -397,6 +397,45 @@ async def test_cancel_during_the_submit_cancels_the_job_it_created(anyio_backend
         await cancel_mid_submit("asyncio.wait_for")
 
 
+async def test_a_submit_slower_than_the_grace_is_abandoned_with_a_warning(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past ``cancel_timeout`` the in-flight submit is given up: the cancellation
+    propagates (within about twice the grace), a WARNING names the uncertain job, and
+    the child task that sent the POST is gone (the client closes with nothing left)."""
+    import asyncio
+
+    grace = 0.2
+    before = asyncio.all_tasks() if anyio_backend == "asyncio" else set()
+    fake = FakeKrea(clock=ManualClock())
+    fake.inject(slow(3.0, phase="after"), on="submit", times=2)
+    async with fake.client(poll_interval=0.01, cancel_timeout=grace) as krea:
+        hows = ["anyio scope"] + (["task.cancel()"] if anyio_backend == "asyncio" else [])
+        for how in hows:
+            caplog.clear()
+            call = krea.subscribe(FLUX, input={"prompt": f"abandoned by {how}"})
+            t0 = time.monotonic()
+            if how == "anyio scope":
+                with anyio.move_on_after(0.1) as scope:
+                    await call
+                assert scope.cancelled_caught
+            else:
+                task = asyncio.ensure_future(call)
+                await asyncio.sleep(0.1)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            elapsed = time.monotonic() - t0
+            assert 0.1 + grace * 0.9 <= elapsed < 0.1 + 2 * grace + 0.5, (how, elapsed)
+            warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert any("abandoned on cancellation" in r.getMessage() for r in warnings), how
+            assert "krea.jobs.list(created_after=" in warnings[-1].getMessage()
+    assert len(fake.ledger) == len(hows)  # each POST reached the server; no answer was read
+    if anyio_backend == "asyncio":
+        left = [t for t in asyncio.all_tasks() - before if not t.done()]
+        assert left == [], [t.get_coro() for t in left]
+
+
 async def test_cancel_during_submit_retries_stops_waiting_at_once(fake: FakeKrea) -> None:
     """A cancelled subscribe() does not sit out the submit's retry waits."""
     set_backoff_enabled(True)

@@ -77,6 +77,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.generations",
     ),
     ("_client_config", "_client_files"),
+    ("_client_subscribe",),
     ("_generated.methods", "_client"),
     # built on the client: web-app helpers, the batch runner's parts
     ("web", "_batch._files", "_batch._uncertain"),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
+import sniffio
 
 from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
@@ -84,45 +85,35 @@ class Generations(Resource):
         await admission.acquire()
         created: list[Job] = []
         failed: list[Exception] = []
-        done = anyio.Event()
         abandoned = StopSignal()
         abandoned.holds_slot = True
         grace = self._polling.cancel_timeout
-        submit_scope = anyio.CancelScope(shield=True)
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
 
         async def submit() -> None:
-            with submit_scope:
-                try:
-                    created.append(
-                        await self.create(endpoint, input, webhook_url=webhook_url, stop=abandoned)
-                    )
-                except Exception as exc:  # handed to the caller below
-                    failed.append(exc)
-                finally:
-                    done.set()
+            try:
+                created.append(
+                    await self.create(endpoint, input, webhook_url=webhook_url, stop=abandoned)
+                )
+            except Exception as exc:  # handed to the caller below
+                failed.append(exc)
+
+        def warn_abandoned() -> None:
+            since = submitted_at - _dt.timedelta(seconds=CLOCK_SKEW_MARGIN)
+            logger.warning(
+                "submit to %s abandoned on cancellation after a %g s grace; a "
+                "job may have been created (uncertain): check "
+                "krea.jobs.list(created_after=%s)",
+                endpoint,
+                grace,
+                since.isoformat(),
+            )
 
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(submit)
-                try:
-                    await done.wait()
-                except BaseException:
-                    abandoned.set()
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
-                        await done.wait()
-                    if not done.is_set():
-                        submit_scope.cancel()
-                        since = submitted_at - _dt.timedelta(seconds=CLOCK_SKEW_MARGIN)
-                        logger.warning(
-                            "submit to %s abandoned on cancellation after a %g s grace; a "
-                            "job may have been created (uncertain): check "
-                            "krea.jobs.list(created_after=%s)",
-                            endpoint,
-                            grace,
-                            since.isoformat(),
-                        )
-                    raise
+            if sniffio.current_async_library() == "asyncio":
+                await _in_child_task_asyncio(submit(), abandoned, grace, warn_abandoned)
+            else:
+                await _in_child_task(submit, abandoned, grace, warn_abandoned)
         except BaseException:
             if created:
                 await cancel_quietly(
@@ -139,3 +130,65 @@ class Generations(Resource):
         if failed:
             raise failed[0]
         return created[0]
+
+
+async def _in_child_task(
+    submit: Callable[[], Awaitable[None]],
+    abandoned: StopSignal,
+    grace: float,
+    warn_abandoned: Callable[[], None],
+) -> None:
+    """Run ``submit()`` in a child task that shields itself, and wait for it
+    unshielded. On the caller's cancellation: set ``abandoned`` (no further retry),
+    give the child ``grace`` seconds, then cancel it and call ``warn_abandoned``;
+    the cancellation propagates."""
+    done = anyio.Event()
+    submit_scope = anyio.CancelScope(shield=True)
+
+    async def child() -> None:
+        with submit_scope:
+            try:
+                await submit()
+            finally:
+                done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(child)
+        try:
+            await done.wait()
+        except BaseException:
+            abandoned.set()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
+                await done.wait()
+            if not done.is_set():
+                submit_scope.cancel()
+                warn_abandoned()
+            raise
+
+
+async def _in_child_task_asyncio(
+    submit: Coroutine[Any, Any, None],
+    abandoned: StopSignal,
+    grace: float,
+    warn_abandoned: Callable[[], None],
+) -> None:
+    """:func:`_in_child_task` on asyncio, without a task group or cancel scope in
+    the caller's task while all goes well (CPU and memory with thousands of
+    submits, issue 8): the child is a plain task, which no cancel scope of the
+    caller reaches; the caller waits for it through :func:`asyncio.wait`, whose
+    cancellation leaves the child running."""
+    import asyncio  # already imported: the running library
+
+    task = asyncio.get_running_loop().create_task(submit)
+    try:
+        await asyncio.wait((task,))
+    except BaseException:
+        abandoned.set()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait((task,), timeout=grace)
+            if not task.done():
+                task.cancel()
+                warn_abandoned()
+                await asyncio.wait((task,))
+        raise
+    task.result()  # what submit() does not catch (not an Exception) propagates
