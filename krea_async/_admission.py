@@ -32,23 +32,33 @@ class StopSignal:
     caller's task); the request layer uses it for the first attempt and clears it;
     whoever finds it still set at the end releases it."""
 
+    __slots__ = ("_event", "_is_set", "_scopes", "holds_slot")
+
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        # The event is made by the first wait() (a retry's backoff), not per submit.
+        self._event: anyio.Event | None = None
+        self._is_set = False
         self._scopes: set[anyio.CancelScope] | None = None  # made when first needed
         self.holds_slot = False
 
     def set(self) -> None:
         """Set the flag and cancel every wait for admission that watches it."""
-        self._event.set()
+        self._is_set = True
+        if self._event is not None:
+            self._event.set()
         for scope in self._scopes or ():
             scope.cancel()
 
     def is_set(self) -> bool:
         """Whether :meth:`set` was called."""
-        return self._event.is_set()
+        return self._is_set
 
     async def wait(self) -> None:
         """Wait until :meth:`set` is called."""
+        if self._is_set:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
         await self._event.wait()
 
 

@@ -37,7 +37,7 @@ import anyio
 from ._converter import WireFormatError, structure
 from ._models import Job
 from ._poller_list import LIST_LIMIT, MAX_LIST_PAGES, ListPage, ListRounds
-from ._wake import Wake
+from ._wake import Wake, clock
 
 __all__ = [
     "AUTO_LIST_MIN",
@@ -107,6 +107,7 @@ class Poller(ListRounds):
         self._get = get
         self._list_page = list_page
         self._check_usable = check_usable
+        self._clock: Callable[[], float] | None = None  # the backend's, at first use
         # job id -> its waiter, or a list when several wait for one job (rare): no list
         # per job for the usual one (10,000 jobs at once)
         self._by_job: dict[str, _Waiter | list[_Waiter]] = {}
@@ -147,6 +148,14 @@ class Poller(ListRounds):
         if self._kick is not None:
             self._kick.set()
 
+    def now(self) -> float:
+        """:func:`anyio.current_time` in seconds, read through the backend's clock
+        (:func:`~krea_async._wake.clock`), which the poller keeps from its first use
+        (its client runs on one event loop)."""
+        if self._clock is None:
+            self._clock = clock()
+        return self._clock()
+
     async def wait(
         self,
         job_id: str,
@@ -162,7 +171,7 @@ class Poller(ListRounds):
         the waiter holds no cancel scope while it sleeps, only a timer.
         Raises the error of the request that was to answer it."""
         self._check_usable()
-        now = anyio.current_time()
+        now = self.now()
         w = _Waiter(job_id, last, now + max(delay, 0.0), max(interval, _MIN_INTERVAL))
         same = self._by_job.setdefault(job_id, w)
         if same is not w:
@@ -178,7 +187,7 @@ class Poller(ListRounds):
             self._poke()
         try:
             while not w.done:
-                now = anyio.current_time()
+                now = self.now()
                 if now >= deadline:
                     break
                 if self._leader is None:
@@ -271,7 +280,7 @@ class Poller(ListRounds):
                     self._fail(self._pending, exc)
                     return
                 self._closed = False
-            now = anyio.current_time()
+            now = self.now()
             listing, list_interval, next_due = self._plan()
             if self._tokens_at is None:
                 self._tokens_at = now

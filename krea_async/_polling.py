@@ -312,7 +312,7 @@ class JobStream:
     async def __anext__(self) -> Job:
         if self._finished:
             raise StopAsyncIteration
-        now = anyio.current_time()
+        now = anyio.current_time() if self._poller is None else self._poller.now()
         if self._started is None:
             self._started = now
         job: Job | None = None

@@ -57,6 +57,7 @@ UPLOAD_DEADLINE = 900.0
 seconds: 15 minutes, room for Krea's largest upload on a slow link. Other API
 calls are bounded by ``RetryPolicy.total_timeout`` (default 60 s)."""
 
+_URL_CACHE = 64  # parsed URLs kept per Requester
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
 # (created, check): the UncertainSubmitError wording, chosen by the resource.
 SubmitInfo = tuple[str, "str | None"]
@@ -93,6 +94,7 @@ class Requester:
         self.retry = retry
         self.headers = dict(headers)
         self._auth = BearerAuth(secret)
+        self._urls: dict[str, httpx.URL] = {}
 
     def total_deadline(self, *, upload: bool = False) -> float:
         """Seconds one API call may take in all, attempts and waits included:
@@ -102,9 +104,16 @@ class Requester:
         return max(total, UPLOAD_DEADLINE) if upload else total
 
     def url(self, path: str) -> httpx.URL:
-        """The absolute URL of an API path."""
-        base = str(self.base_url).rstrip("/")
-        return httpx.URL(base + "/" + path.lstrip("/"))
+        """The absolute URL of an API path (parsed once for a path sent again and again,
+        such as a submit's or the job list's; ``httpx.URL`` is immutable)."""
+        url = self._urls.get(path)
+        if url is None:
+            base = str(self.base_url).rstrip("/")
+            url = httpx.URL(base + "/" + path.lstrip("/"))
+            if len(self._urls) >= _URL_CACHE:  # job ids come and go: start afresh
+                self._urls.clear()
+            self._urls[path] = url
+        return url
 
     async def request(
         self,
