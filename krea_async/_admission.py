@@ -69,18 +69,27 @@ class Admission:
         self.total = slots
         self.used = 0
         self.waiting = 0  # requests waiting for a slot right now
+        self.answers = 0  # requests answered so far (the progress a wait with stall watches)
         # Wakers in order: an asyncio future (skipped once done: its waiter gave up)
         # or, on trio, an anyio.Event (skipped when in _gone).
         self._high: collections.deque[Any] = collections.deque()
         self._normal: collections.deque[Any] = collections.deque()
         self._gone: set[anyio.Event] = set()
 
-    async def acquire(self, *, priority: bool = False, stop: object = None) -> None:
+    async def acquire(
+        self, *, priority: bool = False, stop: object = None, stall: float | None = None
+    ) -> None:
         """Wait for a slot; release it with :meth:`release`. With a set
         :class:`StopSignal` ``stop``, the wait ends with
-        :class:`~krea_async.APIConnectionError` (``request_sent=False``)."""
+        :class:`~krea_async.APIConnectionError` (``request_sent=False``). With
+        ``stall`` (seconds), the wait lasts as long as the server keeps answering
+        requests, and ends with that error once it answered none for ``stall``
+        seconds."""
         if self.used < self.total and not self.waiting:
             self.used += 1
+            return
+        if stall is not None:
+            await self._acquire_unless_stalled(priority, stall)
             return
         if isinstance(stop, StopSignal):
             await self._acquire_or_stop(priority, stop)
@@ -117,6 +126,34 @@ class Admission:
             request_sent=False,
         )
 
+    async def _acquire_unless_stalled(self, priority: bool, stall: float) -> None:
+        waker = self._enqueue(priority)
+        try:
+            while True:
+                answers = self.answers
+                if isinstance(waker, anyio.Event):
+                    with anyio.move_on_after(stall):
+                        await waker.wait()
+                else:
+                    import asyncio  # already imported: the running library
+
+                    await asyncio.wait((waker,), timeout=stall)  # (leaves waker pending)
+                if _is_set(waker):
+                    return
+                if self.answers == answers:  # not one request was answered meanwhile
+                    break
+        except BaseException:
+            self._give_up(waker)
+            raise
+        self._give_up(waker)
+        raise APIConnectionError(
+            f"no connection became free and the server answered no request for {stall:g} s; "
+            "nothing was sent",
+            method="",
+            url="",
+            request_sent=False,
+        )
+
     def _enqueue(self, priority: bool) -> Any:
         # On asyncio a bare future (~0.2 KB) rather than an anyio.Event (~1.2 KB).
         waker: Any = _future() or anyio.Event()
@@ -134,8 +171,12 @@ class Admission:
         else:
             waker.cancel()  # (if not already): release() skips done futures
 
-    def release(self) -> None:
-        """Give the slot to the next waiter, or free it."""
+    def release(self, *, answered: bool = False) -> None:
+        """Give the slot to the next waiter, or free it. ``answered``: the request
+        that held it got an answer from the server (the progress a wait with
+        ``stall`` watches; a request that timed out is none)."""
+        if answered:
+            self.answers += 1
         for queue in (self._high, self._normal):
             while queue:
                 waker = queue.popleft()

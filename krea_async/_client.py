@@ -84,9 +84,13 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
       (:data:`DEFAULT_DEADLINE`, 1800) for ``subscribe()``, ``jobs.wait()`` and
       ``jobs.stream()``; each takes its own ``deadline=``.
     - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
-      sent when a ``subscribe()`` is abandoned (default 5); also the grace a
-      submit in flight gets to answer once its ``subscribe()`` is cancelled (past
-      it, the submit is abandoned and a WARNING says the job is uncertain).
+      sent when a ``subscribe()`` is abandoned (default 5), from when it is sent;
+      waiting for a free connection, it goes first and waits as long as the
+      server keeps answering requests (so that cancelling 10,000 ``subscribe()``
+      calls at once cancels all 10,000 jobs), and gives up after
+      ``cancel_timeout`` seconds without an answer. Also the grace a submit in
+      flight gets to answer once its ``subscribe()`` is cancelled (past it, the
+      submit is abandoned and a WARNING says the job is uncertain).
     - ``on_cancel_failed``: ``callback(job_id, reason)``, called synchronously when
       such a ``DELETE`` failed or had no answer within ``cancel_timeout`` (the job
       may still run, and be billed); a WARNING naming the job is logged either way.
@@ -200,7 +204,7 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         )
         settings = self._settings.polling
         self.jobs = Jobs(requester, settings)
-        self._job_calls = (self.jobs.get, self.jobs.cancel)  # one pair, not one per subscribe
+        self._job_calls = (self.jobs.get, self.jobs._cancel_within)  # not one pair per call
         self.assets = Assets(requester, settings)
         self.styles = Styles(requester, settings)
         self.node_apps = NodeApps(requester, settings)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._client_config import ClientSettings
 from ._client_files import ClientFiles
 from ._deprecation import warn_renamed
-from ._job_outcome import notify, raise_for_outcome
+from ._job_outcome import CancelJob, notify, raise_for_outcome
 from ._models import Job
 from ._resources.generations import Generations
 from ._resources.jobs import Jobs
@@ -38,7 +38,7 @@ class ClientSubscribe(ClientFiles):
     _generations: Generations
     _settings: ClientSettings
     _wakeup: Wakeup | None
-    _job_calls: tuple[Callable[[str], Awaitable[Job]], Callable[[str], Awaitable[object]]]
+    _job_calls: tuple[Callable[[str], Awaitable[Job]], CancelJob]
 
     async def _subscribe_endpoint(
         self,

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ._errors import JobCancelledError, JobFailedError, KreaError
+from ._errors import APITimeoutError, JobCancelledError, JobFailedError, KreaError
 from ._models import Job, JobStatus
 from ._types import QueueUpdateCallback
 
-__all__ = ["CancelFailedCallback", "cancel_quietly", "notify", "raise_for_outcome"]
+__all__ = ["CancelFailedCallback", "CancelJob", "cancel_quietly", "notify", "raise_for_outcome"]
 
 logger = logging.getLogger("krea_async")
 
@@ -33,39 +33,48 @@ async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
         await result
 
 
+CancelJob = Callable[[str, float], Awaitable[object]]
+"""``cancel(job_id, timeout)``: the SDK's own ``DELETE /jobs/{id}``, bounded as
+:func:`cancel_quietly` says (the client's ``jobs._cancel_within``)."""
+
 CancelFailedCallback = Callable[[str, str], object]
 """``on_cancel_failed(job_id, reason)``: called (synchronously; it must not block)
 when a ``DELETE /jobs/{id}`` the SDK sent on its own could not be carried out."""
 
 
 async def cancel_quietly(
-    cancel: Callable[[str], Awaitable[object]],
+    cancel: CancelJob,
     job_id: str,
     timeout: float,
     on_failed: CancelFailedCallback | None = None,
 ) -> bool:
-    """Send ``DELETE /jobs/{id}`` through ``cancel`` even while the caller is being
-    cancelled (a shielded scope), bounded by ``timeout`` seconds. Returns whether the
-    job was cancelled.
+    """Send ``DELETE /jobs/{id}`` through ``cancel(job_id, timeout)`` even while the
+    caller is being cancelled (a shielded scope). Returns whether the job was
+    cancelled.
 
-    A failure (an error, or no answer within ``timeout``: for example no free
-    connection, or a server slow to answer the DELETE) is not raised, so that the
-    original cancellation or error propagates: it is logged at WARNING on the
-    ``krea_async`` logger with the job id, and passed to ``on_failed(job_id,
-    reason)`` (an exception from the callback is logged and swallowed).
+    ``cancel`` bounds the request (the client's ``jobs._cancel_within``): once
+    sent, ``timeout`` seconds; before, while it waits for a free connection, as
+    long as other requests keep finishing, so that cancelling 10,000 waiting
+    ``subscribe()`` calls at once cancels all 10,000 jobs (the cancellation then
+    takes as long as the server needs to answer them), and a pool where nothing
+    moves for ``timeout`` seconds gives up.
+
+    A failure (an error, no answer within ``timeout``, or no free connection) is
+    not raised, so that the original cancellation or error propagates: it is
+    logged at WARNING on the ``krea_async`` logger with the job id, and passed to
+    ``on_failed(job_id, reason)`` (an exception from the callback is logged and
+    swallowed).
     """
-    reason = ""
     with anyio.CancelScope(shield=True):
-        with anyio.move_on_after(timeout) as scope:
-            try:
-                await cancel(job_id)
-            except KreaError as exc:
-                reason = str(exc)
-            else:
-                logger.info("cancelled job %s", job_id)
-                return True
-        if scope.cancelled_caught:
+        try:
+            await cancel(job_id, timeout)
+        except APITimeoutError:
             reason = f"DELETE /jobs/{job_id} did not complete within cancel_timeout={timeout:g} s"
+        except KreaError as exc:
+            reason = str(exc)
+        else:
+            logger.info("cancelled job %s", job_id)
+            return True
     logger.warning("could not cancel job %s, it may still run: %s", job_id, reason)
     if on_failed is not None:
         try:

@@ -27,7 +27,13 @@ from ._errors import (
     JobTimeoutError,
     KreaError,
 )
-from ._job_outcome import CancelFailedCallback, cancel_quietly, notify, raise_for_outcome
+from ._job_outcome import (
+    CancelFailedCallback,
+    CancelJob,
+    cancel_quietly,
+    notify,
+    raise_for_outcome,
+)
 from ._models import Job
 from ._retry import DEFAULT_RETRY_STATUSES
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
@@ -121,7 +127,7 @@ class PollingSettings:
         self,
         *,
         get: Callable[[str], Awaitable[Job]],
-        cancel: Callable[[str], Awaitable[object]],
+        cancel: CancelJob,
         job_id: str,
         poll_interval: float | None,
         deadline: float | None,
@@ -229,7 +235,7 @@ class JobStream:
         self,
         *,
         get: Callable[[str], Awaitable[Job]],
-        cancel: Callable[[str], Awaitable[object]],
+        cancel: CancelJob,
         job_id: str,
         poll_interval: float | None = None,
         max_poll_interval: float | None = None,

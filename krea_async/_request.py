@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 import httpx
 
 from ._admission import StopSignal
@@ -130,6 +131,7 @@ class Requester:
         submit: SubmitInfo = _JOB,
         stop: anyio.Event | StopSignal | None = None,
         priority: bool = False,
+        total: float | None = None,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; return ``(parsed JSON body or None, response)``.
 
@@ -142,13 +144,17 @@ class Requester:
         ``gone_ok``: a 404 after an attempt whose answer was lost counts as done (the
         lost attempt deleted it). Once ``stop`` is set, no further attempt starts and
         a retry wait ends early: the last error is raised. ``priority``: goes before
-        other requests waiting for a connection (the shared poller's).
+        other requests waiting for a connection (the shared poller's). ``total``: the
+        call's total deadline in seconds instead of :meth:`total_deadline`; the wait
+        for a connection then goes first and lasts as long as the server keeps
+        answering other requests (``total`` seconds without an answer end it:
+        ``APIConnectionError``, nothing sent).
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
         started = time.monotonic()
-        deadline = self.total_deadline(upload=files is not None)
+        deadline = self.total_deadline(upload=files is not None) if total is None else total
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
         url = self.url(path)
         attempt = 0
@@ -165,8 +171,11 @@ class Requester:
                 if isinstance(stop, StopSignal) and stop.holds_slot:
                     stop.holds_slot = False  # the caller took it (a submit)
                 else:
-                    await self.state.admission.acquire(priority=priority, stop=stop)
+                    await self.state.admission.acquire(
+                        priority=priority or total is not None, stop=stop, stall=total
+                    )
                 started += time.monotonic() - waited_from
+                answered = False  # by the server (progress for waits with a stall bound)
                 try:
                     request = self.state.http_client.build_request(
                         method,
@@ -181,8 +190,12 @@ class Requester:
                     t0 = time.monotonic()
                     with anyio.move_on_after(deadline - (t0 - started)):
                         result = await send(self.state.http_client, request, self._auth)
+                    answered = result is not None
+                except (APIStatusError, APIResponseValidationError):
+                    answered = True
+                    raise
                 finally:
-                    self.state.admission.release()
+                    self.state.admission.release(answered=answered)
                 if result is None:
                     raise APITimeoutError(
                         f"{method} {url.path} did not complete within its {deadline:g} s "
@@ -212,7 +225,7 @@ class Requester:
                 return body, response
 
             decision = decide(
-                self.retry,
+                self.retry if total is None else attrs.evolve(self.retry, total_timeout=total),
                 attempt=attempt,
                 outcome=_outcome(error),
                 replay_safe=idempotent,

@@ -33,6 +33,7 @@ import httpx
 
 from ._errors import ConfigurationError
 from ._events import EventsUnavailableError, JobEvents, status_rank
+from ._job_outcome import CancelJob
 from ._models import Job
 from ._polling import DEFAULT_SAFETY_POLL, JobStream, PollingSettings
 from ._urls import is_loopback_host, webhook_base_url
@@ -116,7 +117,7 @@ class Wakeup:
         self,
         *,
         get: Callable[[str], Awaitable[Job]],
-        cancel: Callable[[str], Awaitable[object]],
+        cancel: CancelJob,
         job_id: str,
         poll_interval: float | None,
         deadline: float | None,

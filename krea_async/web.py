@@ -127,7 +127,7 @@ async def follow_client(
             tg.cancel_scope.cancel()
             if watch.disconnected:
                 for job_id in list(watch._jobs):
-                    if await cancel_quietly(krea.jobs.cancel, job_id, cancel_timeout):
+                    if await cancel_quietly(krea.jobs._cancel_within, job_id, cancel_timeout):
                         watch.cancelled_jobs.append(job_id)
                 logger.info(
                     "client disconnected; cancelled jobs: %s", ", ".join(watch.cancelled_jobs)

@@ -128,10 +128,13 @@ class Resource:
         body, response = await self._requester.request("POST", path, idempotent=idempotent)
         return parse(body, response, cast_to)
 
-    async def _delete(self, path: str, *, gone_ok: bool = False) -> object:
+    async def _delete(
+        self, path: str, *, gone_ok: bool = False, total: float | None = None
+    ) -> object:
         """``DELETE path``; return the parsed body (``None`` when empty). ``gone_ok``:
-        a 404 after an attempt whose answer was lost counts as done."""
-        body, _ = await self._requester.request("DELETE", path, gone_ok=gone_ok)
+        a 404 after an attempt whose answer was lost counts as done; ``total``: see
+        :meth:`~krea_async._request.Requester.request`."""
+        body, _ = await self._requester.request("DELETE", path, gone_ok=gone_ok, total=total)
         return body
 
     async def _submit(

@@ -18,7 +18,7 @@ import sniffio
 
 from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
-from .._job_outcome import cancel_quietly
+from .._job_outcome import CancelJob, cancel_quietly
 from .._models import Job
 from .._status_errors import reclassify
 from .._urls import split_endpoint, webhook_headers
@@ -64,7 +64,7 @@ class Generations(Resource):
         input: Any,
         *,
         webhook_url: str | None,
-        cancel: Callable[[str], Awaitable[object]],
+        cancel: CancelJob,
     ) -> Job:
         """Submit so that a cancellation arriving meanwhile can still cancel the new job.
 

@@ -120,8 +120,17 @@ class Jobs(Resource):
         :class:`~krea_async.JobNotFoundError` for an unknown job, and the errors of
         :meth:`get`. ``DELETE`` is idempotent, so it is retried like a GET.
         """
+        return await self._cancel_within(job_id, None)
+
+    async def _cancel_within(self, job_id: str, timeout: float | None) -> Job | None:
+        """:meth:`cancel` as the SDK sends it on its own (``cancel_on_exit``, a
+        cancelled submit, a web client that hung up): once sent, the DELETE has
+        ``timeout`` seconds in all; before, it waits for a connection ahead of other
+        requests, as long as requests keep finishing (a mass cancellation cancels
+        every job at the rate the server answers; a stalled pool ends the wait after
+        ``timeout`` seconds)."""
         with _job_not_found():
-            body = await self._delete(_job_path(job_id))
+            body = await self._delete(_job_path(job_id), total=timeout)
         if isinstance(body, dict):
             try:
                 job = structure(body, Job)
@@ -167,7 +176,7 @@ class Jobs(Resource):
         deadline = renamed("jobs.stream", "timeout", timeout, "deadline", deadline)
         return self._polling.stream(
             get=self.get,
-            cancel=self.cancel,
+            cancel=self._cancel_within,
             job_id=job_id,
             poll_interval=poll_interval,
             deadline=deadline,
@@ -219,7 +228,7 @@ class Jobs(Resource):
         if self._wakeup is not None and self._wakeup.knows(job_id):  # woken by webhooks
             woken = self._wakeup.stream(
                 get=self.get,
-                cancel=self.cancel,
+                cancel=self._cancel_within,
                 job_id=job_id,
                 poll_interval=poll_interval,
                 deadline=deadline,
