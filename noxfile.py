@@ -125,10 +125,13 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON, name="bench-smoke")
 def bench_smoke(session: nox.Session) -> None:
     """The benchmark server's conformance with the project fake, then 1,000 concurrent
-    ``subscribe()`` on it: fails only when a job errored or was lost, never on timing."""
+    ``subscribe()`` on it, then 10,000 waiting ``subscribe()`` cancelled at once
+    (``bench.cancel``): fails only when a job errored, was lost or was left running,
+    never on timing."""
     session.install("-e", ".[bench,fake]", "pytest>=8")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "bench/test_conformance.py")
     session.run("python", "-m", "bench", "--smoke", *session.posargs)
+    session.run("python", "-m", "bench.cancel", "--n", "10000")
 
 
 @nox.session(python=PYTHON)

@@ -232,6 +232,7 @@ class Stats:
             "connections": self.connections,
             "peak_open_connections": self.peak_open_connections,
             "jobs": len(store.jobs),
+            "cancelled_jobs": sum(1 for j in store.jobs.values() if j.cancelled_at is not None),
             "error_answers": dict(self.errors),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "wall_s": time.monotonic() - self.started,
