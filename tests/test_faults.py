@@ -436,30 +436,36 @@ async def test_a_submit_slower_than_the_grace_is_abandoned_with_a_warning(
         assert left == [], [t.get_coro() for t in left]
 
 
+async def _cancel_a_waiting_batch(krea: AsyncKrea, fake: FakeKrea, n: int) -> float:
+    """Start ``n`` subscribe() calls, wait until the fake holds their ``n`` jobs, cancel
+    them all at once; return the seconds until the last call ended."""
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(lambda i=i: krea.subscribe(FLUX, input={"prompt": f"batch {i}"}))
+        with anyio.fail_after(10):
+            while len(fake.ledger) < n:
+                await anyio.sleep(0.01)
+        t0 = time.monotonic()
+        tg.cancel_scope.cancel()
+    return time.monotonic() - t0
+
+
 async def test_cancelling_many_waiting_subscribes_at_once_cancels_every_job(
     anyio_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """200 waiting subscribe() calls cancelled together, on 2 connections, each DELETE
-    answered in 10 ms: sending the 200 DELETEs takes about 1 s, five times
+    """100 waiting subscribe() calls cancelled together, on 1 connection, each DELETE
+    answered in 20 ms: sending the 100 DELETEs takes about 2 s, four times
     cancel_timeout. Every job is still cancelled: a DELETE waits for a connection as
-    long as the server keeps answering (before, only the first ~40 made it)."""
-    n = 200
+    long as the server keeps answering (before, only the first ~25 made it)."""
+    n, grace = 100, 0.5
     caplog.set_level(logging.WARNING, logger="krea_async")
     fake = FakeKrea(clock=ManualClock())  # the jobs stay queued
-    fake.inject(slow(0.01), on="cancel")
-    async with fake.client(poll_interval=0.05, cancel_timeout=0.2, max_connections=2) as krea:
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(lambda i=i: krea.subscribe(FLUX, input={"prompt": f"batch {i}"}))
-            with anyio.fail_after(10):
-                while len(fake.ledger) < n:
-                    await anyio.sleep(0.01)
-            t0 = time.monotonic()
-            tg.cancel_scope.cancel()
-        elapsed = time.monotonic() - t0
+    fake.inject(slow(0.02), on="cancel")
+    async with fake.client(poll_interval=0.05, cancel_timeout=grace, max_connections=1) as krea:
+        elapsed = await _cancel_a_waiting_batch(krea, fake, n)
     assert [e.status for e in fake.ledger] == ["cancelled"] * n
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert elapsed > 0.2 * 2, elapsed  # the DELETEs did outlast cancel_timeout
+    assert elapsed > grace * 2, elapsed  # the DELETEs did outlast cancel_timeout
 
 
 async def test_cancels_stop_waiting_when_the_server_answers_nothing(anyio_backend: str) -> None:
@@ -468,7 +474,7 @@ async def test_cancels_stop_waiting_when_the_server_answers_nothing(anyio_backen
     give up once nothing was answered for cancel_timeout (a timeout is no progress).
     Each failure reaches on_cancel_failed; the whole cancellation takes about twice
     cancel_timeout, not (20 / 2) times."""
-    n, grace = 20, 0.2
+    n, grace = 20, 0.3
     failed: list[tuple[str, str]] = []
     fake = FakeKrea(clock=ManualClock())
     fake.inject(slow(30.0), on="cancel")
@@ -478,22 +484,14 @@ async def test_cancels_stop_waiting_when_the_server_answers_nothing(anyio_backen
         max_connections=2,
         on_cancel_failed=lambda job_id, reason: failed.append((job_id, reason)),
     ) as krea:
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(lambda i=i: krea.subscribe(FLUX, input={"prompt": f"stall {i}"}))
-            with anyio.fail_after(10):
-                while len(fake.ledger) < n:
-                    await anyio.sleep(0.01)
-            t0 = time.monotonic()
-            tg.cancel_scope.cancel()
-        elapsed = time.monotonic() - t0
-    assert elapsed < 4 * grace + 0.5, elapsed
+        elapsed = await _cancel_a_waiting_batch(krea, fake, n)
+    assert elapsed < 4 * grace + 1.0, elapsed  # sent 2 by 2, it would be 10 * grace
     assert sorted(j for j, _ in failed) == sorted(e.job_id for e in fake.ledger)
     reasons = [r for _, r in failed]
     timed_out = sum("did not complete within cancel_timeout" in r for r in reasons)
     gave_up = sum("answered no request" in r and "nothing was sent" in r for r in reasons)
-    # the 2 sent first, and the 2 handed their connections as they time out
-    assert 2 <= timed_out <= 4, reasons
+    # the 2 sent first, and the few handed their connections as they time out
+    assert 2 <= timed_out < n // 2, reasons
     assert timed_out + gave_up == n, reasons
 
 
