@@ -39,7 +39,7 @@ from typing import Any
 if __package__ in (None, ""):  # python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.clients import RUNNERS, available
+from bench.clients import DEFAULT_RUNNERS, RUNNERS, available
 
 __all__ = ["main"]
 
@@ -273,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", default="100,1000,10000", help="comma-separated job counts")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (medians)")
     parser.add_argument(
-        "--runners", default=",".join(RUNNERS), help=f"comma-separated, of {', '.join(RUNNERS)}"
+        "--runners",
+        default=",".join(DEFAULT_RUNNERS),
+        help=f"comma-separated, of {', '.join(RUNNERS)} (default: all but sdk-copies)",
     )
     parser.add_argument(
         "--job-seconds",

@@ -295,8 +295,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
         Every argument means what it means for :class:`AsyncKrea`; those not given
         keep this client's value (``default_headers`` are merged over this client's
-        headers); the copy shares the webhook receiver and bus. Closing either client
-        closes the shared pool. ``job_timeout`` is the deprecated spelling of
+        headers); the copy shares the webhook receiver and bus, and, on the same API
+        key and base URL, the shared poller (its status requests keep the settings of
+        the client that first polled), so ``krea.with_options(...).subscribe(...)`` per
+        call in a batch of 10,000 is polled like the client's own calls. Closing either
+        client closes the shared pool. ``job_timeout`` is the deprecated spelling of
         ``default_deadline``.
         """
         if not isinstance(job_timeout, NotGiven):

@@ -24,6 +24,7 @@ reach this layer only as parameters (``gone_ok``, ``created``/``check``).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import logging
 import math
 import time
@@ -95,6 +96,9 @@ class Requester:
         self.retry = retry
         self.headers = dict(headers)
         self._auth = BearerAuth(secret)
+        # Which account this requester speaks for (base URL, SHA-256 of the key): the
+        # with_options() copies of one account share one poller. Not the key itself.
+        self.account = (str(base_url), hashlib.sha256(secret.reveal().encode()).hexdigest())
         self._urls: dict[str, httpx.URL] = {}
 
     def total_deadline(self, *, upload: bool = False) -> float:

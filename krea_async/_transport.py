@@ -18,7 +18,8 @@ import os
 import socket
 import sys
 import weakref
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("krea_async")
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
 """Per-request HTTP timeouts (seconds): connect 10, read 60, write 120 (uploads
@@ -111,6 +113,17 @@ class SharedState:
         self.loop: object | None = None
         self.admission = Admission(max_connections)
         self._on_close: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._shared: weakref.WeakValueDictionary[Hashable, Any] = weakref.WeakValueDictionary()
+
+    def shared(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The object ``make()`` built the first time ``key`` was asked for on this pool
+        (the shared poller of one account): every ``with_options()`` copy gets the
+        same. Held weakly: it lives as long as a client holds it."""
+        obj: T | None = self._shared.get(key)
+        if obj is None:
+            obj = make()
+            self._shared[key] = obj
+        return obj
 
     def on_close(self, obj: Any) -> None:
         """Call ``obj.close()`` when this pool is closed (held weakly)."""

@@ -444,6 +444,31 @@ async def test_auto_lists_many_jobs_and_polls_few_by_id(anyio_backend: str) -> N
     assert poller.list_requests + poller.id_requests - by_id < 100
 
 
+async def test_with_options_copies_share_the_clients_poller(anyio_backend: str) -> None:
+    """``krea.with_options(...)`` per call (the openai-python habit) gives no call a
+    poller of its own: copies on the same account share the client's, so a batch made
+    through copies is listed like one made through the client (each copy polling its
+    one job by id took 3 requests per job at 2,000 jobs). Another API key is another
+    account: another poller."""
+    fake = FakeKrea()
+    async with fake.client(poll_interval=0.05) as krea:
+        poller = poller_of(krea)
+        many = await gather(
+            [
+                lambda i=i: krea.with_options(max_retries=2, timeout=30).subscribe(
+                    ENDPOINT, input={"prompt": f"copy {i}"}
+                )
+                for i in range(40)
+            ]
+        )
+        assert poller_of(krea.with_options(poll_interval=1.0)) is poller
+        assert poller_of(krea.with_options(api_key="another-key")) is not poller
+    assert all(r.data.urls for r in many)
+    assert poller.list_requests >= 1
+    # 40 jobs over ~0.35 s each at 0.05 s: per-job polling would take >= 200 requests
+    assert poller.list_requests + poller.id_requests < 100
+
+
 async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_backend: str) -> None:
     """subscribe() waits a whole poll interval before its first poll; a leader that
     planned per-job polling for the first few jobs must not sleep through the batch

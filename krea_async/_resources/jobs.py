@@ -81,6 +81,19 @@ async def _list_raw(
     return items, cursor if isinstance(cursor, str) else None
 
 
+def _new_poller(requester: Requester, polling: PollingSettings) -> Poller:
+    # Its callables hold the requester, not a resource: no reference cycle, so a closed
+    # client is freed without the cycle collector.
+    poller = Poller(
+        get=functools.partial(_get_job, requester, priority=True),
+        list_page=functools.partial(_list_raw, requester),
+        check_usable=requester.state.check_usable,
+        mode=polling.mode,
+    )
+    requester.state.on_close(poller)
+    return poller
+
+
 class Jobs(Resource):
     """Jobs of this account: ``krea.jobs``."""
 
@@ -89,16 +102,12 @@ class Jobs(Resource):
 
     def __init__(self, requester: Requester, polling: PollingSettings) -> None:
         super().__init__(requester, polling)
-        # The client's shared poller: every stream/wait/subscribe of it registers there.
-        # Its callables hold the requester, not this resource: no reference cycle, so a
-        # closed client is freed without the cycle collector.
-        self._poller = Poller(
-            get=functools.partial(_get_job, requester, priority=True),
-            list_page=functools.partial(_list_raw, requester),
-            check_usable=requester.state.check_usable,
-            mode=polling.mode,
+        # The client's shared poller: every stream/wait/subscribe of it registers there,
+        # and of each with_options() copy on the same account (a copy per call must not
+        # mean a poller per call). It polls with the settings of the client that made it.
+        self._poller = requester.state.shared(
+            ("poller", requester.account), functools.partial(_new_poller, requester, polling)
         )
-        requester.state.on_close(self._poller)
 
     async def get(self, job_id: str) -> Job:
         """Fetch the current state of a job (``GET /jobs/{id}``).
