@@ -12,6 +12,9 @@ once on one client, on the standard asyncio loop:
 - ``sdk-copies``: the ``sdk`` runner with a ``krea.with_options(max_retries=3)`` copy
   made for each call (the openai-python habit); not in the default runners
   (``--runners sdk,sdk-copies``).
+- ``sdk-save``: the ``sdk`` runner, each call then saving its result file
+  (``result.save(dir)``: one more request per job, ``GET /_fake/files/...``); not in the
+  default runners.
 - ``httpx``: a raw loop, ``httpx.AsyncClient(limits=Limits(max_connections=100))`` and an
   ``asyncio.Semaphore(100)`` around each request; polls ``GET /jobs/{id}`` every 2 s.
 - ``httpx2``: the same loop on ``httpx2`` (same API).
@@ -42,6 +45,7 @@ import inspect
 import json
 import resource
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -63,6 +67,7 @@ RUNNERS: dict[str, tuple[str, ...]] = {
     "sdk": ("krea_async",),
     "sdk-aiohttp": ("krea_async", "httpx_aiohttp"),
     "sdk-copies": ("krea_async",),
+    "sdk-save": ("krea_async",),
     "httpx": ("httpx",),
     "httpx2": ("httpx2",),
     "httpx-aiohttp": ("httpx", "httpx_aiohttp"),
@@ -116,6 +121,7 @@ async def _sdk(
     record: Record,
     aiohttp_transport: bool,
     copies: bool = False,
+    save_to: str | None = None,
 ) -> Callable[[], Awaitable[None]]:
     import httpx
 
@@ -143,6 +149,11 @@ async def _sdk(
         job = res.job
         done = job.completed_at.isoformat() if job.completed_at is not None else None
         record.finish(job.job_id, job.status, done, list(res.data.urls or ()))
+        if save_to is not None:
+            try:
+                await res.save(save_to)
+            except Exception as exc:  # counted, by type
+                record.errors[f"save-{type(exc).__name__}"] += 1
 
     await _gather_bounded([one(i) for i in range(n)], bound, record)
 
@@ -266,6 +277,11 @@ async def _gather_bounded(coros: list[Awaitable[None]], bound: float, record: Re
 
 
 async def _run(runner: str, n: int, base_url: str, bound: float, record: Record) -> None:
+    if runner == "sdk-save":
+        with tempfile.TemporaryDirectory(prefix="bench-save-") as tmp:
+            close = await _sdk(n, base_url, bound, record, False, save_to=tmp)
+            await asyncio.wait_for(close(), CANCEL_GRACE)
+        return
     if runner in ("sdk", "sdk-aiohttp", "sdk-copies"):
         close = await _sdk(
             n, base_url, bound, record, runner == "sdk-aiohttp", copies=runner == "sdk-copies"

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runners",
         default=",".join(DEFAULT_RUNNERS),
-        help=f"comma-separated, of {', '.join(RUNNERS)} (default: all but sdk-copies)",
+        help=f"comma-separated, of {', '.join(RUNNERS)} (default: all but sdk-copies and sdk-save)",
     )
     parser.add_argument(
         "--job-seconds",

@@ -220,6 +220,7 @@ class Stats:
             "get": 0,
             "list": 0,
             "delete": 0,
+            "file": 0,
             "other": 0,
         }
         self.errors: dict[str, int] = {}
@@ -249,6 +250,18 @@ def _response(status: int, payload: Any, keep_alive: bool) -> bytes:
         b"" if keep_alive else b"connection: close\r\n",
     )
     return head + body
+
+
+#: The result file every job's URL serves: a PNG signature and 2 KiB of filler.
+RESULT_FILE = b"\x89PNG\r\n\x1a\n" + bytes(2048)
+
+
+def _file_response(keep_alive: bool) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: %d\r\n%s\r\n" % (
+        len(RESULT_FILE),
+        b"" if keep_alive else b"connection: close\r\n",
+    )
+    return head + RESULT_FILE
 
 
 class _Protocol(asyncio.Protocol):
@@ -335,6 +348,9 @@ class _Protocol(asyncio.Protocol):
                 self.control = True
                 stats.connections -= 1
             return _response(200, stats.as_json(self.store), keep_alive)
+        if method == "GET" and path.startswith("/_fake/files/"):  # a result file (no key)
+            stats.requests["file"] += 1
+            return _file_response(keep_alive)
         try:
             kind, status, payload = self._route(method, path, query_s, headers, body)
         except ApiError as exc:

@@ -1,19 +1,23 @@
 """The file methods of :class:`~krea_async.AsyncKrea` (a mixin, like the generated
 methods): :meth:`ClientFiles.download` and the ``download_all`` behind
-``SubscribeResult.download``, on the client's connection pool and never with the
-API key. The transfers themselves live in :mod:`krea_async.files`.
+``SubscribeResult.download``, on the client's connection pool, behind its admission
+limit, and never with the API key. The transfers themselves live in :mod:`krea_async.files`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ._client_config import ClientSettings
 from ._transport import SharedState
 
 __all__ = ["ClientFiles"]
+
+T = TypeVar("T")
 
 
 class ClientFiles:
@@ -27,17 +31,21 @@ class ClientFiles:
     async def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
         """Stream one result URL to ``dest`` (a file path or a directory), atomically.
 
-        Uses this client's connection pool but never sends the API key. See
-        :func:`krea_async.files.download` for redirects, checks and errors.
+        Uses this client's connection pool, waiting for a slot of its
+        ``max_connections`` limit like an API request, but never sends the API key.
+        See :func:`krea_async.files.download` for redirects, checks and errors.
         """
         from . import files as _files
 
         self._state.check_usable()
-        return await _files.download(
-            url,
-            dest,
-            http_client=self._state.http_client,
-            allow_http=self._settings.allow_insecure_http,
+        return await self._admitted(
+            functools.partial(
+                _files.download,
+                url,
+                dest,
+                http_client=self._state.http_client,
+                allow_http=self._settings.allow_insecure_http,
+            )
         )
 
     async def _download_all(
@@ -46,10 +54,28 @@ class ClientFiles:
         from . import files as _files
 
         self._state.check_usable()
-        return await _files.download_all(
-            urls,
-            dest,
-            http_client=self._state.http_client,
-            allow_http=self._settings.allow_insecure_http,
-            stem=stem,
+        return await self._admitted(
+            functools.partial(
+                _files.download_all,
+                urls,
+                dest,
+                http_client=self._state.http_client,
+                allow_http=self._settings.allow_insecure_http,
+                stem=stem,
+            )
         )
+
+    async def _admitted(self, transfer: Callable[[], Awaitable[T]]) -> T:
+        """Run ``transfer()`` (downloads, one after the other) holding one slot of the
+        client's admission limit, like an API request: 10,000 results saved at once
+        wait in the SDK's FIFO, not in httpx's pool, where they would stand before the
+        poller's requests and wait there under their own pool timeout."""
+        admission = self._state.admission
+        await admission.acquire()
+        answered = False
+        try:
+            result = await transfer()
+            answered = True
+            return result
+        finally:
+            admission.release(answered=answered)

@@ -50,7 +50,9 @@ class SubscribeResult:
         ``dest`` is a directory (created if missing; files are named
         ``<job_id>-<n><ext>``) or, for a single result, a file path with an
         extension. Each file is streamed to a temporary file and renamed into place.
-        Uses the client's connection pool and never sends the API key. Raises
+        Uses the client's connection pool, behind its ``max_connections`` limit like
+        an API request (10,000 saved at once wait in the SDK's queue), and never sends
+        the API key. Raises
         :class:`ValueError` when the job has no URLs, and what
         :func:`krea_async.files.download` raises.
         """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -82,6 +83,40 @@ class Wrapping(httpx.AsyncBaseTransport):
 # -- admission ------------------------------------------------------------------------------
 
 
+class _Inside:
+    """Requests inside httpx's pool of a client right now, and at most (sent or waiting
+    there for a connection, until their response is closed)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.now, self.peak = pool, 0, 0
+        original = pool.handle_async_request
+
+        async def counting(request: httpcore.Request) -> httpcore.Response:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            try:
+                response = await original(request)
+            except BaseException:
+                self.now -= 1
+                raise
+            return httpcore.Response(
+                status=response.status,
+                headers=response.headers,
+                content=_Counted(response.stream, self._leave),
+                extensions=response.extensions,
+            )
+
+        pool.handle_async_request = counting
+
+    def _leave(self) -> None:
+        self.now -= 1
+
+
+def count_inside(krea: AsyncKrea) -> _Inside:
+    """Count the requests inside the pool of ``krea`` (its own httpx transport)."""
+    return _Inside(krea._state.http_client._transport._pool)  # type: ignore[attr-defined]
+
+
 async def test_no_request_waits_inside_httpx_pool_beyond_its_limit(anyio_backend: str) -> None:
     """60 submits at once on a 4-connection client over loopback: at most 4 requests
     are ever inside httpx's pool (sent, or waiting there for a connection, until
@@ -89,37 +124,13 @@ async def test_no_request_waits_inside_httpx_pool_beyond_its_limit(anyio_backend
     fake = FakeKrea()
     with fake.serve_in_thread() as url:
         async with AsyncKrea("k", base_url=url, max_connections=4) as krea:
-            pool = krea._state.http_client._transport._pool  # type: ignore[attr-defined]
-            inside = peak = 0
-            original = pool.handle_async_request
-
-            async def counting(request: httpcore.Request) -> httpcore.Response:
-                nonlocal inside, peak
-                inside += 1
-                peak = max(peak, inside)
-                try:
-                    response = await original(request)
-                except BaseException:
-                    inside -= 1
-                    raise
-                return httpcore.Response(
-                    status=response.status,
-                    headers=response.headers,
-                    content=_Counted(response.stream, lambda: leave()),
-                    extensions=response.extensions,
-                )
-
-            def leave() -> None:
-                nonlocal inside
-                inside -= 1
-
-            pool.handle_async_request = counting
+            inside = count_inside(krea)
             calls = [lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(60)]
             jobs = await gather(calls)
-            assert len(pool.connections) <= 4
-            assert inside == 0
+            assert len(inside.pool.connections) <= 4
+            assert inside.now == 0
     assert len({j.job_id for j in jobs}) == 60
-    assert peak == 4
+    assert inside.peak == 4
     assert len(fake.ledger) == 60
 
 
@@ -148,6 +159,31 @@ async def gather(calls: list[Callable[[], Any]]) -> list[Any]:
         for i in range(len(calls)):
             tg.start_soon(run, i)
     return results
+
+
+async def test_saving_many_results_at_once_waits_in_the_sdks_fifo(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    """40 results saved at once (``result.save(dir)``) on a 4-connection client over
+    loopback: at most 4 transfers are ever inside httpx's pool, the rest wait in the
+    SDK's FIFO like API requests (before, all 40 queued in the pool, ahead of the
+    poller's requests and under the download's own pool timeout). Every file lands."""
+    fake = FakeKrea()
+    with fake.serve_in_thread() as url:
+        async with AsyncKrea("k", base_url=url, max_connections=4, poll_interval=0.05) as krea:
+            results = await gather(
+                [
+                    lambda i=i: krea.subscribe(ENDPOINT, input={"prompt": f"save {i}"})
+                    for i in range(40)
+                ]
+            )
+            inside = count_inside(krea)
+            saved = await gather([lambda r=r: r.save(tmp_path) for r in results])
+            assert inside.now == 0
+    assert inside.peak == 4
+    paths = [p for group in saved for p in group]
+    assert len(paths) == 40
+    assert all(p.parent == tmp_path and p.stat().st_size > 0 for p in paths)
 
 
 async def test_default_pool_keeps_every_connection_it_may_open(anyio_backend: str) -> None:
