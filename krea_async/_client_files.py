@@ -37,44 +37,29 @@ class ClientFiles:
         """
         from . import files as _files
 
-        self._state.check_usable()
-        return await self._admitted(
-            functools.partial(
-                _files.download,
-                url,
-                dest,
-                http_client=self._state.http_client,
-                allow_http=self._settings.allow_insecure_http,
-            )
-        )
+        return await self._admitted(functools.partial(_files.download, url, dest))
 
     async def _download_all(
         self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
     ) -> list[Path]:
         from . import files as _files
 
-        self._state.check_usable()
-        return await self._admitted(
-            functools.partial(
-                _files.download_all,
-                urls,
-                dest,
-                http_client=self._state.http_client,
-                allow_http=self._settings.allow_insecure_http,
-                stem=stem,
-            )
-        )
+        return await self._admitted(functools.partial(_files.download_all, urls, dest, stem=stem))
 
-    async def _admitted(self, transfer: Callable[[], Awaitable[T]]) -> T:
-        """Run ``transfer()`` (downloads, one after the other) holding one slot of the
-        client's admission limit, like an API request: 10,000 results saved at once
-        wait in the SDK's FIFO, not in httpx's pool, where they would stand before the
-        poller's requests and wait there under their own pool timeout."""
+    async def _admitted(self, transfer: Callable[..., Awaitable[T]]) -> T:
+        """Run ``transfer(http_client=, allow_http=)`` (downloads, one after the other)
+        on this client's pool, holding one slot of its admission limit like an API
+        request: 10,000 results saved at once wait in the SDK's FIFO, not in httpx's
+        pool, where they would stand before the poller's requests and wait there under
+        their own pool timeout."""
+        self._state.check_usable()
         admission = self._state.admission
         await admission.acquire()
         answered = False
         try:
-            result = await transfer()
+            result = await transfer(
+                http_client=self._state.http_client, allow_http=self._settings.allow_insecure_http
+            )
             answered = True
             return result
         finally:
