@@ -54,10 +54,10 @@ async def cancel_quietly(
 
     ``cancel`` bounds the request (the client's ``jobs._cancel_within``): once
     sent, ``timeout`` seconds; before, while it waits for a free connection, as
-    long as other requests keep finishing, so that cancelling 10,000 waiting
+    long as the server keeps answering requests, so that cancelling 10,000 waiting
     ``subscribe()`` calls at once cancels all 10,000 jobs (the cancellation then
-    takes as long as the server needs to answer them), and a pool where nothing
-    moves for ``timeout`` seconds gives up.
+    takes as long as the server needs to answer them), and gives up once the
+    server answered nothing for ``timeout`` seconds.
 
     A failure (an error, no answer within ``timeout``, or no free connection) is
     not raised, so that the original cancellation or error propagates: it is

@@ -135,9 +135,10 @@ class Jobs(Resource):
         """:meth:`cancel` as the SDK sends it on its own (``cancel_on_exit``, a
         cancelled submit, a web client that hung up): once sent, the DELETE has
         ``timeout`` seconds in all; before, it waits for a connection ahead of other
-        requests, as long as requests keep finishing (a mass cancellation cancels
-        every job at the rate the server answers; a stalled pool ends the wait after
-        ``timeout`` seconds)."""
+        requests, as long as the server keeps answering requests (a mass
+        cancellation cancels every job at the rate the server answers; a server that
+        answers nothing for ``timeout`` seconds ends the wait: a request that timed
+        out is no answer)."""
         with _job_not_found():
             body = await self._delete(_job_path(job_id), total=timeout)
         if isinstance(body, dict):
