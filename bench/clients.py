@@ -310,11 +310,11 @@ def _preimport(runner: str) -> None:
     if runner == "httpx2":
         import httpcore2  # noqa: F401
     if runner.startswith("sdk"):
-        import krea_async._client  # noqa: F401
+        import krea_async._client.client  # noqa: F401
 
         with contextlib.suppress(ImportError, AttributeError):  # an older SDK
             from krea_async import _converter
-            from krea_async._inputs_runtime import to_body
+            from krea_async._spec.inputs_runtime import to_body
 
             _converter._get_converter()
             to_body(ENDPOINT, {"prompt": "warm-up"})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._client import DEFAULT_BASE_URL, AsyncKrea
+from ._client.client import DEFAULT_BASE_URL, AsyncKrea
 from ._converter import parse_job
 from ._errors import (
     APIConnectionError,
@@ -53,6 +53,10 @@ from ._errors import (
     UncertainSubmitError,
     UnprocessableEntityError,
 )
+from ._http.retry import RetryPolicy
+from ._http.transport import DEFAULT_TIMEOUT
+from ._jobs.polling import DEFAULT_DEADLINE, JobStream
+from ._jobs.results import SubscribeResult
 from ._models import (
     Asset,
     AssetPage,
@@ -68,32 +72,28 @@ from ._models import (
     Workspace,
     WorkspaceShare,
 )
-from ._polling import DEFAULT_DEADLINE, JobStream
 from ._resources.assets import MAX_ASSET_BYTES, AssetTooLargeError
-from ._results import SubscribeResult
-from ._retry import RetryPolicy
-from ._transport import DEFAULT_TIMEOUT
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
 
 if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
     from . import files, inputs
-    from ._events import EventsUnavailableError, JobEvents, LocalEvents
-    from ._events_redis import RedisEvents
-    from ._spec import ModelInfo
-    from ._webhooks import WebhookReceiver, WebhookResult
+    from ._spec.bundle import ModelInfo
+    from ._webhooks.events import EventsUnavailableError, JobEvents, LocalEvents
+    from ._webhooks.receiver import WebhookReceiver, WebhookResult
+    from ._webhooks.redis import RedisEvents
     from .files import DownloadError
 
 #: Public names imported on first use, and their modules (issue 8: import time).
 _LAZY = {
     "DownloadError": ".files",  # downloads
-    "EventsUnavailableError": "._events",  # the job-event bus (webhooks)
-    "JobEvents": "._events",
-    "LocalEvents": "._events",
-    "ModelInfo": "._spec",  # the bundled spec
-    "RedisEvents": "._events_redis",  # the job-event bus across replicas
-    "WebhookReceiver": "._webhooks",  # webhooks (AsyncKrea(webhook_url=...))
-    "WebhookResult": "._webhooks",
+    "EventsUnavailableError": "._webhooks.events",  # the job-event bus (webhooks)
+    "JobEvents": "._webhooks.events",
+    "LocalEvents": "._webhooks.events",
+    "ModelInfo": "._spec.bundle",  # the bundled spec
+    "RedisEvents": "._webhooks.redis",  # the job-event bus across replicas
+    "WebhookReceiver": "._webhooks.receiver",  # webhooks (AsyncKrea(webhook_url=...))
+    "WebhookResult": "._webhooks.receiver",
 }
 
 __all__ = [

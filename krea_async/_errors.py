@@ -3,7 +3,7 @@
 Every failure the public API can raise is a :class:`KreaError`. Raw ``httpx``
 exceptions never escape: connection problems become :class:`APIConnectionError`
 (or :class:`APITimeoutError`), HTTP error statuses become a subclass of
-:class:`APIStatusError` chosen by :func:`~krea_async._status_errors.status_error`,
+:class:`APIStatusError` chosen by :func:`~krea_async._http.status_errors.status_error`,
 and job outcomes become a
 :class:`JobError`.
 
@@ -241,7 +241,7 @@ class RateLimitError(APIStatusError):
 
     def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
         super().__init__(message, response=response, body=body)
-        from ._retry import parse_retry_after
+        from ._http.retry import parse_retry_after
 
         self.retry_after = parse_retry_after(response.headers.get("retry-after"))
 

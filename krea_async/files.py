@@ -20,23 +20,23 @@ and a size cap and a total deadline bound each download.
 
 from __future__ import annotations
 
-from ._files_checks import DownloadError, DownloadTooLargeError
-from ._files_download import (
+from ._files.checks import DownloadError, DownloadTooLargeError
+from ._files.download import (
     DOWNLOAD_DEADLINE,
     DOWNLOAD_MAX_BYTES,
     MAX_REDIRECTS,
     download,
     download_all,
 )
-from ._files_inputs import (
+from ._files.inputs import (
     DATA_URI_MAX_BYTES,
     FileInput,
     data_uri,
     media_type,
 )
-from ._files_inputs import file_size as file_size  # importable as before (not in __all__)
-from ._files_inputs import read_file_input as read_file_input
-from ._files_names import MAX_FILE_NAME_CHARS, result_file_name, safe_file_name
+from ._files.inputs import file_size as file_size  # importable as before (not in __all__)
+from ._files.inputs import read_file_input as read_file_input
+from ._files.names import MAX_FILE_NAME_CHARS, result_file_name, safe_file_name
 
 __all__ = [
     "DATA_URI_MAX_BYTES",

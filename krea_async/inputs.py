@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from krea_async._generated import inputs as _generated
 from krea_async._generated.inputs import *  # noqa: F403
-from krea_async._inputs_runtime import KreaInput
+from krea_async._spec.inputs_runtime import KreaInput
 
 __all__ = ["KreaInput"]
 __all__ += _generated.__all__

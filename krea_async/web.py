@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._events import (
+from ._jobs.outcome import cancel_quietly
+from ._models import Job
+from ._webhooks.events import (
     EventsUnavailableError,
     JobEvents,
     LocalEvents,
     status_rank,
     wait_job,
 )
-from ._events_redis import RedisEvents
-from ._job_outcome import cancel_quietly
-from ._models import Job
-from ._webhooks import WebhookReceiver, WebhookResult
+from ._webhooks.receiver import WebhookReceiver, WebhookResult
+from ._webhooks.redis import RedisEvents
 
 if TYPE_CHECKING:
-    from ._client import AsyncKrea
+    from ._client.client import AsyncKrea
 
 __all__ = [
     "ClientWatch",

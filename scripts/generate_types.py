@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the typed generation inputs from the bundled Krea OpenAPI document.
 
-Writes, from ``krea_async/_spec/openapi.json`` (read through ``krea_async._spec``):
+Writes, from ``krea_async/_spec/openapi.json`` (read through ``krea_async._spec.bundle``):
 
 - ``krea_async/_generated/inputs.py``: per ``POST /generate/...`` path a frozen
   attrs input class (``BflFlux1DevInput``) with validators from the schema, a
@@ -42,18 +42,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, cast
 
 if TYPE_CHECKING:
-    from krea_async._spec import ModelInfo
+    from krea_async._spec.bundle import ModelInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_spec_module() -> Any:
-    """``krea_async/_spec.py`` loaded on its own, reading the spec file directly.
+    """``krea_async/_spec/bundle.py`` loaded on its own, reading the spec file directly.
 
     Importing the ``krea_async`` package would import the generated modules this
     script writes (and fail while they are missing or broken), so it is not imported.
     """
-    source = ROOT / "krea_async" / "_spec.py"
+    source = ROOT / "krea_async" / "_spec" / "bundle.py"
     spec = importlib.util.spec_from_file_location("_krea_spec_for_generator", source)
     assert spec is not None
     assert spec.loader is not None
@@ -642,8 +642,8 @@ def render_inputs(endpoints: Sequence[Endpoint], namer: Namer) -> str:
         "import attrs",
         "from attrs import validators as _v",
         "",
-        "from krea_async import _inputs_runtime as _rt",
-        "from krea_async._inputs_runtime import KreaInput",
+        "from krea_async._spec import inputs_runtime as _rt",
+        "from krea_async._spec.inputs_runtime import KreaInput",
         "",
     ]
     shapes = shape_order(namer)
@@ -854,8 +854,8 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "from typing import TYPE_CHECKING, Any",
         "",
         "if TYPE_CHECKING:",
+        "    from krea_async._jobs.results import SubscribeResult",
         "    from krea_async._models import Job",
-        "    from krea_async._results import SubscribeResult",
         "    from krea_async._types import QueueUpdateCallback",
         "",
         '__all__ = ["GeneratedMethods"]',
@@ -940,8 +940,8 @@ def render_methods_stub(endpoints: Sequence[Endpoint]) -> str:
         "from typing import Any, Literal, overload",
         "",
         "from krea_async._generated import inputs as _in",
+        "from krea_async._jobs.results import SubscribeResult",
         "from krea_async._models import Job",
-        "from krea_async._results import SubscribeResult",
         "from krea_async._types import QueueUpdateCallback",
         "",
         '__all__ = ["GeneratedMethods"]',

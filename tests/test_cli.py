@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from krea_async._cli import _build_input, _parse_field, _targets, cli
-from krea_async._spec import model_info
+from krea_async._spec.bundle import model_info
 from krea_async.testing import FakeKrea
 
 FLUX = "bfl/flux-1-dev"

@@ -58,7 +58,7 @@ import pytest
 from _served import clean_env, served_fake
 
 import krea_async
-from krea_async import _retry
+from krea_async._http import retry as _retry
 from krea_async.testing import FakeKrea, png, sample_mp4
 
 ROOT = Path(__file__).resolve().parent.parent

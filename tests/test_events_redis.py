@@ -503,7 +503,7 @@ async def test_redis_killed_mid_wait_every_waiter_polls_then_reconnects(
 
 
 def _is_reader(task: asyncio.Task[Any]) -> bool:
-    """The pub/sub reader of a RedisEvents (krea_async._events_redis._Hub._read)."""
+    """The pub/sub reader of a RedisEvents (krea_async._webhooks.redis._Hub._read)."""
     return getattr(task.get_coro(), "__qualname__", "") == "_Hub._read"
 
 

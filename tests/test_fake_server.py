@@ -13,7 +13,7 @@ import pytest
 
 from krea_async._converter import structure
 from krea_async._models import Asset, Job, JobPage, NodeApp, Style
-from krea_async._spec import generation_endpoints, load_spec
+from krea_async._spec.bundle import generation_endpoints, load_spec
 from krea_async.testing import (
     MAX_ASSET_BYTES,
     SAMPLE_NODE_APP_ID,

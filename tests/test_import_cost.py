@@ -19,12 +19,12 @@ import krea_async
 
 LAZY = [
     "cattrs",
-    "krea_async._events",
-    "krea_async._events_redis",
-    "krea_async._wakeup",
-    "krea_async._webhooks",
-    "krea_async._spec",
-    "krea_async._inputs_runtime",
+    "krea_async._webhooks.events",
+    "krea_async._webhooks.redis",
+    "krea_async._jobs.wakeup",
+    "krea_async._webhooks.receiver",
+    "krea_async._spec.bundle",
+    "krea_async._spec.inputs_runtime",
     "krea_async._generated.inputs",
     "krea_async.files",
     "asyncio",
@@ -59,8 +59,8 @@ def test_every_public_name_resolves_to_its_module_object() -> None:
         "import krea_async\n"
         "from krea_async import *\n"
         "from krea_async import RedisEvents, WebhookReceiver, ModelInfo, JobEvents\n"
-        "import krea_async._events_redis as r, krea_async._webhooks as w\n"
-        "import krea_async._spec as s, krea_async._events as e\n"
+        "import krea_async._webhooks.redis as r, krea_async._webhooks.receiver as w\n"
+        "import krea_async._spec.bundle as s, krea_async._webhooks.events as e\n"
         "print(RedisEvents is r.RedisEvents, WebhookReceiver is w.WebhookReceiver,\n"
         "      ModelInfo is s.ModelInfo, JobEvents is e.JobEvents,\n"
         "      all(hasattr(krea_async, n) for n in krea_async.__all__))\n"

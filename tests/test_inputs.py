@@ -20,8 +20,8 @@ import pytest
 
 from krea_async import inputs
 from krea_async._generated.methods import GeneratedMethods
-from krea_async._inputs_runtime import ALIAS_SUNSET, KreaInput, to_body
-from krea_async._spec import ModelInfo, generation_endpoints
+from krea_async._spec.bundle import ModelInfo, generation_endpoints
+from krea_async._spec.inputs_runtime import ALIAS_SUNSET, KreaInput, to_body
 from krea_async.inputs import (
     DEPRECATED_ALIASES,
     INPUT_TYPES,

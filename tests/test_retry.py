@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from krea_async import RetryPolicy
-from krea_async._retry import backoff_enabled, no_backoff, parse_retry_after
+from krea_async._http.retry import backoff_enabled, no_backoff, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_date() -> None:
@@ -54,7 +54,7 @@ def test_policy_validates_its_fields() -> None:
 
 
 def test_poll_interval_is_fixed_then_grows_to_its_cap() -> None:
-    from krea_async._polling import next_poll_interval
+    from krea_async._jobs.polling import next_poll_interval
 
     waits: list[float] = []
     current = 2.0
@@ -82,7 +82,7 @@ def test_job_stream_old_argument_names_warn() -> None:
 
 # ---------------------------------------------------------------- decide(): the pure function
 
-from krea_async._retry import STOP, UNCERTAIN, Decision, Outcome, decide  # noqa: E402
+from krea_async._http.retry import STOP, UNCERTAIN, Decision, Outcome, decide  # noqa: E402
 
 POLICY = RetryPolicy(max_retries=3, initial_backoff=0.5, max_backoff=8.0, total_timeout=60.0)
 REFUSED = Outcome(status=None, sent=False)  # connect error: never reached the server

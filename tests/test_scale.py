@@ -17,7 +17,7 @@ import httpcore
 import httpx
 import pytest
 
-import krea_async._poller_list
+import krea_async._jobs.poller_list
 from krea_async import (
     AsyncKrea,
     ClientClosedError,
@@ -26,9 +26,9 @@ from krea_async import (
     JobTimeoutError,
     PermissionDeniedError,
 )
-from krea_async._admission import Admission
 from krea_async._converter import parse_datetime
-from krea_async._poller import Poller
+from krea_async._http.admission import Admission
+from krea_async._jobs.poller import Poller
 from krea_async.testing import FakeKrea, ManualClock, http_error
 
 pytestmark = pytest.mark.anyio
@@ -325,7 +325,7 @@ async def test_many_jobs_are_listed_in_time_windows_at_once(
 ) -> None:
     """More waiters than one window: each round reads one page per window of creation
     time (Krea's cursor is a time), and finds every job without a check by id."""
-    monkeypatch.setattr(krea_async._poller_list, "_WINDOW", 3)
+    monkeypatch.setattr(krea_async._jobs.poller_list, "_WINDOW", 3)
     fake = FakeKrea()
     wrap = Wrapping(fake.transport())
     cursors: list[str | None] = []
@@ -353,7 +353,7 @@ async def test_many_jobs_are_listed_in_time_windows_at_once(
 async def test_an_error_in_one_window_reaches_every_waiter_typed(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(krea_async._poller_list, "_WINDOW", 2)
+    monkeypatch.setattr(krea_async._jobs.poller_list, "_WINDOW", 2)
     clock = ManualClock()
     fake = FakeKrea(clock=clock, time_scale=1.0)  # nothing finishes until the clock moves
     async with fake.client(polling="list", poll_interval=0.05) as krea:

@@ -42,7 +42,7 @@ from krea_async import (
     WorkspaceShare,
 )
 from krea_async._generated.methods import GeneratedMethods
-from krea_async._spec import ModelInfo, generation_endpoints, load_spec
+from krea_async._spec.bundle import ModelInfo, generation_endpoints, load_spec
 from krea_async.inputs import INPUT_TYPES
 from krea_async.testing import SAMPLE_NODE_APP_ID, FakeKrea, png
 

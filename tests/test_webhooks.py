@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from krea_async import AsyncKrea, Job, JobStatus
-from krea_async._events import LocalEvents, status_rank, wait_job
-from krea_async._events_redis import RedisEvents
-from krea_async._webhooks import WebhookReceiver
+from krea_async._webhooks.events import LocalEvents, status_rank, wait_job
+from krea_async._webhooks.receiver import WebhookReceiver
+from krea_async._webhooks.redis import RedisEvents
 from krea_async.testing import FakeKrea, ManualClock
 
 pytestmark = pytest.mark.anyio

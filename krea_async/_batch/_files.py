@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from .._client import AsyncKrea
+from .._client.client import AsyncKrea
 
 __all__ = ["download_files", "sniff"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import anyio
 
-from .._client import AsyncKrea
+from .._client.client import AsyncKrea
 from .._errors import (
     APIStatusError,
     AuthenticationError,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from .._client import AsyncKrea
+from .._client.client import AsyncKrea
 from .._errors import KreaError
 from ._ledger import Ledger, LineState, now
 from ._summary import UncertainReport

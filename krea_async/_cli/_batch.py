@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import click
 
-from .._client import AsyncKrea
+from .._client.client import AsyncKrea
 from .._errors import ConfigurationError
 from ..batch import Batch, BatchSummary, load_lines
 from ._runtime import Settings

@@ -10,10 +10,10 @@ function, re-exported: the CLI keeps no copy of SDK logic.
 from __future__ import annotations
 
 from .. import AsyncKrea, Job, QueueUpdateCallback
-from .._polling import default_poll_interval
+from .._http.urls import split_endpoint
+from .._jobs.polling import default_poll_interval
 from .._resources.styles import StyleFilter
-from .._spec import CATEGORIES, generation_endpoints, model_info, schema_types
-from .._urls import split_endpoint
+from .._spec.bundle import CATEGORIES, generation_endpoints, model_info, schema_types
 from ..files import data_uri
 
 __all__ = [

@@ -11,8 +11,8 @@ from typing import ClassVar, Literal, TypedDict
 import attrs
 from attrs import validators as _v
 
-from krea_async import _inputs_runtime as _rt
-from krea_async._inputs_runtime import KreaInput
+from krea_async._spec import inputs_runtime as _rt
+from krea_async._spec.inputs_runtime import KreaInput
 
 __all__ = [
     "AlibabaWan21Input",

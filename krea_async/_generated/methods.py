@@ -19,8 +19,8 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from krea_async._jobs.results import SubscribeResult
     from krea_async._models import Job
-    from krea_async._results import SubscribeResult
     from krea_async._types import QueueUpdateCallback
 
 __all__ = ["GeneratedMethods"]

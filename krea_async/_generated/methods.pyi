@@ -8,8 +8,8 @@ to its input class and ``TypedDict``. The docstrings are in ``methods.py``.
 from typing import Any, Literal, overload
 
 from krea_async._generated import inputs as _in
+from krea_async._jobs.results import SubscribeResult
 from krea_async._models import Job
-from krea_async._results import SubscribeResult
 from krea_async._types import QueueUpdateCallback
 
 __all__ = ["GeneratedMethods"]

@@ -2,7 +2,7 @@
 
 A resource calls ``self._get(path, cast_to=Job)``, ``self._post(...)``,
 ``self._patch(...)``, ``self._delete(...)`` or ``self._submit(...)``; each sends
-through the client's :class:`~krea_async._request.Requester` and structures the
+through the client's :class:`~krea_async._http.request.Requester` and structures the
 body into ``cast_to``. Resources never touch the client object itself.
 """
 
@@ -15,12 +15,12 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 
-from .._admission import StopSignal
 from .._converter import WireFormatError, check_job_id, structure
 from .._errors import APIResponseValidationError
+from .._http.admission import StopSignal
+from .._http.request import Requester, SubmitInfo
+from .._jobs.polling import PollingSettings
 from .._models import Job, JobPage
-from .._polling import PollingSettings
-from .._request import Requester, SubmitInfo
 
 __all__ = ["Resource", "check_limit", "cursor_param", "follow_cursor", "iso", "parse"]
 
@@ -133,7 +133,7 @@ class Resource:
     ) -> object:
         """``DELETE path``; return the parsed body (``None`` when empty). ``gone_ok``:
         a 404 after an attempt whose answer was lost counts as done; ``total``: see
-        :meth:`~krea_async._request.Requester.request`."""
+        :meth:`~krea_async._http.request.Requester.request`."""
         body, _ = await self._requester.request("DELETE", path, gone_ok=gone_ok, total=total)
         return body
 

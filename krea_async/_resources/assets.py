@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._errors import KreaError
+from .._http.urls import resource_path
 from .._models import Asset, AssetPage
-from .._urls import resource_path
 from ._base import Resource, follow_cursor, paging
 
 if TYPE_CHECKING:

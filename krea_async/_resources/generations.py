@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 import sniffio
 
-from .._admission import StopSignal
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
-from .._job_outcome import CancelJob, cancel_quietly
+from .._http.admission import StopSignal
+from .._http.status_errors import reclassify
+from .._http.urls import split_endpoint, webhook_headers
+from .._jobs.outcome import CancelJob, cancel_quietly
 from .._models import Job
-from .._status_errors import reclassify
-from .._urls import split_endpoint, webhook_headers
 from ._base import Resource
 
 __all__ = ["Generations"]
@@ -47,7 +47,7 @@ class Generations(Resource):
         :class:`~krea_async.EndpointNotFoundError` for an endpoint Krea does not
         have, and :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
-        from .._inputs_runtime import to_body  # with the bundled spec: on first use
+        from .._spec.inputs_runtime import to_body  # with the bundled spec: on first use
 
         _, path = split_endpoint(endpoint)
         body = to_body(path[len("/generate/") :], input)

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 from .._converter import WireFormatError, shown, structure
 from .._deprecation import renamed
 from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundError
+from .._http.request import Requester
+from .._http.status_errors import reclassify
+from .._http.urls import resource_path
+from .._jobs.poller import LIST_LIMIT, Poller
+from .._jobs.polling import JobStream, PollingSettings, drain
 from .._models import Job, JobPage, JobStatus
-from .._poller import LIST_LIMIT, Poller
-from .._polling import JobStream, PollingSettings, drain
-from .._request import Requester
-from .._status_errors import reclassify
 from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
-from .._urls import resource_path
 from ._base import Resource, cursor_param, follow_cursor, paging, parse
 
 if TYPE_CHECKING:
-    from .._wakeup import Wakeup
+    from .._jobs.wakeup import Wakeup
 
 __all__ = ["Jobs"]
 

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ModelNotFoundError
-from .._urls import CATEGORIES
+from .._http.urls import CATEGORIES
 from ._base import Resource
 
 if TYPE_CHECKING:
-    from .._spec import ModelInfo
+    from .._spec.bundle import ModelInfo
 
 __all__ = ["Models"]
 
@@ -32,7 +32,7 @@ class Models(Resource):
         Raises :class:`ValueError` for an unknown category."""
         if category is not None and category not in CATEGORIES:
             raise ValueError(f"category must be image, video or enhance, got {category!r}")
-        from .._spec import generation_endpoints  # the bundled spec: read on first use
+        from .._spec.bundle import generation_endpoints  # the bundled spec: read on first use
 
         return [m for m in generation_endpoints() if category is None or m.category == category]
 
@@ -41,7 +41,7 @@ class Models(Resource):
         or path. Raises :class:`~krea_async.ModelNotFoundError` (a
         :class:`~krea_async.KreaError`, and a :class:`KeyError` for older code) when
         the bundled spec lacks it."""
-        from .._spec import model_info  # the bundled spec: read on first use
+        from .._spec.bundle import model_info  # the bundled spec: read on first use
 
         found = model_info(model)
         if found is None:

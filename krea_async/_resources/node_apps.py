@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._http.urls import resource_path, webhook_headers
 from .._models import Job, NodeApp
-from .._urls import resource_path, webhook_headers
 from ._base import Resource
 
 __all__ = ["NodeApps"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
+from .._http.urls import resource_path, webhook_headers
 from .._models import Job, Style, StylePage, StyleShareLink, WorkspaceShare
-from .._urls import resource_path, webhook_headers
 from ._base import Resource, follow_cursor, paging
 
 __all__ = ["Styles"]

@@ -92,7 +92,7 @@ except ImportError as exc:  # depends on the installed extras
 
 # The SDK's own retry switch, re-exported for tests: the one SDK hook the fake
 # exposes (it is not part of the fake's behaviour).
-from .._retry import no_backoff, set_backoff_enabled
+from .._http.retry import no_backoff, set_backoff_enabled
 from ._fake import MAX_ASSET_BYTES, FakeKrea
 from ._faults import (
     Fault,

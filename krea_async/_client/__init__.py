@@ -1,0 +1,1 @@
+"""The client, AsyncKrea: its settings, its download methods and subscribe()."""

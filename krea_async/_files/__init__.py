@@ -1,0 +1,1 @@
+"""Files: inputs (data: URIs, uploads), names and atomic writes of results, downloads."""

@@ -1,0 +1,212 @@
+"""Admission to the connection pool: the SDK's own FIFO in front of httpx (issue 8).
+
+At most ``slots`` API requests of a client are inside httpx at once; the others
+wait here, in order, as one small event each, never inside httpcore's pool. A
+request waiting here has sent nothing, so cancelling it has no effect on Krea.
+The shared poller's requests (``priority=True``) go before waiting submits, so
+that a long queue of submits does not delay seeing jobs finish.
+
+A slot is not bound to a task: a submit may take one in the caller's task (where
+a cancellation is plain) and use it in the shielded task that sends the POST
+(:class:`StopSignal.holds_slot`).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+from typing import Any
+
+import anyio
+
+from .._errors import APIConnectionError
+
+__all__ = ["Admission", "StopSignal"]
+
+
+class StopSignal:
+    """An ``anyio.Event`` look-alike for the request layer's ``stop``: once set, no
+    further attempt starts and a wait for admission ends (nothing sent).
+
+    ``holds_slot``: the submit already took its first admission slot (in the
+    caller's task); the request layer uses it for the first attempt and clears it;
+    whoever finds it still set at the end releases it."""
+
+    __slots__ = ("_event", "_is_set", "_scopes", "holds_slot")
+
+    def __init__(self) -> None:
+        # The event is made by the first wait() (a retry's backoff), not per submit.
+        self._event: anyio.Event | None = None
+        self._is_set = False
+        self._scopes: set[anyio.CancelScope] | None = None  # made when first needed
+        self.holds_slot = False
+
+    def set(self) -> None:
+        """Set the flag and cancel every wait for admission that watches it."""
+        self._is_set = True
+        if self._event is not None:
+            self._event.set()
+        for scope in self._scopes or ():
+            scope.cancel()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._is_set
+
+    async def wait(self) -> None:
+        """Wait until :meth:`set` is called."""
+        if self._is_set:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
+class Admission:
+    """``slots`` request slots, handed out in order (priority waiters first)."""
+
+    def __init__(self, slots: int) -> None:
+        self.total = slots
+        self.used = 0
+        self.waiting = 0  # requests waiting for a slot right now
+        self.answers = 0  # requests answered so far (the progress a wait with stall watches)
+        # Wakers in order: an asyncio future (skipped once done: its waiter gave up)
+        # or, on trio, an anyio.Event (skipped when in _gone).
+        self._high: collections.deque[Any] = collections.deque()
+        self._normal: collections.deque[Any] = collections.deque()
+        self._gone: set[anyio.Event] = set()
+
+    async def acquire(
+        self, *, priority: bool = False, stop: object = None, stall: float | None = None
+    ) -> None:
+        """Wait for a slot; release it with :meth:`release`. With a set
+        :class:`StopSignal` ``stop``, the wait ends with
+        :class:`~krea_async.APIConnectionError` (``request_sent=False``). With
+        ``stall`` (seconds), the wait lasts as long as the server keeps answering
+        requests, and ends with that error once it answered none for ``stall``
+        seconds."""
+        if self.used < self.total and not self.waiting:
+            self.used += 1
+            return
+        if stall is not None:
+            await self._acquire_unless_stalled(priority, stall)
+            return
+        if isinstance(stop, StopSignal):
+            await self._acquire_or_stop(priority, stop)
+            return
+        # Inline, not in a helper coroutine: thousands of submits may wait here.
+        waker = self._enqueue(priority)
+        try:
+            await (waker.wait() if isinstance(waker, anyio.Event) else waker)
+        except BaseException:
+            self._give_up(waker)
+            raise
+
+    async def _acquire_or_stop(self, priority: bool, stop: StopSignal) -> None:
+        if stop._scopes is None:
+            stop._scopes = set()
+        scopes = stop._scopes
+        with anyio.CancelScope() as scope:
+            scopes.add(scope)
+            try:
+                if not stop.is_set():
+                    waker = self._enqueue(priority)
+                    try:
+                        await (waker.wait() if isinstance(waker, anyio.Event) else waker)
+                    except BaseException:
+                        self._give_up(waker)
+                        raise
+                    return
+            finally:
+                scopes.discard(scope)
+        raise APIConnectionError(
+            "request abandoned while waiting for a connection; nothing was sent",
+            method="",
+            url="",
+            request_sent=False,
+        )
+
+    async def _acquire_unless_stalled(self, priority: bool, stall: float) -> None:
+        waker = self._enqueue(priority)
+        try:
+            while True:
+                answers = self.answers
+                if isinstance(waker, anyio.Event):
+                    with anyio.move_on_after(stall):
+                        await waker.wait()
+                else:
+                    import asyncio  # already imported: the running library
+
+                    await asyncio.wait((waker,), timeout=stall)  # (leaves waker pending)
+                if _is_set(waker):
+                    return
+                if self.answers == answers:  # not one request was answered meanwhile
+                    break
+        except BaseException:
+            self._give_up(waker)
+            raise
+        self._give_up(waker)
+        raise APIConnectionError(
+            f"no connection became free and the server answered no request for {stall:g} s; "
+            "nothing was sent",
+            method="",
+            url="",
+            request_sent=False,
+        )
+
+    def _enqueue(self, priority: bool) -> Any:
+        # On asyncio a bare future (~0.2 KB) rather than an anyio.Event (~1.2 KB).
+        waker: Any = _future() or anyio.Event()
+        (self._high if priority else self._normal).append(waker)
+        self.waiting += 1
+        return waker
+
+    def _give_up(self, waker: Any) -> None:
+        if _is_set(waker):  # the slot was handed over as we were cancelled
+            self.release()
+            return
+        self.waiting -= 1
+        if isinstance(waker, anyio.Event):
+            self._gone.add(waker)
+        else:
+            waker.cancel()  # (if not already): release() skips done futures
+
+    def release(self, *, answered: bool = False) -> None:
+        """Give the slot to the next waiter, or free it. ``answered``: the request
+        that held it got an answer from the server (the progress a wait with
+        ``stall`` watches; a request that timed out is none)."""
+        if answered:
+            self.answers += 1
+        for queue in (self._high, self._normal):
+            while queue:
+                waker = queue.popleft()
+                if isinstance(waker, anyio.Event):
+                    if waker in self._gone:
+                        self._gone.discard(waker)
+                        continue
+                    waker.set()
+                elif waker.done():
+                    continue  # cancelled: its waiter gave up (and counted it)
+                else:
+                    waker.set_result(None)
+                self.waiting -= 1
+                return
+        self.used -= 1
+
+
+def _future() -> Any:
+    """A new asyncio future when running under asyncio, else ``None``."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop.create_future()
+
+
+def _is_set(waker: Any) -> bool:
+    if isinstance(waker, anyio.Event):
+        return waker.is_set()
+    return bool(waker.done() and not waker.cancelled())

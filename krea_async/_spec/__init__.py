@@ -1,0 +1,1 @@
+"""Krea's bundled OpenAPI document, and the input rules read from it."""

@@ -1,0 +1,1 @@
+"""Webhooks: the receiver, the job-event buses (local, Redis) that wake waiters."""
