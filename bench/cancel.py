@@ -49,9 +49,10 @@ def _stats(url: str) -> dict[str, Any]:
 
 
 async def _run(n: int, url: str, transport: str, warnings: _Warnings) -> dict[str, Any]:
-    from krea_async import AsyncKrea
+    from krea_async import AsyncKrea, aiohttp_client
 
-    async with AsyncKrea(api_key=API_KEY, base_url=url, http_transport=transport) as krea:
+    http = aiohttp_client() if transport == "aiohttp" else None
+    async with AsyncKrea(api_key=API_KEY, base_url=url, http_client=http) as krea:
         tasks = [
             asyncio.ensure_future(krea.subscribe(ENDPOINT, input={"prompt": f"cancel {i}"}))
             for i in range(n)
@@ -67,6 +68,8 @@ async def _run(n: int, url: str, transport: str, warnings: _Warnings) -> dict[st
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         unwind = time.monotonic() - t0
+    if http is not None:
+        await http.aclose()  # a client passed in is the caller's to close
     stats = await asyncio.to_thread(_stats, url)
     return {
         "n": n,

@@ -6,10 +6,11 @@ once on one client, on the standard asyncio loop:
 
 - ``sdk``: ``asyncio.gather`` of N ``krea.subscribe(...)`` on one ``AsyncKrea`` with
   default settings (the SDK's own transport and polling).
-- ``sdk-aiohttp``: the same with ``AsyncKrea(http_transport="aiohttp")`` (needs
-  ``httpx-aiohttp``; an SDK without that option gets ``http_client=httpx.AsyncClient(
-  transport=httpx_aiohttp.AiohttpTransport())``).
-- ``sdk-copies``: the ``sdk`` runner with a ``krea.with_options(max_retries=3)`` copy
+- ``sdk-aiohttp``: the same with ``AsyncKrea(http_client=krea_async.aiohttp_client())``
+  (needs ``httpx-aiohttp``; an older SDK gets its ``http_transport="aiohttp"``, or
+  ``http_client=httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())``).
+- ``sdk-copies``: the ``sdk`` runner with a
+  ``krea.with_options(retry=RetryPolicy(max_retries=3))`` copy
   made for each call (the openai-python habit); not in the default runners
   (``--runners sdk,sdk-copies``).
 - ``sdk-save``: the ``sdk`` runner, each call then saving its result file
@@ -19,7 +20,7 @@ once on one client, on the standard asyncio loop:
   ``asyncio.Semaphore(100)`` around each request; polls ``GET /jobs/{id}`` every 2 s.
 - ``httpx2``: the same loop on ``httpx2`` (same API).
 - ``httpx-aiohttp``: the ``httpx`` loop over ``httpx_aiohttp.AiohttpTransport``, built as
-  ``AsyncKrea(http_transport="aiohttp")`` builds it: what httpx's API costs over aiohttp.
+  ``krea_async.aiohttp_client()`` builds it: what httpx's API costs over aiohttp.
 - ``aiohttp``: the same loop on ``aiohttp.ClientSession(connector=TCPConnector(limit=100))``.
 
 The whole run is bounded (``--bound`` seconds, default 180): jobs not finished by then are
@@ -125,12 +126,16 @@ async def _sdk(
 ) -> Callable[[], Awaitable[None]]:
     import httpx
 
-    from krea_async import AsyncKrea
+    import krea_async
+    from krea_async import AsyncKrea, RetryPolicy
 
     http_client = None
     kwargs: dict[str, Any] = {}
-    if aiohttp_transport and "http_transport" in inspect.signature(AsyncKrea).parameters:
-        kwargs["http_transport"] = "aiohttp"
+    if aiohttp_transport and hasattr(krea_async, "aiohttp_client"):
+        http_client = krea_async.aiohttp_client()
+        kwargs["http_client"] = http_client
+    elif aiohttp_transport and "http_transport" in inspect.signature(AsyncKrea).parameters:
+        kwargs["http_transport"] = "aiohttp"  # an SDK from before aiohttp_client()
     elif aiohttp_transport:
         import httpx_aiohttp
 
@@ -141,7 +146,7 @@ async def _sdk(
 
     async def one(i: int) -> None:
         try:
-            client = krea.with_options(max_retries=3) if copies else krea
+            client = krea.with_options(retry=RetryPolicy(max_retries=3)) if copies else krea
             res = await client.subscribe(ENDPOINT, input={"prompt": f"bench {i}"}, **deadline)
         except Exception as exc:  # counted, by type
             record.errors[type(exc).__name__] += 1

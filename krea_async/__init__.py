@@ -14,10 +14,11 @@
 Public submodules: :mod:`krea_async.inputs` (typed inputs for every model),
 :mod:`krea_async.files` (``data:`` URIs, downloads), :mod:`krea_async.web` (FastAPI and
 Starlette helpers: hang-ups cancel jobs, Server-Sent Events) and :mod:`krea_async.testing`
-(the Krea-compatible fake server; needs the ``fake`` extra). With
-``AsyncKrea(webhook_url=...)``, ``subscribe()`` returns when Krea's webhook arrives
-(:class:`WebhookReceiver`, mounted from ``krea.webhooks``; :class:`RedisEvents` across
-replicas).
+(the Krea-compatible fake server; needs the ``fake`` extra). The client's settings
+are grouped in :class:`RetryPolicy`, :class:`Limits`, :class:`JobSettings` and
+:class:`WebhookSettings`. With ``AsyncKrea(webhooks=WebhookSettings(url=...))``,
+``subscribe()`` returns when Krea's webhook arrives (:class:`WebhookReceiver`, mounted
+from ``krea.webhooks``; :class:`RedisEvents` across replicas).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._client.client import DEFAULT_BASE_URL, AsyncKrea
+from ._client.options import JobSettings, Limits, WebhookSettings, aiohttp_client
 from ._converter import parse_job
 from ._errors import (
     APIConnectionError,
@@ -92,7 +94,7 @@ _LAZY = {
     "LocalEvents": "._webhooks.events",
     "ModelInfo": "._spec.bundle",  # the bundled spec
     "RedisEvents": "._webhooks.redis",  # the job-event bus across replicas
-    "WebhookReceiver": "._webhooks.receiver",  # webhooks (AsyncKrea(webhook_url=...))
+    "WebhookReceiver": "._webhooks.receiver",  # webhooks (WebhookSettings(url=...))
     "WebhookResult": "._webhooks.receiver",
 }
 
@@ -126,6 +128,7 @@ __all__ = [
     "JobError",
     "JobEvents",
     "JobFailedError",
+    "JobSettings",
     "JobNotFoundError",
     "JobPage",
     "JobResult",
@@ -133,6 +136,7 @@ __all__ = [
     "JobStream",
     "JobTimeoutError",
     "KreaError",
+    "Limits",
     "LocalEvents",
     "ModelInfo",
     "ModelNotFoundError",
@@ -153,9 +157,11 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookReceiver",
     "WebhookResult",
+    "WebhookSettings",
     "Workspace",
     "WorkspaceShare",
     "__version__",
+    "aiohttp_client",
     "parse_job",
     "files",
     "inputs",
@@ -172,14 +178,4 @@ def __getattr__(name: str) -> object:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value  # later lookups: a plain module attribute
         return value
-    # Deprecated names, kept for one release.
-    if name == "DEFAULT_JOB_TIMEOUT":
-        import warnings
-
-        warnings.warn(
-            "krea_async.DEFAULT_JOB_TIMEOUT is deprecated; use krea_async.DEFAULT_DEADLINE",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return DEFAULT_DEADLINE
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

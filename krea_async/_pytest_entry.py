@@ -20,7 +20,7 @@ MARKERS = (
     "krea_fake(**options): FakeKrea(**options) for the krea_fake fixture "
     "(time_scale, balance, concurrency, max_backlog, api_key, lifecycle, ...)",
     "krea_client(**options): AsyncKrea options for the krea_client fixture "
-    "(poll_interval, max_retries, ...; backoff=True keeps retry waits)",
+    "(retry=, jobs=JobSettings(...), ...; backoff=True keeps retry waits)",
     "krea_script(outcome='failed', **rule): FakeKrea.script(outcome, **rule) before the test "
     "(prompt=, path=, error=, times=, seconds=); repeatable",
     "krea_fault(fault, *args, on=, method=, path=, rate=, times=, **kwargs): inject a fault "

@@ -82,7 +82,7 @@ async def follow_client(
     receive: Receive,
     krea: AsyncKrea,
     *,
-    cancel_timeout: float = 5.0,
+    cancel_deadline: float = 5.0,
 ) -> AsyncIterator[ClientWatch]:
     """Make the body of ``async with`` follow the HTTP client of the current request.
 
@@ -91,7 +91,7 @@ async def follow_client(
     disconnects, the block is cancelled (so a ``krea.subscribe(...)`` inside it cancels
     the job it created) and every job registered with :meth:`ClientWatch.track` that
     is not known to be finished is cancelled with ``krea.jobs.cancel`` (shielded,
-    bounded by ``cancel_timeout`` seconds), then the block exits quietly (the caller's
+    bounded by ``cancel_deadline`` seconds), then the block exits quietly (the caller's
     code after ``async with`` sees ``watch.disconnected``; there is no one to answer).
 
     Example (FastAPI)::
@@ -127,7 +127,7 @@ async def follow_client(
             tg.cancel_scope.cancel()
             if watch.disconnected:
                 for job_id in list(watch._jobs):
-                    if await cancel_quietly(krea.jobs._cancel_within, job_id, cancel_timeout):
+                    if await cancel_quietly(krea.jobs._cancel_within, job_id, cancel_deadline):
                         watch.cancelled_jobs.append(job_id)
                 logger.info(
                     "client disconnected; cancelled jobs: %s", ", ".join(watch.cancelled_jobs)

@@ -765,19 +765,19 @@ SUBSCRIBE_DOC = [
     "- ``on_queue_update``: called (and awaited, if it returns an awaitable) with every",
     "  polled :class:`Job` state while waiting, the submit's response first.",
     "- ``webhook_url``: sent as ``X-Webhook-URL``.",
-    "- ``poll_interval``: seconds between polls (``None``: the client's default, about",
-    "  2 s for images and 5 s for video, backing off for long jobs).",
+    "- ``poll_interval``: seconds between polls (``None``: the client's",
+    "  ``JobSettings.poll_interval``, else 2 s for images and 5 s for video, backing off",
+    "  for long jobs).",
     "- ``deadline``: the deadline in seconds for the job, from its submit's response to a",
-    "  terminal status (``None``: the client's ``default_deadline``, 1800 s; finite",
+    "  terminal status (``None``: the client's ``JobSettings.deadline``, 1800 s; finite",
     "  so a stuck job cannot hang the caller). The submit itself is bounded by the HTTP",
-    "  timeouts and the retry policy's ``total_timeout``.",
+    "  ``timeout`` and the retry policy's ``deadline``.",
     "- ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the",
     "  deadline passes or an error escapes, cancel the job (``DELETE /jobs/{id}``, shielded,",
-    "  bounded by the client's ``cancel_timeout``) before propagating. A cancellation that",
-    "  arrives during the submit waits up to ``cancel_timeout`` for its response, so the new",
-    "  job can be cancelled too; past that the submit is abandoned and logged as uncertain.",
-    "- ``timeout``: deprecated spelling of ``deadline`` (a :class:`DeprecationWarning`;",
-    "  removed in the next release). The HTTP timeout is the client's ``timeout``.",
+    "  bounded by the client's ``JobSettings.cancel_deadline``) before propagating. A",
+    "  cancellation that arrives during the submit waits up to ``JobSettings.submit_grace``",
+    "  for its response, so the new job can be cancelled too; past that the submit is",
+    "  abandoned and logged as uncertain.",
     "",
     "For an endpoint this SDK version does not know, use ``krea.generate(path, dict)``.",
     "",
@@ -793,7 +793,6 @@ _SUBSCRIBE_TAIL = [
     "poll_interval: float | None = None",
     "deadline: float | None = None",
     "cancel_on_exit: bool = True",
-    "timeout: float | None = None",
 ]
 
 #: What the client implements (declared for type checkers in both files).
@@ -812,7 +811,6 @@ _IMPLEMENTED_BY_CLIENT = [
     "        poll_interval: float | None,",
     "        deadline: float | None,",
     "        cancel_on_exit: bool,",
-    "        timeout: float | None = None,",
     "    ) -> SubscribeResult: ...",
 ]
 
@@ -893,7 +891,6 @@ def render_methods(endpoints: Sequence[Endpoint]) -> str:
         "    poll_interval=poll_interval,",
         "    deadline=deadline,",
         "    cancel_on_exit=cancel_on_exit,",
-        "    timeout=timeout,",
         ")",
     ]
     out += ["", "    async def subscribe(", *head, "    ) -> SubscribeResult:"]

@@ -1,7 +1,8 @@
 """One replica of a web app for tests/test_events_redis.py (run by uvicorn in its own process).
 
 Each replica builds its client the way an app would:
-``AsyncKrea(webhook_url=WEBHOOK_BASE, events=RedisEvents(REDIS_URL), webhook_verify=VERIFY)``
+``AsyncKrea(webhooks=WebhookSettings(url=WEBHOOK_BASE, events=RedisEvents(REDIS_URL),
+verify=VERIFY))``
 and mounts ``krea.webhooks.asgi_app()`` at ``/krea/webhooks``.
 
 Environment: ``REDIS_URL``, ``KREA_BASE_URL`` (the fake on loopback), ``WEBHOOK_BASE``
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from krea_async import AsyncKrea, RedisEvents
+from krea_async import AsyncKrea, RedisEvents, WebhookSettings
 
 state: dict[str, Any] = {}
 gets: Counter[str] = Counter()
@@ -70,9 +71,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             base_url=os.environ["KREA_BASE_URL"],
             allow_insecure_http=True,
             http_client=http,
-            webhook_url=os.environ["WEBHOOK_BASE"],
-            events=events,
-            webhook_verify="token" if os.environ.get("VERIFY") == "token" else "fetch",
+            webhooks=WebhookSettings(
+                url=os.environ["WEBHOOK_BASE"],
+                events=events,
+                verify="token" if os.environ.get("VERIFY") == "token" else "fetch",
+            ),
         ) as krea,
     ):
         state["krea"] = krea

@@ -17,7 +17,7 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from krea_async import AsyncKrea
+from krea_async import AsyncKrea, JobSettings, RetryPolicy
 from krea_async._cli._batch import batch as batch_command
 from krea_async.batch import (
     LEDGER_NAME,
@@ -46,7 +46,7 @@ def _states(out: Path) -> dict[str, str]:
 
 
 def _client(fake: FakeKrea, **kwargs: object) -> AsyncKrea:
-    return fake.client(poll_interval=0.02, **kwargs)
+    return fake.client(jobs=JobSettings(poll_interval=0.02), **kwargs)
 
 
 def _batch(krea: AsyncKrea, lines: list[BatchLine], out: Path, **kwargs: object) -> Batch:
@@ -167,7 +167,7 @@ async def test_429_slows_the_batch_down_and_it_still_completes(tmp_path: Path) -
     fake = FakeKrea(time_scale=0.01)
     fake.inject(rate_limited(retry_after=0), on="submit", times=3)
     lines = _lines(8)
-    async with _client(fake, max_retries=0) as krea:
+    async with _client(fake, retry=RetryPolicy(max_retries=0)) as krea:
         summary = await _batch(krea, lines, tmp_path, concurrency=8).run()
     assert summary.ok, summary.line()
     assert summary.rate_limited == 3
@@ -180,7 +180,7 @@ async def test_429_slows_the_batch_down_and_it_still_completes(tmp_path: Path) -
 async def test_429_without_end_stops_the_batch(tmp_path: Path) -> None:
     fake = FakeKrea(time_scale=0.01)
     fake.inject(rate_limited(retry_after=0), on="submit")
-    async with _client(fake, max_retries=0) as krea:
+    async with _client(fake, retry=RetryPolicy(max_retries=0)) as krea:
         summary = await _batch(krea, _lines(6), tmp_path, max_rate_limits=3).run()
     assert summary.stopped is not None
     assert summary.stopped.startswith("rate limited (429) 3 times in a row")

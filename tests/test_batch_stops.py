@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from krea_async import JobSettings, RetryPolicy
 from krea_async._cli._batch import batch as batch_command
 from krea_async.batch import Batch, lines_from_prompts
 from krea_async.testing import FakeKrea, no_backoff, rate_limited
@@ -25,7 +26,9 @@ async def test_endless_429_stops_the_batch_with_one_line_not_one_error_per_job(
     fake = FakeKrea(time_scale=0.01)
     fake.inject(rate_limited(retry_after=0), on="submit")
     lines = lines_from_prompts([f"fox {i}" for i in range(12)], ENDPOINT, input=SMALL)
-    async with fake.client(poll_interval=0.02, max_retries=0) as krea:
+    async with fake.client(
+        retry=RetryPolicy(max_retries=0), jobs=JobSettings(poll_interval=0.02)
+    ) as krea:
         batch = Batch(krea, lines, tmp_path, concurrency=4, max_rate_limits=3, progress=False)
         summary = await batch.run()
     assert summary.errors == {}  # the lines are not failed, one by one

@@ -27,7 +27,9 @@ from krea_async import (
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
+    JobSettings,
     JobStatus,
+    RetryPolicy,
     files,
     parse_job,
 )
@@ -72,9 +74,9 @@ def base_url(fake: FakeKrea, mode: str) -> Iterator[str | None]:
 @pytest.fixture
 async def krea(fake: FakeKrea, base_url: str | None) -> AsyncIterator[AsyncKrea]:
     if base_url is None:
-        client = fake.client(poll_interval=0.01)
+        client = fake.client(jobs=JobSettings(poll_interval=0.01))
     else:
-        client = AsyncKrea("test-key", base_url=base_url, poll_interval=0.01)
+        client = AsyncKrea("test-key", base_url=base_url, jobs=JobSettings(poll_interval=0.01))
     async with client:
         yield client
 
@@ -139,7 +141,7 @@ async def test_breaking_out_of_stream_early_leaves_nothing_open(
     fake: FakeKrea, anyio_backend: str
 ) -> None:
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, poll_interval=0.01) as krea:
+        async with AsyncKrea("k", base_url=url, jobs=JobSettings(poll_interval=0.01)) as krea:
             job = await krea.image("bfl/flux-1-dev", {"prompt": "early break"})
             tasks_before = len(asyncio.all_tasks()) if anyio_backend == "asyncio" else 0
             async for state in krea.jobs.stream(job.job_id):
@@ -156,7 +158,7 @@ async def test_breaking_out_of_stream_early_leaves_nothing_open(
 
 
 async def test_stream_as_context_manager_cancels_on_early_exit(fake: FakeKrea) -> None:
-    async with fake.client(poll_interval=0.01) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
         job = await krea.image("bfl/flux-1-dev", {"prompt": "cancel me on break"})
         async with krea.jobs.stream(job.job_id, cancel_on_exit=True) as states:
             async for _ in states:
@@ -252,9 +254,13 @@ async def test_with_options_shares_the_pool(fake: FakeKrea) -> None:
         seen.append(request)
 
     # Observed through the public API: both clients send through the same
-    # httpx client (its event hook sees both), and only the copy has max_retries=0.
-    krea = fake.client(poll_interval=0.01)
-    fast = krea.with_options(max_retries=0, timeout=5, default_deadline=10)
+    # httpx client (its event hook sees both), and only the copy has RetryPolicy(max_retries=0).
+    krea = fake.client(jobs=JobSettings(poll_interval=0.01))
+    fast = krea.with_options(
+        retry=RetryPolicy(max_retries=0),
+        jobs=JobSettings(poll_interval=0.01, deadline=10),
+        timeout=5,
+    )
     probe = await krea.image("bfl/flux-1-dev", {"prompt": "probe"})
     fake.inject(http_error(503), on="poll", times=1)
     with pytest.raises(InternalServerError):
@@ -267,7 +273,7 @@ async def test_with_options_shares_the_pool(fake: FakeKrea) -> None:
         own = AsyncKrea(
             "fake-key", base_url="http://fake.krea.test", http_client=http, allow_insecure_http=True
         )
-        copy = own.with_options(max_retries=0)
+        copy = own.with_options(retry=RetryPolicy(max_retries=0))
         await own.jobs.get(probe.job_id)
         await copy.jobs.get(probe.job_id)
         assert len(seen) == 2
@@ -313,7 +319,7 @@ def test_plain_http_to_a_remote_host_is_refused() -> None:
 
 
 def test_a_client_is_bound_to_its_first_event_loop(fake: FakeKrea) -> None:
-    krea = fake.client(poll_interval=0.01)
+    krea = fake.client(jobs=JobSettings(poll_interval=0.01))
 
     async def use() -> None:
         await krea.image("bfl/flux-1-dev", {"prompt": "loop one"})
@@ -332,7 +338,7 @@ async def test_every_pending_status_of_a_full_lifecycle(anyio_backend: str) -> N
 
     clock = ManualClock()
     fake = FakeKrea(clock=clock, lifecycle="full", time_scale=1.0)  # Flux: 7 s of clock
-    async with fake.client(poll_interval=0) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0)) as krea:
         job = await krea.image("bfl/flux-1-dev", {"prompt": "all the statuses"})
         seen: list[str] = []
         async for state in krea.jobs.stream(job.job_id):
@@ -365,7 +371,7 @@ async def test_every_pending_status_of_a_full_lifecycle(anyio_backend: str) -> N
 
 
 async def test_webhook_payloads_parse_into_jobs(fake: FakeKrea) -> None:
-    async with fake.client(poll_interval=0.01) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
         result = await krea.subscribe(
             "image/bfl/flux-1-dev",
             input={"prompt": "notify me"},

@@ -58,6 +58,7 @@ import pytest
 from _served import clean_env, served_fake
 
 import krea_async
+from krea_async import JobSettings
 from krea_async._http import retry as _retry
 from krea_async.testing import FakeKrea, png, sample_mp4
 
@@ -322,7 +323,10 @@ async def _run_block(block: Block, ns: dict[str, Any]) -> None:
 @contextlib.asynccontextmanager
 async def _namespace() -> AsyncIterator[dict[str, Any]]:
     fake = FakeKrea(time_scale=0.001)
-    async with fake.client(poll_interval=0.01) as krea, anyio.create_task_group() as tg:
+    async with (
+        fake.client(jobs=JobSettings(poll_interval=0.01)) as krea,
+        anyio.create_task_group() as tg,
+    ):
         yield {
             "__name__": "__docs__",
             "krea": krea,

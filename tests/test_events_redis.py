@@ -32,7 +32,15 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from krea_async import EventsUnavailableError, Job, JobStatus, RedisEvents, parse_job
+from krea_async import (
+    EventsUnavailableError,
+    Job,
+    JobSettings,
+    JobStatus,
+    RedisEvents,
+    WebhookSettings,
+    parse_job,
+)
 from krea_async.testing import FakeKrea, ManualClock
 
 REDIS = shutil.which("redis-server")
@@ -133,7 +141,8 @@ async def test_redis_dying_mid_wait_falls_back_to_polling(
         async with (
             RedisEvents(url, connect_timeout=0.5) as events,
             fake.client(
-                webhook_url="https://app.example/krea/webhooks", events=events, poll_interval=0.05
+                jobs=JobSettings(poll_interval=0.05),
+                webhooks=WebhookSettings(url="https://app.example/krea/webhooks", events=events),
             ) as krea,
         ):
             results: list[Job] = []
@@ -456,7 +465,8 @@ async def test_redis_killed_mid_wait_every_waiter_polls_then_reconnects(
         async with (
             RedisEvents(url, connect_timeout=0.5) as events,
             fake.client(
-                webhook_url="https://app.example/krea/webhooks", events=events, poll_interval=0.05
+                jobs=JobSettings(poll_interval=0.05),
+                webhooks=WebhookSettings(url="https://app.example/krea/webhooks", events=events),
             ) as krea,
         ):
             results: list[Job] = []

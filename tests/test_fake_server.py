@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from krea_async import JobSettings
 from krea_async._converter import structure
 from krea_async._models import Asset, Job, JobPage, NodeApp, Style
 from krea_async._spec.bundle import generation_endpoints, load_spec
@@ -600,7 +601,7 @@ async def test_unknown_routes_answer_json_errors(anyio_backend: str) -> None:
 
 async def test_async_krea_client_bound_to_the_fake(anyio_backend: str, tmp_path: Any) -> None:
     fake = FakeKrea(time_scale=0.01)
-    async with fake.client(poll_interval=0.02) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.02)) as krea:
         result = await krea.subscribe("image/bfl/flux-1-dev", input={"prompt": "a fox"})
         assert result.job.status == "completed"
         assert len(result.urls) == 1

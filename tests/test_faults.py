@@ -25,10 +25,13 @@ from krea_async import (
     InternalServerError,
     Job,
     JobNotFoundError,
+    JobSettings,
     JobStatus,
     JobTimeoutError,
     KreaError,
+    Limits,
     RateLimitError,
+    RetryPolicy,
     UncertainSubmitError,
 )
 from krea_async.testing import (
@@ -58,7 +61,7 @@ def fake() -> Iterator[FakeKrea]:
 
 @pytest.fixture
 async def krea(fake: FakeKrea) -> AsyncIterator[AsyncKrea]:
-    async with fake.client(poll_interval=0.01) as client:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01)) as client:
         yield client
 
 
@@ -88,7 +91,7 @@ async def test_max_retries_zero_means_exactly_one_attempt(krea: AsyncKrea, fake:
     job = await krea.image("bfl/flux-1-dev", {"prompt": "one attempt"})
     rule = fake.inject(http_error(503, html=True), on="poll")
     with pytest.raises(InternalServerError) as info:
-        await krea.with_options(max_retries=0).jobs.get(job.job_id)
+        await krea.with_options(retry=RetryPolicy(max_retries=0)).jobs.get(job.job_id)
     assert rule.hits == 1
     assert info.value.status_code == 503
     assert "503" in info.value.message  # summary of the HTML page, not a KeyError
@@ -106,7 +109,7 @@ async def test_retries_are_capped(krea: AsyncKrea, fake: FakeKrea) -> None:
 async def test_retry_after_is_honoured_in_both_forms(fake: FakeKrea) -> None:
     # With backoff on, a Retry-After of 0.2 s is waited for; as an HTTP-date
     # (whole seconds) the wait is under a second.
-    async with fake.client(poll_interval=0.01) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
         job = await krea.image("bfl/flux-1-dev", {"prompt": "retry-after"})
         set_backoff_enabled(True)
         try:
@@ -182,7 +185,7 @@ async def test_submit_5xx_is_uncertain_and_not_replayed(krea: AsyncKrea, fake: F
 
 async def test_submit_read_timeout_is_uncertain(fake: FakeKrea) -> None:
     fake.inject(slow(0.5, phase="after"), on="submit", times=1)
-    async with fake.client(poll_interval=0.01, timeout=0.1) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01), timeout=0.1) as krea:
         with pytest.raises(UncertainSubmitError) as info:
             await krea.image("bfl/flux-1-dev", {"prompt": "slow answer"})
     assert isinstance(info.value.cause, APITimeoutError)
@@ -193,7 +196,9 @@ async def test_submit_read_timeout_is_uncertain(fake: FakeKrea) -> None:
 
 
 async def test_transient_poll_failures_do_not_end_the_stream(fake: FakeKrea) -> None:
-    async with fake.client(poll_interval=0.01, max_retries=0) as krea:
+    async with fake.client(
+        retry=RetryPolicy(max_retries=0), jobs=JobSettings(poll_interval=0.01)
+    ) as krea:
         job = await krea.image("bfl/flux-1-dev", {"prompt": "flaky polls"})
         fake.inject(http_error(503), on="poll", times=2)
         fake.inject(drop_before(), on="poll", times=1)
@@ -207,13 +212,13 @@ async def test_malformed_bodies_become_typed_errors(krea: AsyncKrea, fake: FakeK
     for body in (b"", b"not json", b'{"job_id": "', b'{"unexpected": true}', b"[1, 2]"):
         fake.inject(malformed(body), on="poll", times=1)
         with pytest.raises(APIResponseValidationError):
-            await krea.with_options(max_retries=0).jobs.get(job.job_id)
+            await krea.with_options(retry=RetryPolicy(max_retries=0)).jobs.get(job.job_id)
 
 
 async def test_deadline_raises_with_last_state_and_subscribe_cancels(anyio_backend: str) -> None:
     clock = ManualClock()  # never advanced: the job stays queued
     fake = FakeKrea(clock=clock)
-    async with fake.client(poll_interval=0.01) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
         with pytest.raises(JobTimeoutError) as info:
             await krea.subscribe(FLUX, input={"prompt": "stuck"}, deadline=0.2)
         err = info.value
@@ -235,7 +240,7 @@ async def test_cancelling_the_awaiting_task_cancels_the_remote_job(
     clock = ManualClock()
     fake = FakeKrea(clock=clock)
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, poll_interval=0.01) as krea:
+        async with AsyncKrea("k", base_url=url, jobs=JobSettings(poll_interval=0.01)) as krea:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(lambda: krea.subscribe(FLUX, input={"prompt": "abandoned"}))
                 while not fake.ledger:
@@ -280,7 +285,7 @@ def test_any_answer_becomes_a_job_or_a_typed_error(body: bytes, status: int) -> 
     fake = FakeKrea(time_scale=0.0)
 
     async def main() -> None:
-        async with fake.client(max_retries=0) as krea:
+        async with fake.client(retry=RetryPolicy(max_retries=0)) as krea:
             job = await krea.image("bfl/flux-1-dev", {"prompt": "fuzz"})
             if status == 200:
                 fake.inject(malformed(body), on="poll", times=1)
@@ -312,7 +317,7 @@ async def test_the_key_never_shows_in_logs_reprs_or_errors(
 ) -> None:
     fake = FakeKrea(api_key="not-the-secret", time_scale=0.0)
     caplog.set_level(logging.DEBUG, logger="krea_async")
-    krea = fake.client(api_key=SECRET, poll_interval=0.01)
+    krea = fake.client(api_key=SECRET, jobs=JobSettings(poll_interval=0.01))
     errors: list[BaseException] = []
     try:
         await krea.image("bfl/flux-1-dev", {"prompt": "x"})
@@ -372,7 +377,7 @@ async def test_cancel_during_the_submit_cancels_the_job_it_created(anyio_backend
     async def cancel_mid_submit(how: str) -> None:
         fake = FakeKrea(clock=ManualClock())
         fake.inject(slow(0.3, phase="after"), on="submit", times=1)
-        async with fake.client(poll_interval=0.01) as krea:
+        async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
             call = krea.subscribe(FLUX, input={"prompt": f"cancelled mid-submit by {how}"})
             if how == "anyio scope":
                 with anyio.move_on_after(0.1) as scope:
@@ -400,7 +405,7 @@ async def test_cancel_during_the_submit_cancels_the_job_it_created(anyio_backend
 async def test_a_submit_slower_than_the_grace_is_abandoned_with_a_warning(
     anyio_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Past ``cancel_timeout`` the in-flight submit is given up: the cancellation
+    """Past ``submit_grace`` the in-flight submit is given up: the cancellation
     propagates (within about twice the grace), a WARNING names the uncertain job, and
     the child task that sent the POST is gone (the client closes with nothing left)."""
     import asyncio
@@ -409,7 +414,9 @@ async def test_a_submit_slower_than_the_grace_is_abandoned_with_a_warning(
     before = asyncio.all_tasks() if anyio_backend == "asyncio" else set()
     fake = FakeKrea(clock=ManualClock())
     fake.inject(slow(3.0, phase="after"), on="submit", times=2)
-    async with fake.client(poll_interval=0.01, cancel_timeout=grace) as krea:
+    async with fake.client(
+        jobs=JobSettings(poll_interval=0.01, cancel_deadline=grace, submit_grace=grace)
+    ) as krea:
         hows = ["anyio scope"] + (["task.cancel()"] if anyio_backend == "asyncio" else [])
         for how in hows:
             caplog.clear()
@@ -455,40 +462,46 @@ async def test_cancelling_many_waiting_subscribes_at_once_cancels_every_job(
 ) -> None:
     """100 waiting subscribe() calls cancelled together, on 1 connection, each DELETE
     answered in 20 ms: sending the 100 DELETEs takes about 2 s, four times
-    cancel_timeout. Every job is still cancelled: a DELETE waits for a connection as
+    cancel_deadline. Every job is still cancelled: a DELETE waits for a connection as
     long as the server keeps answering (before, only the first ~25 made it)."""
     n, grace = 100, 0.5
     caplog.set_level(logging.WARNING, logger="krea_async")
     fake = FakeKrea(clock=ManualClock())  # the jobs stay queued
     fake.inject(slow(0.02), on="cancel")
-    async with fake.client(poll_interval=0.05, cancel_timeout=grace, max_connections=1) as krea:
+    async with fake.client(
+        limits=Limits(max_connections=1),
+        jobs=JobSettings(poll_interval=0.05, cancel_deadline=grace, submit_grace=grace),
+    ) as krea:
         elapsed = await _cancel_a_waiting_batch(krea, fake, n)
     assert [e.status for e in fake.ledger] == ["cancelled"] * n
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert elapsed > grace * 2, elapsed  # the DELETEs did outlast cancel_timeout
+    assert elapsed > grace * 2, elapsed  # the DELETEs did outlast cancel_deadline
 
 
 async def test_cancels_stop_waiting_when_the_server_answers_nothing(anyio_backend: str) -> None:
     """The same mass cancellation against a server that never answers a DELETE: the
-    DELETEs sent time out after cancel_timeout, and those waiting for a connection
-    give up once nothing was answered for cancel_timeout (a timeout is no progress).
+    DELETEs sent time out after cancel_deadline, and those waiting for a connection
+    give up once nothing was answered for cancel_deadline (a timeout is no progress).
     Each failure reaches on_cancel_failed; the whole cancellation takes about twice
-    cancel_timeout, not (20 / 2) times."""
+    cancel_deadline, not (20 / 2) times."""
     n, grace = 20, 0.3
     failed: list[tuple[str, str]] = []
     fake = FakeKrea(clock=ManualClock())
     fake.inject(slow(30.0), on="cancel")
     async with fake.client(
-        poll_interval=0.05,
-        cancel_timeout=grace,
-        max_connections=2,
-        on_cancel_failed=lambda job_id, reason: failed.append((job_id, reason)),
+        limits=Limits(max_connections=2),
+        jobs=JobSettings(
+            poll_interval=0.05,
+            cancel_deadline=grace,
+            submit_grace=grace,
+            on_cancel_failed=lambda job_id, reason: failed.append((job_id, reason)),
+        ),
     ) as krea:
         elapsed = await _cancel_a_waiting_batch(krea, fake, n)
     assert elapsed < 4 * grace + 1.0, elapsed  # sent 2 by 2, it would be 10 * grace
     assert sorted(j for j, _ in failed) == sorted(e.job_id for e in fake.ledger)
     reasons = [r for _, r in failed]
-    timed_out = sum("did not complete within cancel_timeout" in r for r in reasons)
+    timed_out = sum("did not complete within cancel_deadline" in r for r in reasons)
     gave_up = sum("answered no request" in r and "nothing was sent" in r for r in reasons)
     # the 2 sent first, and the few handed their connections as they time out
     assert 2 <= timed_out < n // 2, reasons
@@ -500,7 +513,7 @@ async def test_cancel_during_submit_retries_stops_waiting_at_once(fake: FakeKrea
     set_backoff_enabled(True)
     try:
         rule = fake.inject(rate_limited(retry_after=2), on="submit")
-        async with fake.client(poll_interval=0.01) as krea:
+        async with fake.client(jobs=JobSettings(poll_interval=0.01)) as krea:
             t0 = time.monotonic()
             with anyio.move_on_after(0.1):
                 await krea.subscribe(FLUX, input={"prompt": "refused, then abandoned"})

@@ -33,6 +33,7 @@ from krea_async import (
     BadRequestError,
     ClientStateError,
     ConfigurationError,
+    JobSettings,
     KreaError,
     RetryPolicy,
     UncertainSubmitError,
@@ -58,8 +59,7 @@ def client(server: HostileServer, **kwargs: object) -> AsyncKrea:
     options: dict[str, object] = {
         "timeout": httpx.Timeout(1.0),
         "retry": RetryPolicy(max_retries=0),
-        "poll_interval": 0.01,
-        "cancel_timeout": 0.5,
+        "jobs": JobSettings(poll_interval=0.01, cancel_deadline=0.5, submit_grace=0.5),
     }
     options.update(kwargs)
     return AsyncKrea(api_key=KEY, base_url=server.url, **options)  # type: ignore[arg-type]
@@ -116,9 +116,9 @@ async def test_cancel_during_a_trickled_submit_is_honoured_quickly(server: Hosti
 
 
 async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileServer) -> None:
-    """``RetryPolicy.total_timeout`` bounds the whole request, not just retries."""
+    """``RetryPolicy.deadline`` bounds the whole request, not just retries."""
     server.on("GET", "/jobs/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
-    async with client(server, retry=RetryPolicy(max_retries=0, total_timeout=0.5)) as krea:
+    async with client(server, retry=RetryPolicy(max_retries=0, deadline=0.5)) as krea:
         started = time.monotonic()
         with pytest.raises(APITimeoutError):
             await krea.jobs.get("job-1")
@@ -128,7 +128,7 @@ async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileS
 
 async def test_trickled_submit_is_bounded_and_uncertain(server: HostileServer) -> None:
     server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
-    async with client(server, retry=RetryPolicy(max_retries=0, total_timeout=0.5)) as krea:
+    async with client(server, retry=RetryPolicy(max_retries=0, deadline=0.5)) as krea:
         started = time.monotonic()
         with pytest.raises(UncertainSubmitError):
             await krea.generate(ENDPOINT, INPUT)
@@ -193,7 +193,7 @@ async def test_duplicate_keys_in_a_poll_are_a_validation_error(server: HostileSe
 async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
     server: HostileServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The server takes 30 s on the DELETE: after ``cancel_timeout`` the caller's
+    """The server takes 30 s on the DELETE: after ``cancel_deadline`` the caller's
     cancellation propagates, a WARNING names the job and the client's
     ``on_cancel_failed`` hook hears of it."""
     server.on("POST", "/generate/", respond(200, json=job_json("job-7", "queued")))
@@ -202,7 +202,13 @@ async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
     failed: list[tuple[str, str]] = []
     caplog.set_level(logging.WARNING, logger="krea_async")
     async with client(
-        server, cancel_timeout=0.3, on_cancel_failed=lambda j, r: failed.append((j, r))
+        server,
+        jobs=JobSettings(
+            poll_interval=0.01,
+            cancel_deadline=0.3,
+            submit_grace=0.3,
+            on_cancel_failed=lambda j, r: failed.append((j, r)),
+        ),
     ) as krea:
         started = time.monotonic()
         with anyio.move_on_after(0.3):
@@ -211,7 +217,7 @@ async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
     assert elapsed < 1.5, f"the cancellation took {elapsed:.2f} s"
     assert server.count("DELETE", "/jobs/job-7") == 1
     assert [j for j, _ in failed] == ["job-7"]
-    assert "cancel_timeout" in failed[0][1]
+    assert "cancel_deadline" in failed[0][1]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("job-7" in m for m in warnings), warnings
 
@@ -219,7 +225,7 @@ async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
 async def test_a_stream_tells_that_its_cancel_failed(server: HostileServer) -> None:
     server.on("GET", "/jobs/", respond(200, json=job_json("job-8", "queued")))
     server.on("DELETE", "/jobs/", hang(30.0))
-    krea = client(server, cancel_timeout=0.3)
+    krea = client(server, jobs=JobSettings(poll_interval=0.01, cancel_deadline=0.3))
     async with krea, krea.jobs.stream("job-8", cancel_on_exit=True) as states:
         async for _ in states:
             break

@@ -28,6 +28,7 @@ from krea_async import (
     APITimeoutError,
     AsyncKrea,
     DownloadError,
+    JobSettings,
     KreaError,
     SubscribeResult,
     files,
@@ -111,7 +112,9 @@ async def test_subscribe_then_save_with_a_hostile_job_id(
     urls = [f"{server.url}/files/a.png"]
     server.on("POST", "/generate/", respond(200, json=job_json(job_id, "queued")))
     server.on("GET", "/jobs/", respond(200, json=job_json(job_id, "completed", urls)))
-    async with AsyncKrea(api_key="sk-test", base_url=server.url, poll_interval=0.01) as krea:
+    async with AsyncKrea(
+        api_key="sk-test", base_url=server.url, jobs=JobSettings(poll_interval=0.01)
+    ) as krea:
         result = await krea.subscribe(ENDPOINT, input={"prompt": "a fox"})
         assert result.request_id == job_id
         out = tmp_path / "a" / "b"
@@ -453,13 +456,8 @@ async def test_downloads_are_logged_at_debug_without_query_strings(
 # --------------------------------------------------------------------------- data_uri
 
 
-def test_data_uri_media_type_and_its_deprecated_spelling() -> None:
+def test_data_uri_media_type() -> None:
     assert files.data_uri(b"\x00\x01", media_type="image/heic").startswith("data:image/heic;")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert files.data_uri(PNG).startswith("data:image/png;base64,")
-    with pytest.warns(DeprecationWarning, match="media_type="):
-        old = files.data_uri(b"\x00\x01", media_type_="image/heic")
-    assert old == files.data_uri(b"\x00\x01", media_type="image/heic")
-    with pytest.raises(TypeError):
-        files.data_uri(b"\x00", media_type="image/png", media_type_="image/png")

@@ -431,7 +431,6 @@ def test_mixin_delegates() -> None:
             "poll_interval": None,
             "deadline": None,
             "cancel_on_exit": True,
-            "timeout": None,
         },
     )
 

@@ -29,7 +29,6 @@ LAYERS: list[tuple[str, ...]] = [
         "_types",
         "_http.retry",
         "_spec.bundle",
-        "_deprecation",
         "_version",
         "_batch._lines",
         "_batch._progress",

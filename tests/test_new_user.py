@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 import krea_async
-from krea_async import APIResponseValidationError, AsyncKrea
+from krea_async import APIResponseValidationError, AsyncKrea, RetryPolicy
 from krea_async.testing import FakeKrea
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,10 @@ async def test_asset_counts_sent_as_json_floats_are_ints(anyio_backend: str) -> 
         "size_bytes": 2048.0,
     }
     async with AsyncKrea(
-        "k", base_url="https://api.krea.test", transport=_asset_server(payload), max_retries=0
+        "k",
+        base_url="https://api.krea.test",
+        http_client=httpx.AsyncClient(transport=_asset_server(payload)),
+        retry=RetryPolicy(max_retries=0),
     ) as krea:
         got = await krea.assets.get("asset-1")
         (listed,) = [a async for a in krea.assets.list()]
@@ -65,8 +68,8 @@ async def test_asset_counts_sent_as_json_floats_are_ints(anyio_backend: str) -> 
     async with AsyncKrea(
         "k",
         base_url="https://api.krea.test",
-        transport=_asset_server({**payload, "width": 1024.5}),
-        max_retries=0,
+        http_client=httpx.AsyncClient(transport=_asset_server({**payload, "width": 1024.5})),
+        retry=RetryPolicy(max_retries=0),
     ) as krea:
         with pytest.raises(APIResponseValidationError, match="whole number"):
             await krea.assets.get("asset-1")

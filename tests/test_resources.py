@@ -30,6 +30,7 @@ from krea_async import (
     BadRequestError,
     DownloadError,
     Job,
+    JobSettings,
     JobStatus,
     NotFoundError,
     PermissionDeniedError,
@@ -89,7 +90,7 @@ async def krea(
         base_url=BASE_URL,
         http_client=http,
         allow_insecure_http=True,
-        poll_interval=0.005,
+        jobs=JobSettings(poll_interval=0.005),
     )
     async with http, client:
         yield client
@@ -577,7 +578,7 @@ def test_data_uri(tmp_path: Path) -> None:
     unknown = tmp_path / "photo.jpg"  # no known signature: the extension decides
     unknown.write_bytes(b"\x00\x01\x02")
     assert files.data_uri(unknown).startswith("data:image/jpeg;base64,")
-    assert files.data_uri(b"\x00\x01", media_type_="image/heic").startswith("data:image/heic;")
+    assert files.data_uri(b"\x00\x01", media_type="image/heic").startswith("data:image/heic;")
     assert files.data_uri(io.BytesIO(PNG)) == uri
 
 
@@ -679,7 +680,7 @@ async def test_download_interrupted_mid_body_over_loopback(
     fake: FakeKrea, tmp_path: Path, anyio_backend: str
 ) -> None:
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, poll_interval=0.005) as krea:
+        async with AsyncKrea("k", base_url=url, jobs=JobSettings(poll_interval=0.005)) as krea:
             result_url = await _image_url(krea)
             # Headers and half of the body are sent, then the connection drops.
             fake.inject(drop_after(), on="download", times=1)
@@ -815,7 +816,7 @@ async def test_save_several_urls_over_loopback(
     fake: FakeKrea, tmp_path: Path, anyio_backend: str
 ) -> None:
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, poll_interval=0.005) as krea:
+        async with AsyncKrea("k", base_url=url, jobs=JobSettings(poll_interval=0.005)) as krea:
             [job] = await krea.node_apps.execute(
                 SAMPLE_NODE_APP_ID, {"prompt": "three shots", "num_images": 3}
             )

@@ -66,16 +66,12 @@ def test_poll_interval_is_fixed_then_grows_to_its_cap() -> None:
     assert waits[7:] == [15.0] * 4  # capped at max_interval
 
 
-def test_job_stream_old_argument_names_warn() -> None:
+def test_job_stream_refuses_a_deadline_that_is_not_positive() -> None:
     from krea_async import JobStream
 
     async def never(_: str) -> object:
         raise AssertionError("not polled")
 
-    with pytest.warns(DeprecationWarning, match="JobStream\\(interval="):
-        JobStream(get=never, cancel=never, job_id="j", interval=2.0)  # type: ignore[arg-type]
-    with pytest.warns(DeprecationWarning, match="JobStream\\(timeout="):
-        JobStream(get=never, cancel=never, job_id="j", timeout=60.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="deadline"):
         JobStream(get=never, cancel=never, job_id="j", deadline=0)  # type: ignore[arg-type]
 
@@ -84,7 +80,7 @@ def test_job_stream_old_argument_names_warn() -> None:
 
 from krea_async._http.retry import STOP, UNCERTAIN, Decision, Outcome, decide  # noqa: E402
 
-POLICY = RetryPolicy(max_retries=3, initial_backoff=0.5, max_backoff=8.0, total_timeout=60.0)
+POLICY = RetryPolicy(max_retries=3, initial_backoff=0.5, max_backoff=8.0, deadline=60.0)
 REFUSED = Outcome(status=None, sent=False)  # connect error: never reached the server
 DROPPED = Outcome(status=None, sent=True)  # read timeout / connection dropped after sending
 
@@ -140,7 +136,7 @@ def test_decide_honours_retry_after_and_its_cap() -> None:
     assert decide(POLICY, attempt=0, outcome=too_long, replay_safe=True) == STOP
 
 
-def test_decide_respects_the_total_timeout() -> None:
+def test_decide_respects_the_deadline() -> None:
     outcome = Outcome(status=503, retry_after=5.0)
     assert decide(POLICY, attempt=1, outcome=outcome, replay_safe=True, elapsed=50.0) == Decision(
         5.0

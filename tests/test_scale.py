@@ -23,8 +23,12 @@ from krea_async import (
     ClientClosedError,
     ConfigurationError,
     Job,
+    JobSettings,
     JobTimeoutError,
+    Limits,
     PermissionDeniedError,
+    RetryPolicy,
+    aiohttp_client,
 )
 from krea_async._converter import parse_datetime
 from krea_async._http.admission import Admission
@@ -123,7 +127,7 @@ async def test_no_request_waits_inside_httpx_pool_beyond_its_limit(anyio_backend
     their response is closed); the rest wait in the SDK's FIFO. No error."""
     fake = FakeKrea()
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, max_connections=4) as krea:
+        async with AsyncKrea("k", base_url=url, limits=Limits(max_connections=4)) as krea:
             inside = count_inside(krea)
             calls = [lambda i=i: krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(60)]
             jobs = await gather(calls)
@@ -170,7 +174,12 @@ async def test_saving_many_results_at_once_waits_in_the_sdks_fifo(
     poller's requests and under the download's own pool timeout). Every file lands."""
     fake = FakeKrea()
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, max_connections=4, poll_interval=0.05) as krea:
+        async with AsyncKrea(
+            "k",
+            base_url=url,
+            limits=Limits(max_connections=4),
+            jobs=JobSettings(poll_interval=0.05),
+        ) as krea:
             results = await gather(
                 [
                     lambda i=i: krea.subscribe(ENDPOINT, input={"prompt": f"save {i}"})
@@ -203,7 +212,9 @@ async def test_a_cancelled_submit_waiting_for_admission_creates_no_job(
     wrap = Wrapping(fake.transport())
     wrap.gate = anyio.Event()
     wrap.gate_on = lambda r: r.method == "POST"
-    krea = fake.client(transport=wrap, max_connections=1)
+    krea = fake.client(
+        http_client=httpx.AsyncClient(transport=wrap), limits=Limits(max_connections=1)
+    )
     b_done = anyio.Event()
     async with krea, anyio.create_task_group() as tg:
         a: list[Job] = []
@@ -268,7 +279,7 @@ async def test_admission_is_fifo_with_the_poller_first_and_cancel_safe(anyio_bac
 async def test_a_cancelled_waiter_leaves_the_shared_poller(anyio_backend: str, mode: str) -> None:
     clock = ManualClock()
     fake = FakeKrea(clock=clock, time_scale=1.0)
-    async with fake.client(polling=mode, poll_interval=0.01) as krea:
+    async with fake.client(jobs=JobSettings(polling=mode, poll_interval=0.01)) as krea:
         jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(3)]
         poller = poller_of(krea)
         done: dict[str, Job] = {}
@@ -300,7 +311,10 @@ async def test_a_cancelled_waiter_leaves_the_shared_poller(anyio_backend: str, m
 async def test_a_job_missing_from_the_listing_is_still_found(anyio_backend: str) -> None:
     fake = FakeKrea()  # Flux: 0.35 s
     wrap = Wrapping(fake.transport())
-    async with fake.client(transport=wrap, polling="list", poll_interval=0.1) as krea:
+    async with fake.client(
+        http_client=httpx.AsyncClient(transport=wrap),
+        jobs=JobSettings(polling="list", poll_interval=0.1),
+    ) as krea:
         hidden: list[str] = []
 
         async def subscribe(i: int) -> Any:
@@ -337,7 +351,10 @@ async def test_many_jobs_are_listed_in_time_windows_at_once(
         return await inner(request)
 
     wrap.handle_async_request = recording  # type: ignore[method-assign]
-    async with fake.client(transport=wrap, polling="list", poll_interval=0.05) as krea:
+    async with fake.client(
+        http_client=httpx.AsyncClient(transport=wrap),
+        jobs=JobSettings(polling="list", poll_interval=0.05),
+    ) as krea:
         results = await gather(
             [lambda i=i: krea.subscribe(ENDPOINT, input={"prompt": f"p{i}"}) for i in range(10)]
         )
@@ -356,7 +373,7 @@ async def test_an_error_in_one_window_reaches_every_waiter_typed(
     monkeypatch.setattr(krea_async._jobs.poller_list, "_WINDOW", 2)
     clock = ManualClock()
     fake = FakeKrea(clock=clock, time_scale=1.0)  # nothing finishes until the clock moves
-    async with fake.client(polling="list", poll_interval=0.05) as krea:
+    async with fake.client(jobs=JobSettings(polling="list", poll_interval=0.05)) as krea:
         poller = poller_of(krea)
         errors: list[BaseException] = []
 
@@ -385,7 +402,10 @@ async def test_jobs_of_other_processes_in_the_listing_are_ignored(anyio_backend:
     every listing; this client's waiter only ever gets its own job."""
     fake = FakeKrea()
     fake.script("failed", prompt="theirs", times=None)
-    async with fake.client(polling="list", poll_interval=0.05) as krea, fake.client() as other:
+    async with (
+        fake.client(jobs=JobSettings(polling="list", poll_interval=0.05)) as krea,
+        fake.client() as other,
+    ):
         mine = await krea.image(FLUX, {"prompt": "mine"})
         for i in range(3):
             await other.image(FLUX, {"prompt": f"theirs {i}"})
@@ -402,7 +422,10 @@ async def test_a_poller_error_reaches_every_waiter_and_the_poller_recovers(
 ) -> None:
     fake = FakeKrea()
     wrap = Wrapping(fake.transport())
-    async with fake.client(transport=wrap, polling="list", poll_interval=0.05) as krea:
+    async with fake.client(
+        http_client=httpx.AsyncClient(transport=wrap),
+        jobs=JobSettings(polling="list", poll_interval=0.05),
+    ) as krea:
         jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(5)]
         poller = poller_of(krea)
         fake.inject(http_error(403), on="list", times=1)
@@ -435,7 +458,7 @@ async def test_closing_the_client_ends_the_poller_with_no_task_left(
     anyio_backend: str, mode: str
 ) -> None:
     fake = FakeKrea(clock=ManualClock())  # jobs never finish
-    krea = fake.client(polling=mode, poll_interval=0.05)
+    krea = fake.client(jobs=JobSettings(polling=mode, poll_interval=0.05))
     jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(10)]
     poller = poller_of(krea)
     tasks_before = asyncio.all_tasks() if anyio_backend == "asyncio" else set()
@@ -464,7 +487,7 @@ async def test_closing_the_client_ends_the_poller_with_no_task_left(
 
 async def test_auto_lists_many_jobs_and_polls_few_by_id(anyio_backend: str) -> None:
     fake = FakeKrea()
-    async with fake.client(poll_interval=0.05) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.05)) as krea:
         one = await krea.subscribe(ENDPOINT, input={"prompt": "alone"})
         poller = poller_of(krea)
         assert poller.list_requests == 0
@@ -487,17 +510,17 @@ async def test_with_options_copies_share_the_clients_poller(anyio_backend: str) 
     one job by id took 3 requests per job at 2,000 jobs). Another API key is another
     account: another poller."""
     fake = FakeKrea()
-    async with fake.client(poll_interval=0.05) as krea:
+    async with fake.client(jobs=JobSettings(poll_interval=0.05)) as krea:
         poller = poller_of(krea)
         many = await gather(
             [
-                lambda i=i: krea.with_options(max_retries=2, timeout=30).subscribe(
-                    ENDPOINT, input={"prompt": f"copy {i}"}
-                )
+                lambda i=i: krea.with_options(
+                    retry=RetryPolicy(max_retries=2), timeout=30
+                ).subscribe(ENDPOINT, input={"prompt": f"copy {i}"})
                 for i in range(40)
             ]
         )
-        assert poller_of(krea.with_options(poll_interval=1.0)) is poller
+        assert poller_of(krea.with_options(jobs=JobSettings(poll_interval=1.0))) is poller
         assert poller_of(krea.with_options(api_key="another-key")) is not poller
     assert all(r.data.urls for r in many)
     assert poller.list_requests >= 1
@@ -511,7 +534,9 @@ async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_back
     that follows (the lag of issue 8 at N = 1,000 came from this)."""
     clock = ManualClock()
     fake = FakeKrea(clock=clock, time_scale=1.0)
-    async with fake.client(poll_interval=3.0) as krea:  # listing 20 jobs: 4 < 6.7 req/s
+    async with fake.client(
+        jobs=JobSettings(poll_interval=3.0)
+    ) as krea:  # listing 20 jobs: 4 < 6.7 req/s
         poller = poller_of(krea)
         results: list[Any] = []
         async with anyio.create_task_group() as tg:
@@ -538,7 +563,7 @@ async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode:
     fake = FakeKrea(clock=clock, time_scale=1.0)  # jobs never finish: the clock stands
     # polls far apart, and the first waiter (the leader) has the latest deadline: each
     # sleeping waiter must end by its own timer, not because a round or the lead woke it
-    async with fake.client(polling=mode, poll_interval=30.0) as krea:
+    async with fake.client(jobs=JobSettings(polling=mode, poll_interval=30.0)) as krea:
         jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(12)]
         poller = poller_of(krea)
         ended: dict[int, float] = {}
@@ -562,7 +587,7 @@ async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode:
 
 async def test_per_job_polling_never_lists(anyio_backend: str) -> None:
     fake = FakeKrea()
-    async with fake.client(polling="per-job", poll_interval=0.02) as krea:
+    async with fake.client(jobs=JobSettings(polling="per-job", poll_interval=0.02)) as krea:
         results = await gather(
             [lambda i=i: krea.subscribe(ENDPOINT, input={"prompt": f"p{i}"}) for i in range(20)]
         )
@@ -573,20 +598,23 @@ async def test_per_job_polling_never_lists(anyio_backend: str) -> None:
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ConfigurationError):
-        AsyncKrea("k", polling="sometimes")  # type: ignore[arg-type]
+        AsyncKrea("k", jobs=JobSettings(polling="sometimes"))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
-        AsyncKrea("k", max_connections=0)
-    with pytest.raises(ConfigurationError):
-        AsyncKrea("k", http_transport="curl")  # type: ignore[arg-type]
+        AsyncKrea("k", limits=Limits(max_connections=0))
 
 
-async def test_aiohttp_transport_on_asyncio_httpx_on_trio(anyio_backend: str) -> None:
+async def test_aiohttp_client_on_asyncio_httpx_on_trio(anyio_backend: str) -> None:
+    """``krea_async.aiohttp_client()`` goes through aiohttp on asyncio and falls back to
+    httpx's own transport on trio; the caller closes it, the SDK does not."""
     pytest.importorskip("httpx_aiohttp")
     fake = FakeKrea()
+    limits = Limits(max_connections=8)
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, http_transport="aiohttp") as krea:
-            result = await krea.subscribe(ENDPOINT, input={"prompt": "fox"})
-            inner = krea._state.http_client._transport._inner  # type: ignore[attr-defined]
+        async with aiohttp_client(limits) as http:
+            async with AsyncKrea("k", base_url=url, http_client=http, limits=limits) as krea:
+                result = await krea.subscribe(ENDPOINT, input={"prompt": "fox"})
+            assert not http.is_closed  # an http_client passed in is the caller's
+            inner = http._transport._inner  # type: ignore[attr-defined]
     assert result.data.urls
     expected = "AiohttpTransport" if anyio_backend == "asyncio" else "AsyncHTTPTransport"
     assert type(inner).__name__ == expected
@@ -661,7 +689,7 @@ async def test_the_lean_pool_reuses_connections_and_times_out_when_full(
     (``httpx.PoolTimeout``); a freed connection is reused, never more than the limit."""
     fake = FakeKrea()
     with fake.serve_in_thread() as url:
-        async with AsyncKrea("k", base_url=url, max_connections=2) as krea:
+        async with AsyncKrea("k", base_url=url, limits=Limits(max_connections=2)) as krea:
             http = krea._state.http_client
             pool = http._transport._pool  # type: ignore[attr-defined]
             assert type(pool).__name__ == "LeanPool"

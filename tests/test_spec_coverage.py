@@ -34,6 +34,7 @@ from krea_async import (
     AsyncKrea,
     Job,
     JobPage,
+    JobSettings,
     JobStatus,
     NodeApp,
     Style,
@@ -365,7 +366,7 @@ async def ctx() -> AsyncIterator[Ctx]:
             base_url=BASE_URL,
             http_client=h,
             allow_insecure_http=True,
-            poll_interval=0.005,
+            jobs=JobSettings(poll_interval=0.005),
         )
         holder.append(Ctx(krea=krea, fake=fake))
         async with krea:

@@ -22,7 +22,14 @@ from collections import Counter
 import anyio
 import pytest
 
-from krea_async import AsyncKrea, JobError, KreaError, SubscribeResult, UncertainSubmitError
+from krea_async import (
+    AsyncKrea,
+    JobError,
+    JobSettings,
+    KreaError,
+    SubscribeResult,
+    UncertainSubmitError,
+)
 from krea_async.testing import (
     FakeKrea,
     drop_after,
@@ -70,7 +77,9 @@ async def test_fault_storm(anyio_backend: str) -> None:
 
     t0 = time.monotonic()
     with no_backoff(), fake.serve_in_thread() as url:
-        krea = AsyncKrea("storm-key", base_url=url, poll_interval=0.05, job_timeout=60)
+        krea = AsyncKrea(
+            "storm-key", base_url=url, jobs=JobSettings(poll_interval=0.05, deadline=60)
+        )
         async with krea:
             async with anyio.create_task_group() as tg:
                 for i in range(CALLS):

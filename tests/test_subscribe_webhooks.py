@@ -37,10 +37,13 @@ from krea_async import (
     AsyncKrea,
     ConfigurationError,
     Job,
+    JobSettings,
     JobStatus,
     LocalEvents,
     RedisEvents,
+    RetryPolicy,
     WebhookReceiver,
+    WebhookSettings,
 )
 from krea_async.testing import FakeKrea, ManualClock, WebhookPolicy
 from krea_async.testing._server import bind, serve_in_thread
@@ -176,6 +179,8 @@ async def wired(
     time_scale: float = 0.05,
     clock: ManualClock | None = None,
     policy: WebhookPolicy | bool = True,
+    safety_poll: float = 30.0,
+    events: Any = None,
     **client: Any,
 ) -> AsyncIterator[Env]:
     """The fake on loopback delivering webhooks to ``krea.webhooks`` of a client with
@@ -212,8 +217,12 @@ async def wired(
                 api_key="fake-key",
                 base_url=fake_url,
                 allow_insecure_http=True,
-                webhook_url=hook_base,
-                webhook_verify=verify,  # type: ignore[arg-type]
+                webhooks=WebhookSettings(
+                    url=hook_base,
+                    verify=verify,  # type: ignore[arg-type]
+                    safety_poll=safety_poll,
+                    events=events,
+                ),
                 **client,
             )
             await astack.enter_async_context(krea)
@@ -323,9 +332,7 @@ async def test_subscribe_with_its_own_webhook_url_polls() -> None:
 
 
 async def test_a_lost_webhook_is_caught_by_the_safety_net_poll() -> None:
-    async with wired(
-        verify="token", policy=WebhookPolicy(loss=1.0), webhook_safety_poll=0.3
-    ) as env:
+    async with wired(verify="token", policy=WebhookPolicy(loss=1.0), safety_poll=0.3) as env:
         started = anyio.current_time()
         result = await env.krea.subscribe(MODEL, input={"prompt": "x"}, deadline=10)
         took = anyio.current_time() - started
@@ -464,7 +471,9 @@ async def test_requests_saved_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
         async with (
             # per job: with 10 jobs, polling="auto" would list them instead (issue 8)
             AsyncKrea(
-                api_key="k", base_url=url, poll_interval=2.0 * 0.05, polling="per-job"
+                api_key="k",
+                base_url=url,
+                jobs=JobSettings(poll_interval=2.0 * 0.05, polling="per-job"),
             ) as krea,
             anyio.create_task_group() as tg,
         ):
@@ -498,12 +507,12 @@ async def test_env_webhook_url_and_the_empty_string(monkeypatch: pytest.MonkeyPa
             assert isinstance(krea.webhooks, WebhookReceiver)
             assert krea.webhooks.base_url == base
             assert isinstance(krea.webhooks.events, LocalEvents)
-            copy = krea.with_options(max_retries=0)
+            copy = krea.with_options(retry=RetryPolicy(max_retries=0))
             assert copy.webhooks is krea.webhooks  # copies share the receiver and bus
             job = await krea.generate(MODEL, {"prompt": "x"})
             assert (fake.ledger[-1].webhook_url or "").startswith(base + "/")
             assert job.job_id == fake.ledger[-1].job_id
-        async with fake.client(webhook_url="") as off:
+        async with fake.client(webhooks=WebhookSettings(url="")) as off:
             with pytest.raises(ConfigurationError):
                 _ = off.webhooks
             await off.generate(MODEL, {"prompt": "x"})
@@ -537,20 +546,20 @@ def test_bad_webhook_settings_are_configuration_errors() -> None:
         return AsyncKrea(api_key="k", base_url="http://127.0.0.1:1", **kw)
 
     with pytest.raises(ConfigurationError, match="clear text"):
-        make(webhook_url="http://app.example/hooks")
-    make(webhook_url="http://app.example/hooks", allow_insecure_http=True)
-    make(webhook_url="http://127.0.0.1:8000/hooks")
+        make(webhooks=WebhookSettings(url="http://app.example/hooks"))
+    make(webhooks=WebhookSettings(url="http://app.example/hooks"), allow_insecure_http=True)
+    make(webhooks=WebhookSettings(url="http://127.0.0.1:8000/hooks"))
     with pytest.raises(ConfigurationError, match="http"):
-        make(webhook_url="ftp://app.example/hooks")
+        make(webhooks=WebhookSettings(url="ftp://app.example/hooks"))
     with pytest.raises(ConfigurationError, match="query"):
-        make(webhook_url="https://app.example/hooks?k=v")
+        make(webhooks=WebhookSettings(url="https://app.example/hooks?k=v"))
     for relative in ("https:///hooks", "/krea/webhooks"):
         with pytest.raises(ConfigurationError, match="absolute"):
-            make(webhook_url=relative)
+            make(webhooks=WebhookSettings(url=relative))
     with pytest.raises(ConfigurationError, match="verify"):
-        make(webhook_url="https://app.example/hooks", webhook_verify="nope")
+        WebhookSettings(url="https://app.example/hooks", verify="nope")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="safety_poll"):
-        make(webhook_url="https://app.example/hooks", webhook_safety_poll=0)
+        WebhookSettings(url="https://app.example/hooks", safety_poll=0)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py: asyncio only
@@ -576,8 +585,10 @@ async def test_redis_down_falls_back_to_polling_and_says_so(
 async def test_redis_events_under_trio_is_a_clear_configuration_error(anyio_backend: str) -> None:
     with FakeKrea() as fake:
         async with fake.client(
-            webhook_url="https://app.example/krea/webhooks",
-            events=RedisEvents("redis://127.0.0.1:6379/0"),
+            webhooks=WebhookSettings(
+                url="https://app.example/krea/webhooks",
+                events=RedisEvents("redis://127.0.0.1:6379/0"),
+            ),
         ) as krea:
             with pytest.raises(ConfigurationError, match="asyncio only"):
                 await krea.subscribe(MODEL, input={"prompt": "x"})

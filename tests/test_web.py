@@ -20,7 +20,7 @@ import pytest
 from _web_helpers import free_port, serve, wait_until
 
 from examples.fastapi_app.app import create_app
-from krea_async import AsyncKrea
+from krea_async import AsyncKrea, WebhookSettings
 from krea_async.testing import FakeKrea
 from krea_async.web import follow_client, job_event_source, job_sse_events
 
@@ -92,8 +92,9 @@ def test_render_with_webhooks_returns_on_the_webhook_and_hang_ups_still_cancel()
                 api_key="fake-key",
                 base_url=url,
                 allow_insecure_http=True,
-                webhook_url=f"http://127.0.0.1:{port}/krea/webhooks",
-                webhook_verify="token",
+                webhooks=WebhookSettings(
+                    url=f"http://127.0.0.1:{port}/krea/webhooks", verify="token"
+                ),
             )
 
         with serve(create_app(make, poll_interval=0.1), port=port) as base:

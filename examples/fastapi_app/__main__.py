@@ -14,7 +14,7 @@ import os
 
 import uvicorn
 
-from krea_async import AsyncKrea
+from krea_async import AsyncKrea, WebhookSettings
 from krea_async.testing import FakeKrea
 
 from .app import create_app
@@ -38,7 +38,7 @@ def main() -> None:
                 api_key="fake-key",
                 base_url=fake_url,
                 allow_insecure_http=True,
-                webhook_url=f"http://127.0.0.1:{args.port}/krea/webhooks",
+                webhooks=WebhookSettings(url=f"http://127.0.0.1:{args.port}/krea/webhooks"),
             )
 
         app = create_app(krea)

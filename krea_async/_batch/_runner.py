@@ -75,7 +75,7 @@ class Batch:
     - ``uncertain_grace``: seconds to let pass after an uncertain submit started
       before looking its job up (default 10), so that a request still in flight
       on Krea's side has created its job.
-    - ``cancel_timeout``: seconds allowed for cancelling running jobs when the run
+    - ``cancel_deadline``: seconds allowed for cancelling running jobs when the run
       is cancelled (default 10).
     - ``progress``: show a live rich progress bar on stderr (``None``: when stderr
       is a terminal and rich is installed; ``pip install 'krea-async[cli]'``).
@@ -101,7 +101,7 @@ class Batch:
         poll_interval: float | None = None,
         deadline: float | None = None,
         uncertain_grace: float = 10.0,
-        cancel_timeout: float = 10.0,
+        cancel_deadline: float = 10.0,
         progress: bool | None = None,
         max_rate_limits: int = 8,
     ) -> None:
@@ -117,7 +117,7 @@ class Batch:
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.uncertain_grace = uncertain_grace
-        self.cancel_timeout = cancel_timeout
+        self.cancel_deadline = cancel_deadline
         self.progress = progress
         self.max_rate_limits = max_rate_limits
         self._ledger: Ledger | None = None
@@ -375,7 +375,7 @@ class Batch:
                 self._db.set(name, LineState.CANCELLED, error="cancelled by the batch")
                 self._cancelled_jobs += 1
 
-        with anyio.move_on_after(self.cancel_timeout):
+        with anyio.move_on_after(self.cancel_deadline):
             async with anyio.create_task_group() as tg:
                 for job_id, name in jobs.items():
                     tg.start_soon(cancel, job_id, name)

@@ -13,6 +13,8 @@ from pathlib import Path
 import anyio
 import click
 
+from krea_async import WebhookSettings
+
 from .._client.client import AsyncKrea
 from .._errors import ConfigurationError
 from ..batch import Batch, BatchSummary, load_lines
@@ -122,7 +124,9 @@ def batch(
 
     async def main() -> BatchSummary | None:
         # webhook_url="": the command polls, whatever KREA_WEBHOOK_URL says
-        async with AsyncKrea(api_key=api_key, base_url=base_url, webhook_url="") as krea:
+        async with AsyncKrea(
+            api_key=api_key, base_url=base_url, webhooks=WebhookSettings(url="")
+        ) as krea:
             job = Batch(
                 krea,
                 lines,

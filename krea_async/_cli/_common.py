@@ -19,7 +19,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 
 wait_options: list[Decorator] = [
     click.option(
-        "--timeout",
+        "--deadline",
         type=float,
         callback=_positive,
         help="Deadline in seconds for the whole job (default 1800); it is cancelled after.",

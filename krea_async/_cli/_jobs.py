@@ -67,13 +67,13 @@ def jobs_show(job_id: str, as_json: bool) -> None:
 def jobs_wait(
     job_id: str,
     output: str | None,
-    timeout: float | None,
+    deadline: float | None,
     poll_interval: float | None,
     as_json: bool,
 ) -> None:
     """Wait for a job to finish, printing each status change with elapsed seconds.
 
-    Polls GET /jobs/{id}; on Ctrl-C or when --timeout seconds pass, the job is
+    Polls GET /jobs/{id}; on Ctrl-C or when --deadline seconds pass, the job is
     cancelled (DELETE /jobs/{id}). Prints the result URLs, or the saved paths with -o.
     """
     state = settings()
@@ -86,7 +86,7 @@ def jobs_wait(
             state,
             job_id,
             interval=interval,
-            timeout=timeout,
+            deadline=deadline,
             progress=Progress(),
             as_json=as_json,
         )

@@ -71,7 +71,7 @@ async def follow(
     job_id: str,
     *,
     interval: float,
-    timeout: float | None,
+    deadline: float | None,
     progress: Progress,
     as_json: bool = False,
     first: Job | None = None,
@@ -95,7 +95,7 @@ async def follow(
             krea,
             job_id,
             poll_interval=interval,
-            deadline=timeout,
+            deadline=deadline,
             on_queue_update=progress.update,
         )
     except KreaError as exc:

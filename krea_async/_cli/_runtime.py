@@ -13,6 +13,8 @@ from typing import TypeVar
 import anyio
 import click
 
+from krea_async import WebhookSettings
+
 from .. import AsyncKrea
 from ._errors import EXIT_INTERRUPTED, fail, raise_cli_error, unwrap
 from ._sdk import default_poll_interval
@@ -111,7 +113,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncKrea]:
         # webhook_url="": a command waits by polling, whatever KREA_WEBHOOK_URL says
         # (nothing here receives webhooks).
         async with AsyncKrea(
-            api_key=settings.api_key, base_url=settings.base_url, webhook_url=""
+            api_key=settings.api_key, base_url=settings.base_url, webhooks=WebhookSettings(url="")
         ) as krea:
             yield krea
         return
@@ -127,7 +129,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncKrea]:
     what = _PLACEHOLDERS.get(settings.category or "", "placeholders")
     click.echo(_FAKE_NOTE.format(why=why, what=what), err=True)
     with FakeKrea(time_scale=settings.fake_time_scale) as fake:
-        async with fake.client(webhook_url="") as krea:
+        async with fake.client(webhooks=WebhookSettings(url="")) as krea:
             yield krea
 
 

@@ -15,21 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .._deprecation import warn_renamed
 from .._errors import ConfigurationError
 from .._generated.methods import GeneratedMethods
-from .._http._transports.choice import HttpTransportChoice
 from .._http.credentials import REDACTED
 from .._http.request import Requester
 from .._http.retry import RetryPolicy
-from .._http.transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
+from .._http.transport import DEFAULT_TIMEOUT, SharedState
 from .._http.urls import webhook_base_url
-from .._jobs.poller import PollingMode
-from .._jobs.polling import DEFAULT_DEADLINE, DEFAULT_SAFETY_POLL, CancelFailedCallback
+from .._jobs.polling import DEFAULT_DEADLINE
 from .._models import Job
 from .._resources.assets import Assets
 from .._resources.generations import Generations
@@ -39,11 +36,11 @@ from .._resources.node_apps import NodeApps
 from .._resources.styles import Styles
 from .._types import NOT_GIVEN, NotGiven
 from .config import DEFAULT_BASE_URL, configure, copy_arguments
+from .options import JobSettings, Limits, WebhookSettings
 from .subscribe import ClientSubscribe
 
 if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
     from .._jobs.wakeup import Wakeup
-    from .._webhooks.events import JobEvents
     from .._webhooks.receiver import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "AsyncKrea"]
@@ -59,7 +56,8 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
                                           input={"prompt": "a red fox"})
             print(result.data.urls[0])
 
-    Parameters:
+    Parameters (at most ten; the rest are grouped in settings objects, as httpx
+    groups its own in ``Timeout`` and ``Limits``):
 
     - ``api_key``: the bearer token; defaults to ``$KREA_API_KEY``. A missing key,
       or one with a character an HTTP header cannot carry (whitespace inside,
@@ -68,68 +66,38 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
     - ``base_url``: defaults to ``$KREA_BASE_URL``, else ``https://api.krea.ai``.
       Plain ``http://`` is refused for non-loopback hosts unless
       ``allow_insecure_http=True`` (the key would travel in clear text).
-    - ``timeout``: per-request HTTP timeouts in seconds, an ``httpx.Timeout`` or a
-      float (``None``: no HTTP timeout); default ``Timeout(connect=10, read=60,
-      write=120, pool=30)``. Only the HTTP requests: the whole-job deadline is
-      ``default_deadline``.
-    - ``max_retries`` / ``retry``: the :class:`~krea_async.RetryPolicy` (default 3
-      retries of idempotent requests, exponential backoff with full jitter; the
-      submit POST is never replayed when it may have created a job).
-    - ``poll_interval``: seconds between polls. Default: as Krea's docs poll, 2 s
-      for image and enhance jobs and 5 s for video in ``subscribe()`` (which knows
-      the endpoint), and 2 s in ``jobs.stream()``/``jobs.wait()`` (which do not;
-      pass ``poll_interval=5`` there for video). After 30 s the interval grows 1.5x
-      per poll up to ``max_poll_interval`` seconds (default 15).
-    - ``default_deadline``: the default deadline of a whole job in seconds
-      (:data:`DEFAULT_DEADLINE`, 1800) for ``subscribe()``, ``jobs.wait()`` and
-      ``jobs.stream()``; each takes its own ``deadline=``.
-    - ``cancel_timeout``: bound in seconds on the shielded ``DELETE /jobs/{id}``
-      sent when a ``subscribe()`` is abandoned (default 5), from when it is sent;
-      waiting for a free connection, it goes first and waits as long as the
-      server keeps answering requests (so that cancelling 10,000 ``subscribe()``
-      calls at once cancels all 10,000 jobs), and gives up after
-      ``cancel_timeout`` seconds without an answer. Also the grace a submit in
-      flight gets to answer once its ``subscribe()`` is cancelled (past it, the
-      submit is abandoned and a WARNING says the job is uncertain).
-    - ``on_cancel_failed``: ``callback(job_id, reason)``, called synchronously when
-      such a ``DELETE`` failed or had no answer within ``cancel_timeout`` (the job
-      may still run, and be billed); a WARNING naming the job is logged either way.
-    - ``allow_insecure_http``: allow ``http://`` base URLs to non-loopback hosts
-      (the key then travels in clear text); also lets downloads use ``http://``.
-    - ``default_headers``: extra headers sent with every API request.
+    - ``timeout``: the bound on one HTTP exchange, in seconds: an ``httpx.Timeout``
+      or a float (``None``: no HTTP timeout); default ``Timeout(connect=10, read=60,
+      write=120, pool=30)``. Total bounds are deadlines: one API call's is
+      ``RetryPolicy.deadline``, a whole job's ``JobSettings.deadline``.
+    - ``retry``: the :class:`~krea_async.RetryPolicy` (default 3 retries of
+      idempotent requests, exponential backoff with full jitter, a 60 s deadline
+      per call; the submit POST is never replayed when it may have created a job).
+    - ``limits``: :class:`~krea_async.Limits`, the size of the connection pool this
+      client creates and of the admission limit in front of it (default 100): at
+      most that many API requests are in flight, the others wait their turn in a
+      FIFO. With your own ``http_client``, give its pool size here.
+    - ``jobs``: :class:`~krea_async.JobSettings`, how jobs are waited for and
+      cancelled: poll interval and its cap, the default job ``deadline`` (1800 s),
+      ``cancel_deadline`` and ``submit_grace``, the shared poller's mode, and the
+      ``on_cancel_failed`` callback.
+    - ``webhooks``: :class:`~krea_async.WebhookSettings`: the public URL where this
+      app mounts :attr:`webhooks` (default ``$KREA_WEBHOOK_URL``; ``""`` turns
+      webhooks off), the job-event bus, the verification of deliveries and the
+      safety poll. With a URL, ``subscribe()`` / ``jobs.wait()`` wake when Krea's
+      webhook arrives instead of polling (https://docs.krea.ai/developers/webhooks).
     - ``http_client``: your own ``httpx.AsyncClient`` (its transport, proxies,
-      limits); you close it. ``transport``: an httpx transport for the client this
-      one creates (``krea_async.testing`` uses it for the in-process fake).
-    - ``max_connections``: size of the connection pool this client creates (default
-      100, all kept alive) and of the admission limit in front of it: at most that
-      many API requests are in flight, the others wait their turn in a FIFO (a
-      submit still waiting has sent nothing). With your own ``http_client``, pass
-      its pool size here. See docs/content/scale.md.
-    - ``polling``: how the client's one shared poller asks for the states of the
-      jobs its ``subscribe()``/``jobs.wait()``/``jobs.stream()`` calls wait for:
-      ``"per-job"`` (``GET /jobs/{id}`` at each job's interval), ``"list"``
-      (``GET /jobs?limit=1000`` every 0.25 s, checking by id a job the listing
-      does not show) or ``"auto"`` (default: lists when that takes fewer requests).
-    - ``http_transport``: ``"auto"`` (default) and ``"httpx"`` use httpx's own
-      transport; ``"aiohttp"`` uses ``httpx-aiohttp`` (``krea-async[aiohttp]``)
-      under asyncio (trio keeps httpx's). Only for the client this one creates.
-    - ``webhook_url``: the public URL where this app mounts :attr:`webhooks` (e.g.
-      ``"https://app.example/krea/webhooks"``); defaults to ``$KREA_WEBHOOK_URL``
-      (``""`` turns webhooks off). With one, every submit without a ``webhook_url``
-      of its own sends ``X-Webhook-URL`` with a per-job capability URL (that base
-      plus a 256-bit token), and ``subscribe()`` / ``jobs.wait()`` on those jobs
-      wake when the webhook arrives instead of polling: see
-      https://docs.krea.ai/developers/webhooks. ``http://`` is refused for
-      non-loopback hosts unless ``allow_insecure_http=True``.
-    - ``events``: the job-event bus shared by the receiver and the waiters
-      (default: in-process; ``RedisEvents("redis://...")`` for several replicas);
-      ignored without a webhook URL. If it is down, calls poll instead (logged).
-    - ``webhook_verify``: ``"fetch"`` (default: confirm each delivery with one
-      ``GET /jobs/{id}``) or ``"token"`` (trust the body once its token matches).
-    - ``webhook_safety_poll``: seconds without news after which a webhook-woken
-      wait polls once anyway, in case a delivery was lost (default 30).
-    - ``job_timeout``: deprecated spelling of ``default_deadline``
-      (:class:`DeprecationWarning`; removed in the next release).
+      pool); you close it. :func:`~krea_async.aiohttp_client` makes one on aiohttp
+      (asyncio only); ``httpx.AsyncClient(transport=...)`` plugs in any httpx
+      transport.
+    - ``default_headers``: extra headers sent with every API request.
+    - ``allow_insecure_http``: allow ``http://`` base and webhook URLs to
+      non-loopback hosts (the key then travels in clear text); also lets downloads
+      use ``http://``.
+
+    A settings argument of the wrong type (a dict for ``jobs=``, say) raises
+    :class:`~krea_async.ConfigurationError`; each settings object checks its own
+    fields when it is made.
 
     Use it as an async context manager or call :meth:`aclose`. One client per event
     loop, shared by all tasks of that loop; a closed client or one used from
@@ -149,50 +117,74 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         *,
         base_url: str | None = None,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        poll_interval: float | None = None,
-        max_poll_interval: float = 15.0,
-        default_deadline: float = DEFAULT_DEADLINE,
-        cancel_timeout: float = 5.0,
+        limits: Limits | None = None,
+        jobs: JobSettings | None = None,
+        webhooks: WebhookSettings | None = None,
         http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        allow_insecure_http: bool = False,
         default_headers: Mapping[str, str] | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        polling: PollingMode = "auto",
-        http_transport: HttpTransportChoice = "auto",
-        job_timeout: float | NotGiven = NOT_GIVEN,
-        webhook_url: str | None = None,
-        events: JobEvents | None = None,
-        webhook_verify: Literal["fetch", "token"] = "fetch",
-        webhook_safety_poll: float = DEFAULT_SAFETY_POLL,
-        on_cancel_failed: CancelFailedCallback | None = None,
-        _shared: SharedState | None = None,
-        _wakeup: Wakeup | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
-        if not isinstance(job_timeout, NotGiven):
-            warn_renamed("AsyncKrea", "job_timeout", "default_deadline")
-            default_deadline = job_timeout
+        self._setup(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            limits=limits,
+            jobs=jobs,
+            http_client=http_client,
+            default_headers=default_headers,
+            allow_insecure_http=allow_insecure_http,
+            shared=None,
+        )
+        webhooks = webhooks if webhooks is not None else WebhookSettings()
+        if not isinstance(webhooks, WebhookSettings):
+            raise ConfigurationError(
+                f"webhooks must be a krea_async.WebhookSettings, got {type(webhooks).__name__}"
+            )
+        wakeup: Wakeup | None = None
+        if webhook_base_url(webhooks.url):
+            from .._jobs.wakeup import wakeup_for  # the webhook wiring: imported when used
+
+            wakeup = wakeup_for(
+                webhooks.url,
+                events=webhooks.events,
+                verify=webhooks.verify,
+                safety_poll=webhooks.safety_poll,
+                fetch=self.jobs.get,
+                polling=self._settings.polling,
+                allow_insecure_http=allow_insecure_http,
+            )
+        self._wakeup = wakeup
+        self.jobs._wakeup = wakeup
+
+    def _setup(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: httpx.Timeout | float | None,
+        retry: RetryPolicy | None,
+        limits: Limits | None,
+        jobs: JobSettings | None,
+        http_client: httpx.AsyncClient | None,
+        default_headers: Mapping[str, str] | None,
+        allow_insecure_http: bool,
+        shared: SharedState | None,
+    ) -> None:
+        """Check the settings and bind the resources to a request layer on ``shared``
+        (a ``with_options()`` copy's) or on a new pool."""
         self._settings, self._state = configure(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
-            max_retries=max_retries,
             retry=retry,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            default_deadline=default_deadline,
-            cancel_timeout=cancel_timeout,
+            limits=limits,
+            jobs=jobs,
             http_client=http_client,
-            transport=transport,
-            allow_insecure_http=allow_insecure_http,
             default_headers=default_headers,
-            max_connections=max_connections,
-            polling=polling,
-            http_transport=http_transport,
-            on_cancel_failed=on_cancel_failed,
-            shared=_shared,
+            allow_insecure_http=allow_insecure_http,
+            shared=shared,
         )
         requester = Requester(
             state=self._state,
@@ -210,20 +202,6 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         self.node_apps = NodeApps(requester, settings)
         self.models = Models(requester, settings)
         self._generations = Generations(requester, settings)
-        if _wakeup is None and webhook_base_url(webhook_url):
-            from .._jobs.wakeup import wakeup_for  # the webhook wiring: imported when used
-
-            _wakeup = wakeup_for(
-                webhook_url,
-                events=events,
-                verify=webhook_verify,
-                safety_poll=webhook_safety_poll,
-                fetch=self.jobs.get,
-                polling=self._settings.polling,
-                allow_insecure_http=allow_insecure_http,
-            )
-        self._wakeup = _wakeup
-        self.jobs._wakeup = self._wakeup
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -264,7 +242,8 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         without a webhook URL."""
         if self._wakeup is None:
             raise ConfigurationError(
-                "webhooks are off: pass AsyncKrea(webhook_url=...) or set KREA_WEBHOOK_URL"
+                "webhooks are off: pass AsyncKrea(webhooks=WebhookSettings(url=...)) "
+                "or set KREA_WEBHOOK_URL"
             )
         return self._wakeup.receiver
 
@@ -280,50 +259,42 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         api_key: str | NotGiven = NOT_GIVEN,
         base_url: str | NotGiven = NOT_GIVEN,
         timeout: httpx.Timeout | float | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven = NOT_GIVEN,
         retry: RetryPolicy | NotGiven = NOT_GIVEN,
-        poll_interval: float | NotGiven | None = NOT_GIVEN,
-        max_poll_interval: float | NotGiven = NOT_GIVEN,
-        default_deadline: float | NotGiven = NOT_GIVEN,
-        cancel_timeout: float | NotGiven = NOT_GIVEN,
-        allow_insecure_http: bool | NotGiven = NOT_GIVEN,
+        jobs: JobSettings | NotGiven = NOT_GIVEN,
         default_headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
-        job_timeout: float | NotGiven = NOT_GIVEN,
+        allow_insecure_http: bool | NotGiven = NOT_GIVEN,
     ) -> AsyncKrea:
         """A copy with other settings that shares this client's connection pool.
 
-        Cheap (no new connections): ``krea.with_options(max_retries=0, timeout=5)``.
-        Every argument means what it means for :class:`AsyncKrea`; those not given
-        keep this client's value (``default_headers`` are merged over this client's
-        headers); the copy shares the webhook receiver and bus, and, on the same API
-        key and base URL, the shared poller (its status requests keep the settings of
-        the client that first polled), so ``krea.with_options(...).subscribe(...)`` per
-        call in a batch of 10,000 is polled like the client's own calls. Closing either
-        client closes the shared pool. ``job_timeout`` is the deprecated spelling of
-        ``default_deadline``.
+        Cheap (no new connections):
+        ``krea.with_options(retry=RetryPolicy(max_retries=0), timeout=5)``. Every
+        argument means what it means for :class:`AsyncKrea`; those not given keep
+        this client's value; a settings object given replaces this client's whole
+        (``jobs=attrs.evolve(settings, deadline=60)`` to change one field of one you
+        kept); ``default_headers`` are merged over this client's headers. What
+        belongs to the shared pool cannot change here: ``limits`` and
+        ``http_client`` are this client's, and the copy shares its webhook receiver
+        and bus (``webhooks``). On the same API key and base URL the copy shares the
+        poller too (its status requests keep the settings of the client that first
+        polled), so ``krea.with_options(...).subscribe(...)`` per call in a batch of
+        10,000 is polled like the client's own calls. Closing either client closes
+        the shared pool. Raises what :class:`AsyncKrea` raises for a bad setting.
         """
-        if not isinstance(job_timeout, NotGiven):
-            warn_renamed("with_options", "job_timeout", "default_deadline")
-            default_deadline = job_timeout
-        return type(self)(
-            **copy_arguments(
-                self._settings,
-                api_key=api_key,
-                base_url=base_url,
-                timeout=timeout,
-                max_retries=max_retries,
-                retry=retry,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                default_deadline=default_deadline,
-                cancel_timeout=cancel_timeout,
-                allow_insecure_http=allow_insecure_http,
-                default_headers=default_headers,
-            ),
-            _shared=self._state,
-            webhook_url="",
-            _wakeup=self._wakeup,
+        arguments = copy_arguments(
+            self._settings,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            jobs=jobs,
+            allow_insecure_http=allow_insecure_http,
+            default_headers=default_headers,
         )
+        copy = type(self).__new__(type(self))
+        copy._setup(**arguments, limits=None, http_client=None, shared=self._state)
+        copy._wakeup = self._wakeup
+        copy.jobs._wakeup = self._wakeup
+        return copy
 
     # -- generation ----------------------------------------------------------------
 
@@ -333,10 +304,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         ``endpoint`` is ``"image/bfl/flux-1-dev"`` (or the full path
         ``"/generate/image/bfl/flux-1-dev"``), including endpoints newer than this
         SDK; ``input`` a dict (or a typed input from :mod:`krea_async.inputs`).
-        Deprecated camelCase keys the spec lists for the endpoint are renamed with a
-        :class:`DeprecationWarning`. ``webhook_url`` is sent as ``X-Webhook-URL``:
-        Krea POSTs the job there once terminal; without one, a client with a
-        webhook URL sends a capability URL of its :attr:`webhooks` receiver.
+        Deprecated camelCase keys the spec lists for the endpoint (keys Krea itself
+        renamed) are rewritten with a :class:`DeprecationWarning`. ``webhook_url`` is
+        sent as ``X-Webhook-URL``: Krea POSTs the job there once terminal; without
+        one, a client with a webhook URL sends a capability URL of its
+        :attr:`webhooks` receiver.
 
         This is ``POST /generate/{category}/{provider}/{model}`` (the Node SDK's
         ``generateRaw``). Raises :class:`~krea_async.BadRequestError` (400),

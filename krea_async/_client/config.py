@@ -11,21 +11,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import attrs
 import httpx
 
 from .._errors import ConfigurationError
-from .._http._transports.choice import HttpTransportChoice, make_transport
+from .._http._transports.choice import default_transport
 from .._http.credentials import Secret, check_api_key
 from .._http.retry import RetryPolicy
 from .._http.transport import DEFAULT_TIMEOUT, SharedState
 from .._http.urls import check_base_url
-from .._jobs.poller import POLLING_MODES, PollingMode
-from .._jobs.polling import CancelFailedCallback, PollingSettings
+from .._jobs.polling import PollingSettings
 from .._types import NotGiven, given
 from .._version import __version__
+from .options import JobSettings, Limits
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -36,19 +36,23 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+
 DEFAULT_BASE_URL = "https://api.krea.ai"
 """Krea's API; no version prefix (https://docs.krea.ai)."""
 
 
 @attrs.frozen(kw_only=True)
 class ClientSettings:
-    """Every setting of one client configuration (what ``with_options`` can change)."""
+    """Every setting of one client configuration (what ``with_options`` can change):
+    the checked values, and ``jobs`` as given (a copy starts from it)."""
 
     api_key: Secret
     base_url: httpx.URL
     timeout: httpx.Timeout
     retry: RetryPolicy
     headers: Mapping[str, str]
+    jobs: JobSettings
     polling: PollingSettings
     allow_insecure_http: bool
 
@@ -60,14 +64,9 @@ class CopyArguments(TypedDict):
     base_url: str
     timeout: httpx.Timeout | float | None
     retry: RetryPolicy
-    poll_interval: float | None
-    max_poll_interval: float
-    default_deadline: float
-    cancel_timeout: float
+    jobs: JobSettings
     allow_insecure_http: bool
     default_headers: Mapping[str, str]
-    on_cancel_failed: CancelFailedCallback | None
-    polling: PollingMode
 
 
 def configure(
@@ -75,26 +74,18 @@ def configure(
     api_key: str | None,
     base_url: str | None,
     timeout: httpx.Timeout | float | None,
-    max_retries: int | None,
     retry: RetryPolicy | None,
-    poll_interval: float | None,
-    max_poll_interval: float,
-    default_deadline: float,
-    cancel_timeout: float,
+    limits: Limits | None,
+    jobs: JobSettings | None,
     http_client: httpx.AsyncClient | None,
-    transport: httpx.AsyncBaseTransport | None,
-    allow_insecure_http: bool,
     default_headers: Mapping[str, str] | None,
-    max_connections: int,
-    polling: PollingMode,
-    http_transport: HttpTransportChoice,
-    on_cancel_failed: CancelFailedCallback | None,
+    allow_insecure_http: bool,
     shared: SharedState | None,
 ) -> tuple[ClientSettings, SharedState]:
     """The checked settings, and ``shared`` or else a new pool (an ``httpx.AsyncClient``
     this client owns unless ``http_client`` is given). Raises
     :class:`~krea_async.ConfigurationError` for a missing or malformed key, a refused
-    base URL or any out-of-range setting."""
+    base URL or a settings argument of the wrong type."""
     key = api_key if api_key is not None else os.environ.get("KREA_API_KEY")
     if not key or not key.strip():
         raise ConfigurationError(
@@ -105,54 +96,41 @@ def configure(
     key = check_api_key(key)
     url = httpx.URL(base_url or os.environ.get("KREA_BASE_URL") or DEFAULT_BASE_URL)
     check_base_url(url, allow_insecure_http=allow_insecure_http)
-    if http_client is not None and transport is not None:
-        raise ConfigurationError("pass either http_client or transport, not both")
-    if not default_deadline > 0:
-        raise ConfigurationError("default_deadline must be > 0 seconds (math.inf for none)")
-    if (poll_interval is not None and poll_interval < 0) or max_poll_interval < 0:
-        raise ConfigurationError("poll intervals must be >= 0 seconds")
-    if cancel_timeout < 0:
-        raise ConfigurationError("cancel_timeout must be >= 0 seconds")
-    if isinstance(max_connections, bool) or not (
-        isinstance(max_connections, int) and max_connections >= 1
-    ):
-        raise ConfigurationError(f"max_connections must be >= 1, got {max_connections!r}")
-    if polling not in POLLING_MODES:
-        raise ConfigurationError(f"polling must be one of {POLLING_MODES}, got {polling!r}")
-    policy = retry or RetryPolicy()
-    if max_retries is not None:
-        policy = attrs.evolve(policy, max_retries=max_retries)
+    policy = _of_type("retry", retry, RetryPolicy)
+    jobs = _of_type("jobs", jobs, JobSettings)
+    limits = _of_type("limits", limits, Limits)
+    if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+        raise ConfigurationError(
+            f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+        )
     settings = ClientSettings(
         api_key=Secret(key),
         base_url=url,
         timeout=_as_timeout(timeout),
         retry=policy,
         headers={"User-Agent": _user_agent(), **(default_headers or {})},
+        jobs=jobs,
         polling=PollingSettings(
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            default_deadline=default_deadline,
-            cancel_timeout=cancel_timeout,
+            poll_interval=jobs.poll_interval,
+            max_poll_interval=jobs.max_poll_interval,
+            default_deadline=jobs.deadline,
+            cancel_deadline=jobs.cancel_deadline,
+            submit_grace=jobs.submit_grace,
             transient_statuses=policy.retry_statuses,
-            on_cancel_failed=on_cancel_failed,
-            mode=polling,
+            on_cancel_failed=jobs.on_cancel_failed,
+            mode=jobs.polling,
         ),
         allow_insecure_http=allow_insecure_http,
     )
     if shared is None:
         owns = http_client is None
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        if transport is None and http_client is None:
-            transport = make_transport(http_transport, limits)
         client = http_client or httpx.AsyncClient(
-            transport=transport,
+            transport=default_transport(limits.to_httpx()),
             timeout=DEFAULT_TIMEOUT,
-            limits=limits,
+            limits=limits.to_httpx(),
             follow_redirects=False,
         )
-        shared = SharedState(client, owns_client=owns, max_connections=max_connections)
+        shared = SharedState(client, owns_client=owns, max_connections=limits.max_connections)
     return settings, shared
 
 
@@ -162,38 +140,38 @@ def copy_arguments(
     api_key: str | NotGiven,
     base_url: str | NotGiven,
     timeout: httpx.Timeout | float | NotGiven | None,
-    max_retries: int | NotGiven,
     retry: RetryPolicy | NotGiven,
-    poll_interval: float | NotGiven | None,
-    max_poll_interval: float | NotGiven,
-    default_deadline: float | NotGiven,
-    cancel_timeout: float | NotGiven,
+    jobs: JobSettings | NotGiven,
     allow_insecure_http: bool | NotGiven,
     default_headers: Mapping[str, str] | NotGiven,
 ) -> CopyArguments:
     """The settings arguments of :class:`~krea_async.AsyncKrea` for a ``with_options()``
     copy of a client configured with ``cur``: each argument given, else ``cur``'s value
     (``default_headers`` merged over ``cur``'s headers, its ``User-Agent`` dropped: the
-    copy sets its own)."""
-    policy = given(retry, cur.retry)
-    if not isinstance(max_retries, NotGiven):
-        policy = attrs.evolve(policy, max_retries=max_retries)
+    copy sets its own; a settings object given replaces ``cur``'s whole)."""
     headers = {k: v for k, v in cur.headers.items() if k != "User-Agent"}
     headers.update(given(default_headers, {}))
     return {
         "api_key": given(api_key, cur.api_key.reveal()),
         "base_url": given(base_url, str(cur.base_url)),
         "timeout": given(timeout, cur.timeout),
-        "retry": policy,
-        "poll_interval": given(poll_interval, cur.polling.poll_interval),
-        "max_poll_interval": given(max_poll_interval, cur.polling.max_poll_interval),
-        "default_deadline": given(default_deadline, cur.polling.default_deadline),
-        "cancel_timeout": given(cancel_timeout, cur.polling.cancel_timeout),
+        "retry": given(retry, cur.retry),
+        "jobs": given(jobs, cur.jobs),
         "allow_insecure_http": given(allow_insecure_http, cur.allow_insecure_http),
         "default_headers": headers,
-        "on_cancel_failed": cur.polling.on_cancel_failed,
-        "polling": cur.polling.mode,
     }
+
+
+def _of_type(name: str, value: T | None, kind: type[T]) -> T:
+    """``value``, or ``kind()`` for ``None``; :class:`~krea_async.ConfigurationError` for
+    anything that is not a ``kind`` (a dict of fields, say)."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ConfigurationError(
+            f"{name} must be a krea_async.{kind.__name__}, got {type(value).__name__}"
+        )
+    return value
 
 
 def _as_timeout(timeout: httpx.Timeout | float | None) -> httpx.Timeout:

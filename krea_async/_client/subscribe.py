@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from .._deprecation import warn_renamed
 from .._http.urls import split_endpoint
 from .._jobs.outcome import CancelJob, notify, raise_for_outcome
 from .._jobs.results import SubscribeResult
@@ -50,13 +49,7 @@ class ClientSubscribe(ClientFiles):
         poll_interval: float | None,
         deadline: float | None,
         cancel_on_exit: bool,
-        timeout: float | None = None,
     ) -> SubscribeResult:
-        if timeout is not None:
-            warn_renamed("subscribe", "timeout", "deadline")
-            if deadline is not None:
-                raise TypeError("subscribe: pass deadline= only (not also the deprecated timeout=)")
-            deadline = timeout
         category = split_endpoint(endpoint)[0]
         wake = self._wakeup if webhook_url is None else None  # the caller's own URL: poll
         minted = await wake.mint() if wake is not None else None

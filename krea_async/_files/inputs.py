@@ -6,7 +6,6 @@ import base64
 import contextlib
 import mimetypes
 import os
-import warnings
 from pathlib import Path
 from typing import IO, Union
 
@@ -111,28 +110,16 @@ def data_uri(
     *,
     media_type: str | None = None,
     max_bytes: int = DATA_URI_MAX_BYTES,
-    media_type_: str | None = None,
 ) -> str:
     """Encode a file as a ``data:<type>;base64,...`` URI for image inputs.
 
     ``file`` is a path, bytes, or a binary file object; the media type is sniffed
     from the bytes (or the file name) unless ``media_type`` is given (for example
-    ``"image/jpeg"``). ``media_type_`` is the old spelling of ``media_type``: it
-    still works in this release and emits a :class:`DeprecationWarning`. Raises
-    :class:`ValueError` when the file is larger than ``max_bytes`` (default
-    :data:`DATA_URI_MAX_BYTES`, 10 MiB), or empty, and :class:`TypeError` when both
-    spellings are given. Reads synchronously: call it before entering hot async
-    code, or through ``anyio.to_thread.run_sync``.
+    ``"image/jpeg"``). Raises :class:`ValueError` when the file is larger than
+    ``max_bytes`` (default :data:`DATA_URI_MAX_BYTES`, 10 MiB), or empty. Reads
+    synchronously: call it before entering hot async code, or through
+    ``anyio.to_thread.run_sync``.
     """
-    if media_type_ is not None:
-        if media_type is not None:
-            raise TypeError("pass media_type=, not both media_type= and media_type_=")
-        warnings.warn(
-            "data_uri(media_type_=...) is deprecated; use media_type=...",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        media_type = media_type_
     size = file_size(file)
     if size is not None and size > max_bytes:
         raise ValueError(

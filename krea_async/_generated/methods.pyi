@@ -32,7 +32,6 @@ class GeneratedMethods:
         poll_interval: float | None,
         deadline: float | None,
         cancel_on_exit: bool,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def image(
@@ -517,7 +516,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -530,7 +528,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -543,7 +540,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -556,7 +552,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -569,7 +564,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -582,7 +576,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -595,7 +588,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -608,7 +600,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -621,7 +612,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -634,7 +624,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -647,7 +636,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -660,7 +648,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -673,7 +660,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -686,7 +672,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -699,7 +684,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -712,7 +696,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -725,7 +708,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -738,7 +720,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -751,7 +732,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -764,7 +744,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -777,7 +756,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -790,7 +768,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -803,7 +780,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -816,7 +792,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -829,7 +804,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -842,7 +816,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -855,7 +828,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -868,7 +840,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -881,7 +852,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -894,7 +864,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -907,7 +876,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -920,7 +888,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -933,7 +900,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -946,7 +912,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -959,7 +924,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -972,7 +936,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -985,7 +948,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -998,7 +960,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1011,7 +972,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1024,7 +984,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1037,7 +996,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1050,7 +1008,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1063,7 +1020,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1076,7 +1032,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1089,7 +1044,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1102,7 +1056,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1115,7 +1068,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1128,7 +1080,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1141,7 +1092,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1154,7 +1104,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1167,7 +1116,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1180,7 +1128,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1193,7 +1140,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1206,7 +1152,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1219,7 +1164,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1232,7 +1176,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1245,7 +1188,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1258,7 +1200,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1271,5 +1212,4 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...

@@ -9,8 +9,8 @@ the same connections (httpcore's own ``AsyncHTTPConnection``: connect, TLS,
 HTTP/1.1, keep-alive expiry, the same exceptions, mapped by httpx as before) but
 hands them out from a stack of idle connections per origin: O(1) per request.
 
-It is used for the pool :class:`~krea_async.AsyncKrea` creates itself with
-httpx's transport (``http_transport="auto"`` or ``"httpx"``) and no proxy;
+It is used for the pool :class:`~krea_async.AsyncKrea` creates itself (when no
+``http_client`` is given), with httpx's transport and no proxy;
 ``len(pool.connections)`` never exceeds ``max_connections``; a request that finds
 none free waits (FIFO) up to the pool timeout (``httpcore.PoolTimeout``, which
 httpx maps to ``httpx.PoolTimeout``). HTTP/2 is not offered (httpx does not

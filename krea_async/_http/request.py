@@ -12,7 +12,7 @@ guarantees:
 - a closed client, or one used from another event loop than its first, raises
   :class:`~krea_async.ClientStateError` instead of hanging;
 - every call has a total deadline (:meth:`Requester.total_deadline`), so a server
-  that trickles one byte a second cannot hold it past ``RetryPolicy.total_timeout``:
+  that trickles one byte a second cannot hold it past ``RetryPolicy.deadline``:
   :class:`~krea_async.APITimeoutError` (on a submit,
   :class:`~krea_async.UncertainSubmitError`).
 
@@ -57,7 +57,7 @@ T = TypeVar("T")
 UPLOAD_DEADLINE = 900.0
 """Least total deadline of a request that uploads a file (``POST /assets``), in
 seconds: 15 minutes, room for Krea's largest upload on a slow link. Other API
-calls are bounded by ``RetryPolicy.total_timeout`` (default 60 s)."""
+calls are bounded by ``RetryPolicy.deadline`` (default 60 s)."""
 
 _URL_CACHE = 64  # parsed URLs kept per Requester
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
@@ -103,9 +103,9 @@ class Requester:
 
     def total_deadline(self, *, upload: bool = False) -> float:
         """Seconds one API call may take in all, attempts and waits included:
-        ``retry.total_timeout`` (``math.inf``, or ``0`` as before: no bound), at least
+        ``retry.deadline`` (``math.inf``, or ``0`` as before: no bound), at least
         :data:`UPLOAD_DEADLINE` for a request that uploads a file."""
-        total = self.retry.total_timeout if self.retry.total_timeout > 0 else math.inf
+        total = self.retry.deadline if self.retry.deadline > 0 else math.inf
         return max(total, UPLOAD_DEADLINE) if upload else total
 
     def url(self, path: str) -> httpx.URL:
@@ -203,7 +203,7 @@ class Requester:
                 if result is None:
                     raise APITimeoutError(
                         f"{method} {url.path} did not complete within its {deadline:g} s "
-                        "total deadline (RetryPolicy.total_timeout)",
+                        "total deadline (RetryPolicy.deadline)",
                         method=method,
                         url=str(url),
                         request_sent=True,
@@ -229,7 +229,7 @@ class Requester:
                 return body, response
 
             decision = decide(
-                self.retry if total is None else attrs.evolve(self.retry, total_timeout=total),
+                self.retry if total is None else attrs.evolve(self.retry, deadline=total),
                 attempt=attempt,
                 outcome=_outcome(error),
                 replay_safe=idempotent,

@@ -124,9 +124,9 @@ class RetryPolicy:
     ``[0, min(max_backoff, initial_backoff * 2**n)]`` seconds ("full jitter"). A
     ``Retry-After`` header (seconds or HTTP-date) replaces that wait when present,
     up to ``max_retry_after`` seconds; a longer one is not waited for and the error
-    is raised. No retry starts once ``total_timeout`` seconds have passed since the
+    is raised. No retry starts once ``deadline`` seconds have passed since the
     first attempt, and the request layer ends the whole call (attempt in flight
-    included) at ``total_timeout``: :class:`~krea_async.APITimeoutError`, or
+    included) at ``deadline``: :class:`~krea_async.APITimeoutError`, or
     :class:`~krea_async.UncertainSubmitError` for a submit. So a server that
     trickles its answer a byte at a time, which per-read timeouts never catch,
     cannot hold a call longer. ``math.inf``: no bound (``0``: no bound and no
@@ -134,7 +134,7 @@ class RetryPolicy:
 
     Fields (seconds unless stated): ``max_retries`` (retries after the first
     attempt; ``0`` means exactly one attempt), ``initial_backoff`` (0.5),
-    ``max_backoff`` (8.0), ``total_timeout`` (60.0: the total deadline of one
+    ``max_backoff`` (8.0), ``deadline`` (60.0: the total deadline of one
     call), ``max_retry_after`` (60.0),
     ``retry_statuses``.
     """
@@ -142,7 +142,7 @@ class RetryPolicy:
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     initial_backoff: float = attrs.field(default=0.5, validator=_non_negative)
     max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
-    total_timeout: float = attrs.field(default=60.0, validator=_non_negative)
+    deadline: float = attrs.field(default=60.0, validator=_non_negative)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
 
@@ -223,7 +223,7 @@ def decide(
     request again cannot do the work twice (idempotent methods). Return a
     :class:`Decision`: ``UNCERTAIN`` when a non-replayable request may have been
     carried out; ``STOP`` for a status the policy does not retry, when the retries
-    or ``total_timeout`` are used up, or when ``Retry-After`` exceeds
+    or ``deadline`` are used up, or when ``Retry-After`` exceeds
     ``max_retry_after``; else the wait in seconds (see :meth:`RetryPolicy.backoff`).
     """
     if not replay_safe and not outcome.certainly_not_done:
@@ -232,6 +232,6 @@ def decide(
     if not retryable or attempt >= policy.max_retries:
         return STOP
     wait = policy.backoff(attempt, outcome.retry_after, rng=rng)
-    if wait is None or elapsed + wait > policy.total_timeout:
+    if wait is None or elapsed + wait > policy.deadline:
         return STOP
     return Decision(wait)

@@ -69,7 +69,7 @@ async def cancel_quietly(
         try:
             await cancel(job_id, timeout)
         except APITimeoutError:
-            reason = f"DELETE /jobs/{job_id} did not complete within cancel_timeout={timeout:g} s"
+            reason = f"DELETE /jobs/{job_id} did not complete within cancel_deadline={timeout:g} s"
         except KreaError as exc:
             reason = str(exc)
         else:

@@ -4,7 +4,7 @@ Krea's docs poll ``GET /jobs/{id}`` every 2 s for images and every 5 s for video
 and advise exponential backoff for long jobs (https://docs.krea.ai). A
 :class:`JobStream` does that: a fixed interval for the first
 ``BACKOFF_AFTER`` seconds, then growing by ``BACKOFF_FACTOR`` per poll up to
-``max_interval``. The whole stream runs under a deadline; when it passes,
+``max_poll_interval``. The whole stream runs under a deadline; when it passes,
 :class:`~krea_async.JobTimeoutError` is raised with the last state seen.
 """
 
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from .._deprecation import renamed
 from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -29,7 +28,7 @@ from .._errors import (
 )
 from .._http.retry import DEFAULT_RETRY_STATUSES
 from .._models import Job
-from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
+from .._types import QueueUpdateCallback
 from .outcome import (
     CancelFailedCallback,
     CancelJob,
@@ -68,7 +67,7 @@ BACKOFF_FACTOR = 1.5
 MAX_POLL_FAILURES = 5
 
 #: Seconds without news after which a webhook-woken wait polls once anyway
-#: (``AsyncKrea(webhook_safety_poll=...)``; the wiring is :mod:`krea_async._jobs.wakeup`).
+#: (``WebhookSettings(safety_poll=...)``; the wiring is :mod:`krea_async._jobs.wakeup`).
 DEFAULT_SAFETY_POLL = 30.0
 
 DEFAULT_DEADLINE = 1800.0
@@ -105,14 +104,17 @@ def next_poll_interval(
 class PollingSettings:
     """A client's polling settings (seconds): ``poll_interval`` (``None``: per
     category, :func:`default_poll_interval`), ``max_poll_interval``,
-    ``default_deadline``, ``cancel_timeout``, the statuses a poll is retried
-    through (``transient_statuses``), and ``on_cancel_failed`` (see
-    :func:`~krea_async._jobs.outcome.cancel_quietly`)."""
+    ``default_deadline``, ``cancel_deadline`` (the bound on the SDK's own
+    ``DELETE``), ``submit_grace`` (what a submit in flight gets once its caller is
+    cancelled), the statuses a poll is retried through (``transient_statuses``), and
+    ``on_cancel_failed`` (see :func:`~krea_async._jobs.outcome.cancel_quietly`); the
+    public form is :class:`~krea_async.JobSettings`."""
 
     poll_interval: float | None = None
     max_poll_interval: float = 15.0
     default_deadline: float = DEFAULT_DEADLINE
-    cancel_timeout: float = 5.0
+    cancel_deadline: float = 5.0
+    submit_grace: float = 5.0
     transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     on_cancel_failed: CancelFailedCallback | None = None
     mode: PollingMode = "auto"  # the shared poller's mode (krea_async._jobs.poller)
@@ -145,7 +147,7 @@ class PollingSettings:
             max_poll_interval=self.max_poll_interval,
             deadline=self.default_deadline if deadline is None else deadline,
             cancel_on_exit=cancel_on_exit,
-            cancel_timeout=self.cancel_timeout,
+            cancel_deadline=self.cancel_deadline,
             first=first,
             transient_statuses=self.transient_statuses,
             on_cancel_failed=self.on_cancel_failed,
@@ -191,11 +193,11 @@ class JobStream:
 
     With ``cancel_on_exit``, leaving the stream before the job is terminal (the
     deadline, a cancelled task, an error, ``aclose()``) sends ``DELETE /jobs/{id}``
-    in a shielded scope bounded by ``cancel_timeout`` seconds, then lets the
+    in a shielded scope bounded by ``cancel_deadline`` seconds, then lets the
     cancellation or error propagate. ``cancelled_remote`` tells whether it did;
     when the ``DELETE`` failed or had no answer in time, ``cancel_error`` holds the
     reason, a WARNING names the job, and ``on_cancel_failed(job_id, reason)`` is
-    called (the client's ``on_cancel_failed=``).
+    called (the client's ``JobSettings(on_cancel_failed=...)``).
 
     Made by a client, it asks the client's shared poller (``poller``) instead of
     calling ``get`` itself: the poller may answer from a listing of many jobs, and
@@ -203,16 +205,14 @@ class JobStream:
 
     Constructor arguments (seconds): ``poll_interval`` (default 2),
     ``max_poll_interval`` (default 15), ``deadline`` (default
-    :data:`DEFAULT_DEADLINE`), ``cancel_timeout`` (default 5). The spellings
-    ``interval=``, ``max_interval=`` and ``timeout=`` are deprecated
-    (:class:`DeprecationWarning`, one release).
+    :data:`DEFAULT_DEADLINE`), ``cancel_deadline`` (default 5).
     """
 
     __slots__ = (
         "__weakref__",
         "_cancel",
+        "_cancel_deadline",
         "_cancel_on_exit",
-        "_cancel_timeout",
         "_current",
         "_finished",
         "_get",
@@ -241,20 +241,12 @@ class JobStream:
         max_poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = False,
-        cancel_timeout: float = 5.0,
+        cancel_deadline: float = 5.0,
         first: Job | None = None,
         transient_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
         on_cancel_failed: CancelFailedCallback | None = None,
         poller: Poller | None = None,
-        interval: float | NotGiven = NOT_GIVEN,
-        max_interval: float | NotGiven = NOT_GIVEN,
-        timeout: float | NotGiven = NOT_GIVEN,
     ) -> None:
-        poll_interval = renamed("JobStream", "interval", interval, "poll_interval", poll_interval)
-        max_poll_interval = renamed(
-            "JobStream", "max_interval", max_interval, "max_poll_interval", max_poll_interval
-        )
-        deadline = renamed("JobStream", "timeout", timeout, "deadline", deadline)
         interval_ = default_poll_interval(None) if poll_interval is None else poll_interval
         max_interval_ = 15.0 if max_poll_interval is None else max_poll_interval
         deadline_ = DEFAULT_DEADLINE if deadline is None else deadline
@@ -269,7 +261,7 @@ class JobStream:
         self._max_interval = max(max_interval_, interval_)
         self._timeout = deadline_
         self._cancel_on_exit = cancel_on_exit
-        self._cancel_timeout = cancel_timeout
+        self._cancel_deadline = cancel_deadline
         self._pending_first = first
         self._transient = transient_statuses
         self._poller = poller
@@ -400,7 +392,7 @@ class JobStream:
             if self._on_cancel_failed is not None:
                 self._on_cancel_failed(job_id, reason)
 
-        if await cancel_quietly(self._cancel, self.job_id, self._cancel_timeout, failed):
+        if await cancel_quietly(self._cancel, self.job_id, self._cancel_deadline, failed):
             self.cancelled_remote = True
         elif failures:
             self.cancel_error = failures[0]

@@ -59,7 +59,7 @@ class Wakeup:
         self, receiver: WebhookReceiver, polling: PollingSettings, *, safety_poll: float
     ) -> None:
         if not safety_poll > 0:
-            raise ValueError("webhook_safety_poll must be > 0 seconds")
+            raise ValueError("WebhookSettings.safety_poll must be > 0 seconds")
         self.receiver = receiver
         self.events: JobEvents = receiver.events
         self.polling = polling

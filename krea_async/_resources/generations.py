@@ -71,12 +71,12 @@ class Generations(Resource):
         The POST runs in a child task that shields itself; the caller waits for it
         unshielded. If the caller is cancelled (an anyio scope, or a plain asyncio
         ``task.cancel()``), no further retry starts and the request in flight gets
-        a grace of ``cancel_timeout`` seconds to answer: a job it created is then
-        cancelled (shielded, bounded by ``cancel_timeout`` again, through
-        ``cancel``). Past the grace the request is abandoned and a WARNING says
-        the job is uncertain (how to look it up). Either way the cancellation
-        propagates within about twice ``cancel_timeout``, however slowly the
-        server answers.
+        a grace of ``submit_grace`` seconds (:class:`~krea_async.JobSettings`) to
+        answer: a job it created is then cancelled (shielded, bounded by
+        ``cancel_deadline``, through ``cancel``). Past the grace the request is
+        abandoned and a WARNING says the job is uncertain (how to look it up). Either
+        way the cancellation propagates within about ``submit_grace`` plus
+        ``cancel_deadline``, however slowly the server answers.
         """
         # Wait for a connection slot here, where a cancellation is plain (nothing sent),
         # and hand it to the shielded task that sends the POST. (Nothing else is made
@@ -87,7 +87,7 @@ class Generations(Resource):
         failed: list[Exception] = []
         abandoned = StopSignal()
         abandoned.holds_slot = True
-        grace = self._polling.cancel_timeout
+        grace = self._polling.submit_grace
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
 
         async def submit() -> None:
@@ -119,7 +119,7 @@ class Generations(Resource):
                 await cancel_quietly(
                     cancel,
                     created[0].job_id,
-                    self._polling.cancel_timeout,
+                    self._polling.cancel_deadline,
                     self._polling.on_cancel_failed,
                 )
             raise

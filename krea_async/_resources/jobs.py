@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .._converter import WireFormatError, shown, structure
-from .._deprecation import renamed
 from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundError
 from .._http.request import Requester
 from .._http.status_errors import reclassify
@@ -22,7 +21,7 @@ from .._http.urls import resource_path
 from .._jobs.poller import LIST_LIMIT, Poller
 from .._jobs.polling import JobStream, PollingSettings, drain
 from .._models import Job, JobPage, JobStatus
-from .._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
+from .._types import QueueUpdateCallback
 from ._base import Resource, cursor_param, follow_cursor, paging, parse
 
 if TYPE_CHECKING:
@@ -156,8 +155,6 @@ class Jobs(Resource):
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = False,
-        interval: float | NotGiven | None = NOT_GIVEN,
-        timeout: float | NotGiven | None = NOT_GIVEN,
     ) -> JobStream:
         """Poll a job; an async iterator yielding each polled :class:`~krea_async.Job`.
 
@@ -165,25 +162,20 @@ class Jobs(Resource):
         (``GET /jobs/{id}``); the last one is terminal (``completed``, ``failed`` or
         ``cancelled``: a failed job is yielded, not raised). The first poll is
         immediate; then every ``poll_interval`` seconds (default: the client's
-        ``poll_interval``, else 2 s as in Krea's docs; pass 5 for video), growing
-        1.5x per poll after 30 s up to the client's ``max_poll_interval``.
+        ``JobSettings.poll_interval``, else 2 s as in Krea's docs; pass 5 for video),
+        growing 1.5x per poll after 30 s up to ``JobSettings.max_poll_interval``.
 
         ``deadline`` is the deadline in seconds for the whole stream (default: the
-        client's ``default_deadline``, 1800 s); when it passes,
+        client's ``JobSettings.deadline``, 1800 s); when it passes,
         :class:`~krea_async.JobTimeoutError` carries the job id and last state.
         The client's shared poller does the asking: with many jobs waited for at
-        once it lists ``GET /jobs`` every 0.25 s instead (``AsyncKrea(polling=...)``)
+        once it lists ``GET /jobs`` every 0.25 s instead (``JobSettings(polling=...)``)
         and a state is yielded when the status changes.
         Breaking out early is safe: nothing runs or stays open between polls. With
         ``cancel_on_exit=True`` an unfinished job is cancelled (``DELETE``) when the
         stream is left through an error, cancellation, the deadline, or ``aclose()``
         (``async with`` covers ``break`` too). See :class:`~krea_async.JobStream`.
-
-        Deprecated spellings (one release, :class:`DeprecationWarning`):
-        ``interval=`` (use ``poll_interval=``), ``timeout=`` (use ``deadline=``).
         """
-        poll_interval = renamed("jobs.stream", "interval", interval, "poll_interval", poll_interval)
-        deadline = renamed("jobs.stream", "timeout", timeout, "deadline", deadline)
         return self._polling.stream(
             get=self.get,
             cancel=self._cancel_within,
@@ -202,22 +194,20 @@ class Jobs(Resource):
         deadline: float | None = None,
         cancel_on_exit: bool = False,
         on_queue_update: QueueUpdateCallback | None = None,
-        interval: float | NotGiven | None = NOT_GIVEN,
-        timeout: float | NotGiven | None = NOT_GIVEN,
-        on_update: QueueUpdateCallback | NotGiven | None = NOT_GIVEN,
     ) -> Job:
         """Poll a job until it is terminal and return it if ``completed``.
 
         Same polling and deadline as :meth:`stream` (``poll_interval`` and
         ``deadline`` in seconds; the deadline defaults to the client's
-        ``default_deadline``, 1800 s, finite on purpose so that a stuck job cannot
+        ``JobSettings.deadline``, 1800 s, finite on purpose so that a stuck job cannot
         hang a caller forever). ``on_queue_update`` (plain or async) gets each
         polled state.
 
-        With a client webhook URL (``AsyncKrea(webhook_url=...)``), a job this client
-        submitted with its capability URL is not polled: the call wakes when the
-        webhook arrives, with one safety-net poll per ``webhook_safety_poll`` seconds
-        without news; ``poll_interval`` then only applies if the event bus fails.
+        With a client webhook URL (``AsyncKrea(webhooks=WebhookSettings(url=...))``), a
+        job this client submitted with its capability URL is not polled: the call wakes
+        when the webhook arrives, with one safety-net poll per
+        ``WebhookSettings.safety_poll`` seconds without news; ``poll_interval`` then
+        only applies if the event bus fails.
 
         Raises :class:`~krea_async.JobFailedError` or
         :class:`~krea_async.JobCancelledError` (both carry ``job_id`` and the
@@ -225,16 +215,7 @@ class Jobs(Resource):
         passes, :class:`~krea_async.JobNotFoundError` for an unknown job.
         ``cancel_on_exit`` is off by default here: the caller may still want a job
         it is no longer waiting for (``subscribe()`` turns it on).
-
-        Deprecated spellings (one release, :class:`DeprecationWarning`):
-        ``interval=``, ``timeout=``, ``on_update=`` (use ``poll_interval=``,
-        ``deadline=``, ``on_queue_update=``).
         """
-        poll_interval = renamed("jobs.wait", "interval", interval, "poll_interval", poll_interval)
-        deadline = renamed("jobs.wait", "timeout", timeout, "deadline", deadline)
-        on_queue_update = renamed(
-            "jobs.wait", "on_update", on_update, "on_queue_update", on_queue_update
-        )
         if self._wakeup is not None and self._wakeup.knows(job_id):  # woken by webhooks
             woken = self._wakeup.stream(
                 get=self.get,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from .._deprecation import user_stacklevel
 from .._http.urls import normalize_endpoint
+from .._types import user_stacklevel
 from .bundle import declared_types, model_info
 
 if TYPE_CHECKING:

@@ -220,15 +220,21 @@ class FakeKrea:
     def client(self, **kwargs: Any) -> AsyncKrea:
         """An :class:`~krea_async.AsyncKrea` bound to this fake in-process:
         ``AsyncKrea(api_key=<api_key or "fake-key">, base_url="http://fake.krea.test",
-        transport=self.transport(), allow_insecure_http=True, **kwargs)``."""
+        http_client=httpx.AsyncClient(transport=self.transport()),
+        allow_insecure_http=True, **kwargs)``. The in-process transport holds no
+        connection, so that ``http_client`` needs no closing; pass your own
+        ``http_client=`` to replace it."""
+        import httpx
+
         from krea_async import AsyncKrea
 
         options: dict[str, Any] = {
             "api_key": self.api_key or "fake-key",
             "base_url": "http://fake.krea.test",
-            "transport": self.transport(),
             "allow_insecure_http": True,
         }
+        if "http_client" not in kwargs:
+            options["http_client"] = httpx.AsyncClient(transport=self.transport())
         options.update(kwargs)
         return AsyncKrea(**options)
 

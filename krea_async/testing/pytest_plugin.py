@@ -7,8 +7,9 @@ loads by itself (a ``pytest11`` entry point) and gives every test:
   (``time_scale=0.05``: a Flux image takes 0.35 s; a ``krea_fake`` marker or an
   indirect parameter changes its options).
 - ``krea_client``: an :class:`~krea_async.AsyncKrea` bound in-process to
-  ``krea_fake`` (no socket), polling every 0.05 s (no webhooks, whatever
-  ``KREA_WEBHOOK_URL`` says: ``webhook_url=""``), with retry waits off
+  ``krea_fake`` (no socket), polling every 0.05 s
+  (``jobs=JobSettings(poll_interval=0.05)``; no webhooks, whatever
+  ``KREA_WEBHOOK_URL`` says: ``webhooks=WebhookSettings(url="")``), with retry waits off
   (:func:`~krea_async.testing.no_backoff`) while it is open; an async fixture,
   so the test runs under anyio's pytest plugin (``@pytest.mark.anyio``, asyncio
   or trio through the ``anyio_backend`` fixture).
@@ -22,7 +23,7 @@ loads by itself (a ``pytest11`` entry point) and gives every test:
 Markers script what the fake does::
 
     @pytest.mark.krea_fake(balance=0.05)                        # FakeKrea(**options)
-    @pytest.mark.krea_client(max_retries=0)                     # AsyncKrea(**options)
+    @pytest.mark.krea_client(retry=RetryPolicy(max_retries=0))  # AsyncKrea(**options)
     @pytest.mark.krea_script("failed", prompt="cat", error="nsfw")   # fake.script(...)
     @pytest.mark.krea_fault("rate_limited", retry_after=1, on="submit", times=1)
     @pytest.mark.krea_fault("http_error", 503, on="poll", times=2)
@@ -44,7 +45,7 @@ from typing import Any
 
 import pytest
 
-from krea_async import AsyncKrea
+from krea_async import AsyncKrea, JobSettings, WebhookSettings
 from krea_async.testing import (
     FakeKrea,
     Fault,
@@ -63,7 +64,10 @@ __all__ = ["krea_client", "krea_env", "krea_fake", "krea_fake_url"]
 #: Options of ``krea_fake`` when nothing sets them.
 FAKE_DEFAULTS: dict[str, Any] = {"time_scale": 0.05}
 #: Options of ``krea_client`` when nothing sets them (seconds between polls).
-CLIENT_DEFAULTS: dict[str, Any] = {"poll_interval": 0.05, "webhook_url": ""}
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "jobs": JobSettings(poll_interval=0.05),
+    "webhooks": WebhookSettings(url=""),
+}
 
 _FACTORIES: dict[str, Callable[..., Fault]] = {
     "http_error": http_error,
@@ -133,7 +137,8 @@ async def krea_client(
 ) -> AsyncIterator[AsyncKrea]:
     """An :class:`~krea_async.AsyncKrea` bound in-process to ``krea_fake``; closed
     after the test. Options: ``@pytest.mark.krea_client(...)`` (default
-    ``poll_interval=0.05``); retry waits are off unless ``backoff=True``."""
+    ``jobs=JobSettings(poll_interval=0.05)``, replaced whole by a ``jobs=`` given
+    there); retry waits are off unless ``backoff=True``."""
     options = {**CLIENT_DEFAULTS, **_marker_options(request, "krea_client")}
     backoff = bool(options.pop("backoff", False))
     with contextlib.nullcontext() if backoff else no_backoff():

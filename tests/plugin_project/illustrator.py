@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from krea_async import AsyncKrea, JobFailedError
+from krea_async import AsyncKrea, JobFailedError, JobSettings
 
 MODEL = "image/bfl/flux-1-dev"
 
@@ -20,7 +20,7 @@ async def illustrate(krea: AsyncKrea, prompt: str) -> str | None:
 
 async def illustrate_from_env(prompt: str) -> str | None:
     """Same, with a client configured from KREA_API_KEY / KREA_BASE_URL."""
-    async with AsyncKrea(poll_interval=0.05) as krea:
+    async with AsyncKrea(jobs=JobSettings(poll_interval=0.05)) as krea:
         return await illustrate(krea, prompt)
 
 

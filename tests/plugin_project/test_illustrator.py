@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from illustrator import illustrate, illustrate_from_env, submit_with_httpx
 
-from krea_async import AsyncKrea, InsufficientCreditsError
+from krea_async import AsyncKrea, InsufficientCreditsError, RetryPolicy
 from krea_async.testing import FakeKrea, http_error
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +53,7 @@ async def test_indirect_options(krea_client: AsyncKrea, krea_fake: FakeKrea) -> 
         await illustrate(krea_client, "a fox")
 
 
-@pytest.mark.krea_client(max_retries=0)
+@pytest.mark.krea_client(retry=RetryPolicy(max_retries=0))
 @pytest.mark.krea_fault("rate_limited", on="submit", times=1)
 async def test_client_options(krea_client: AsyncKrea) -> None:
     from krea_async import RateLimitError

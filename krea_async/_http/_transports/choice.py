@@ -1,52 +1,44 @@
-"""Which HTTP transport a client's own ``httpx.AsyncClient`` uses (``http_transport=``).
+"""The HTTP transports of a client's ``httpx.AsyncClient``.
 
-- ``"httpx"``: httpx's own transport (httpcore), on asyncio and trio.
-- ``"aiohttp"``: ``httpx_aiohttp.AiohttpTransport`` (the ``krea-async[aiohttp]``
-  extra) under asyncio; trio always gets httpx's own transport, since aiohttp runs
-  on asyncio only. The choice is made at the first request, when the event loop
-  is known (a client may be built outside of it).
-- ``"auto"`` (default): httpx's own transport. With the SDK's admission limit in
-  front of the pool, its CPU cost per request is within the goal of issue 8 and
-  it keeps httpx's exception and timeout semantics exactly (see the scaling
-  guide for the measured difference).
+- :func:`default_transport`: httpx's own transport (httpcore) on a
+  :class:`~krea_async._http.pool.LeanPool`, on asyncio and trio: what a client uses
+  when it creates its own ``httpx.AsyncClient``. With the SDK's admission limit in
+  front of the pool its CPU cost per request is low, and it keeps httpx's exception
+  and timeout semantics exactly (see the scaling guide for the measured difference).
+- :func:`aiohttp_transport`: ``httpx_aiohttp.AiohttpTransport`` (the
+  ``krea-async[aiohttp]`` extra) under asyncio; trio gets httpx's own transport,
+  since aiohttp runs on asyncio only. The choice is made at the first request, when
+  the event loop is known (a client may be built outside of it). Public as
+  :func:`krea_async.aiohttp_client`.
 """
 
 from __future__ import annotations
-
-from typing import Literal, get_args
 
 import httpx
 
 from ..._errors import ConfigurationError
 
-__all__ = ["HTTP_TRANSPORTS", "HttpTransportChoice", "make_transport"]
-
-HttpTransportChoice = Literal["auto", "httpx", "aiohttp"]
-"""``AsyncKrea(http_transport=...)``."""
-HTTP_TRANSPORTS: tuple[str, ...] = get_args(HttpTransportChoice)
+__all__ = ["aiohttp_transport", "default_transport"]
 
 
-def make_transport(choice: str, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """The transport for ``choice`` with the pool ``limits`` (httpx's own transport
-    on a :class:`~krea_async._http.pool.LeanPool` for ``"auto"`` and ``"httpx"``); raises
-    :class:`~krea_async.ConfigurationError` for an unknown choice or for
-    ``"aiohttp"`` without ``httpx-aiohttp`` installed."""
-    if choice not in HTTP_TRANSPORTS:
-        raise ConfigurationError(
-            f"http_transport must be one of {', '.join(HTTP_TRANSPORTS)}, got {choice!r}"
-        )
-    if choice == "aiohttp":
-        import importlib.util  # (import time)
-
-        if importlib.util.find_spec("httpx_aiohttp") is None:
-            raise ConfigurationError(
-                "http_transport='aiohttp' needs the aiohttp extra: "
-                "pip install 'krea-async[aiohttp]'"
-            )
-        return _AiohttpOnAsyncio(limits)
+def default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's own transport on a :class:`~krea_async._http.pool.LeanPool` of ``limits``."""
     from ..pool import lean_transport  # imports httpcore, which httpx imports lazily
 
     return lean_transport(limits)
+
+
+def aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """aiohttp's transport under asyncio (httpx's own under trio) with the pool
+    ``limits``; raises :class:`~krea_async.ConfigurationError` without
+    ``httpx-aiohttp`` installed."""
+    import importlib.util  # (import time)
+
+    if importlib.util.find_spec("httpx_aiohttp") is None:
+        raise ConfigurationError(
+            "aiohttp_client() needs the aiohttp extra: pip install 'krea-async[aiohttp]'"
+        )
+    return _AiohttpOnAsyncio(limits)
 
 
 class _AiohttpOnAsyncio(httpx.AsyncBaseTransport):
@@ -64,9 +56,7 @@ class _AiohttpOnAsyncio(httpx.AsyncBaseTransport):
 
             transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=self._limits)
             return transport
-        from ..pool import lean_transport
-
-        return lean_transport(self._limits)
+        return default_transport(self._limits)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._inner is None:
