@@ -102,8 +102,8 @@ def create_app(krea_factory: Callable[[], AsyncKrea], *, poll_interval: float = 
     """The app; ``krea_factory`` makes the client when the app starts (closed at shutdown).
 
     ``poll_interval`` (seconds) is how often the SSE stream polls the job. Give the
-    client ``webhook_url="<where Krea reaches this app>/krea/webhooks"`` (or set
-    ``KREA_WEBHOOK_URL``) to be woken by webhooks.
+    client ``webhooks=WebhookSettings(url="<where Krea reaches this app>/krea/webhooks")``
+    (or set ``KREA_WEBHOOK_URL``) to be woken by webhooks.
     """
     state: dict[str, Any] = {}
 
