@@ -546,6 +546,23 @@ def test_jobs_wait_on_a_failed_job(loopback: tuple[FakeKrea, str]) -> None:
 
 
 @pytest.mark.loopback
+def test_jobs_wait_takes_a_deadline_not_a_timeout(loopback: tuple[FakeKrea, str]) -> None:
+    """One word per idea: ``--deadline`` bounds the whole job (as ``batch`` says);
+    ``--timeout`` is no option of ``jobs wait`` or ``generate``."""
+    fake, base_url = loopback
+    fake.script("completed", seconds=3600)  # outlasts the deadline
+    job_id = submit(base_url)
+    args = ("jobs", "wait", job_id, "--poll-interval", "0.01")
+    result = invoke(*keyed(base_url), *args, "--deadline", "0.3")
+    assert_one_line_error(result, code=1, contains="deadline")
+    assert invoke(*keyed(base_url), "jobs", "show", job_id, "--json").exit_code == 0
+    for command in (args, ("generate", "image", FLUX, "--prompt", "x")):
+        refused = invoke(*keyed(base_url), *command, "--timeout", "5")
+        assert refused.exit_code == 2
+        assert "No such option '--timeout'" in refused.output
+
+
+@pytest.mark.loopback
 def test_jobs_show_unknown(loopback: tuple[FakeKrea, str]) -> None:
     _, base_url = loopback
     result = invoke(*keyed(base_url), "jobs", "show", "no-such-job")

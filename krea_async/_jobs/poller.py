@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 PollingMode = Literal["auto", "per-job", "list"]
-"""How a client's shared poller asks for job states (``AsyncKrea(polling=...)``)."""
+"""How a client's shared poller asks for job states (``JobSettings(polling=...)``)."""
 POLLING_MODES: tuple[str, ...] = get_args(PollingMode)
 
 #: Seconds between list rounds (shorter when a waiter's own interval is shorter).

@@ -1,4 +1,4 @@
-"""Webhooks that wake waiting calls: the client's wiring of ``AsyncKrea(webhook_url=...)``.
+"""Webhooks that wake waiting calls: the client's wiring of ``WebhookSettings(url=...)``.
 
 With a webhook base URL, every submit made through the client (``subscribe()``,
 ``generate()``, ``image()``, ...) without a ``webhook_url`` of its own is sent with a
@@ -167,14 +167,16 @@ def wakeup_for(
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"webhook_url is not a valid URL: {url!r}") from exc
+        raise ConfigurationError(f"WebhookSettings.url is not a valid URL: {url!r}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"webhook_url must be an absolute http(s) URL, got {url!r}")
+        raise ConfigurationError(
+            f"WebhookSettings.url must be an absolute http(s) URL, got {url!r}"
+        )
     if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"webhook_url may not have a query or fragment: {url!r}")
+        raise ConfigurationError(f"WebhookSettings.url may not have a query or fragment: {url!r}")
     if parsed.scheme == "http" and not allow_insecure_http and not is_loopback_host(parsed.host):
         raise ConfigurationError(
-            f"refusing webhook_url {url!r}: over http:// its capability tokens travel in "
+            f"refusing WebhookSettings.url {url!r}: over http:// its capability tokens travel in "
             "clear text; use https://, a loopback address, or allow_insecure_http=True"
         )
     try:
