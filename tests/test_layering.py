@@ -75,6 +75,8 @@ LAYERS: list[tuple[str, ...]] = [
         "_resources.models",
         "_resources.generations",
     ),
+    # the public settings objects the client takes (Limits, JobSettings, WebhookSettings)
+    ("_client.options",),
     ("_client.config", "_client.files"),
     ("_client.subscribe",),
     ("_generated.methods", "_client.client"),

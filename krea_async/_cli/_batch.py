@@ -13,9 +13,8 @@ from pathlib import Path
 import anyio
 import click
 
-from krea_async import WebhookSettings
-
 from .._client.client import AsyncKrea
+from .._client.options import WebhookSettings
 from .._errors import ConfigurationError
 from ..batch import Batch, BatchSummary, load_lines
 from ._runtime import Settings

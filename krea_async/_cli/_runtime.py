@@ -13,9 +13,7 @@ from typing import TypeVar
 import anyio
 import click
 
-from krea_async import WebhookSettings
-
-from .. import AsyncKrea
+from .. import AsyncKrea, WebhookSettings
 from ._errors import EXIT_INTERRUPTED, fail, raise_cli_error, unwrap
 from ._sdk import default_poll_interval
 
