@@ -235,7 +235,6 @@ WEBHOOK_NAMES = (
     "JobEvents",
     "LocalEvents",
     "RedisEvents",
-    "EventsUnavailableError",
 )
 
 

@@ -28,12 +28,12 @@ from krea_async import (
     APITimeoutError,
     AsyncKrea,
     DownloadError,
+    DownloadTooLargeError,
     KreaError,
     SubscribeResult,
     files,
     parse_job,
 )
-from krea_async.files import DownloadTooLargeError
 
 pytestmark = pytest.mark.anyio
 

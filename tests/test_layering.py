@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "_http.urls",
+        "_http.body",
         "_http.credentials",
         "_converter",
         "_spec.inputs_runtime",

@@ -1,4 +1,4 @@
-"""Download errors, and the checks on the URLs a server gives: scheme, host, redirects
+"""The checks on the URLs a server gives: scheme, host, redirects
 into internal networks (public names in :mod:`krea_async.files`)."""
 
 from __future__ import annotations
@@ -8,55 +8,11 @@ import socket
 
 import httpx
 
-from .._errors import KreaError
+from .._errors import DownloadError
 from .._http.urls import is_loopback_host
 from .names import _of_job, _short_url
 
-__all__ = ["DownloadError", "DownloadTooLargeError"]
-
-
-class DownloadError(KreaError):
-    """A result file could not be downloaded safely.
-
-    Raised for an HTTP error status (``status_code`` is set; result URLs expire, so
-    a 403 or 404 often means "too old": fetch the job again), a response that is
-    not a media file (for example an HTML error page served with 200), an invalid
-    URL, a redirect to a non-HTTPS URL (other than loopback), a redirect into a
-    loopback, link-local or private network from a URL outside one, too many
-    redirects, or a file that cannot be written (the ``OSError`` is chained as
-    ``__cause__``).
-
-    ``url`` is the URL asked for (in full; messages show at most 200 characters of
-    it, without its query string, which often holds a signature). ``job_id`` is
-    the job whose result it is, when known.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str,
-        status_code: int | None = None,
-        job_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status_code = status_code
-        self.job_id = job_id
-
-
-class DownloadTooLargeError(DownloadError):
-    """The file is larger than the download's ``max_bytes`` cap (bytes).
-
-    Raised as soon as the announced ``Content-Length`` or the decoded bytes
-    received pass the cap; nothing is left on disk. ``max_bytes`` is the cap.
-    """
-
-    def __init__(
-        self, message: str, *, url: str, max_bytes: int, job_id: str | None = None
-    ) -> None:
-        super().__init__(message, url=url, job_id=job_id)
-        self.max_bytes = max_bytes
+__all__: list[str] = []
 
 
 def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 import httpx
 
-from .._errors import APIConnectionError, APITimeoutError
+from .._errors import APIConnectionError, APITimeoutError, DownloadError
+from .._http.transport import connection_error, detached
 from .checks import (
-    DownloadError,
     _check_scheme,
     _internal_host,
     _internal_ip,
@@ -192,20 +192,14 @@ async def _fetch(
                 "GET", current, timeout=timeout, headers={"Accept-Encoding": "identity"}
             )
             response = await client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(
-                f"download of {_short_url(url)}{_of_job(job_id)} timed out",
-                method="GET",
-                url=url,
-                request_sent=True,
-            ) from exc
         except httpx.HTTPError as exc:
-            raise APIConnectionError(
-                f"download of {_short_url(url)}{_of_job(job_id)} failed: {type(exc).__name__}",
-                method="GET",
-                url=url,
-                request_sent=not isinstance(exc, httpx.ConnectError),
-            ) from exc
+            error = connection_error(
+                exc,
+                "GET",
+                httpx.URL(url),
+                subject=f"download of {_short_url(url)}{_of_job(job_id)}",
+            )
+            raise error from detached(exc)
         try:
             peer = _peer_ip(response)
             if hop == 0:
