@@ -11,6 +11,7 @@ with :mod:`tracemalloc` (peak bytes allocated while the call runs), not time.
 from __future__ import annotations
 
 import gzip
+import pickle
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,11 +21,16 @@ import pytest
 from hostile import HostileServer, gzip_bomb, job_json, respond
 
 from krea_async import (
+    APIConnectionError,
     APIResponseValidationError,
+    APITimeoutError,
     AsyncKrea,
+    ConfigurationError,
     DownloadError,
     InternalServerError,
+    JobFailedError,
     KreaError,
+    ModelUnavailableError,
     RetryPolicy,
     files,
 )
@@ -197,3 +203,122 @@ async def test_downloads_refuse_a_stacked_encoding_by_the_same_rule(
     assert "stacked content encoding" in str(error)
     assert peak < 8 * MiB
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------- messages
+
+
+def _refusing_client(**kwargs: object) -> AsyncKrea:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    return AsyncKrea(api_key=KEY, http_client=http, retry=RetryPolicy(max_retries=0), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("env", "given", "origin"),
+    [
+        (None, None, "https://api.krea.ai, the default"),
+        ("https://krea.example", None, "https://krea.example, from KREA_BASE_URL"),
+        ("https://krea.example", "https://other.example", "https://other.example, from base_url="),
+    ],
+)
+async def test_a_connection_error_names_the_base_url_and_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, given: str | None, origin: str
+) -> None:
+    if env is None:
+        monkeypatch.delenv("KREA_BASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("KREA_BASE_URL", env)
+    kwargs = {} if given is None else {"base_url": given}
+    async with _refusing_client(**kwargs) as krea:
+        with pytest.raises(APIConnectionError) as info:
+            await krea.jobs.get("job-1")
+    text = str(info.value)
+    assert text.startswith("GET /jobs/job-1 failed: ConnectError: All connection attempts failed")
+    assert f"(base URL {origin}" in text
+    assert info.value.method == "GET"
+    assert info.value.url.endswith("/jobs/job-1")
+    assert KEY not in text
+
+
+def test_a_key_pasted_with_its_bearer_prefix_is_told_to_drop_it() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AsyncKrea(api_key=f"Bearer {KEY}")
+    assert "drop 'Bearer '" in str(info.value)
+    assert "position" not in str(info.value)
+    assert KEY not in str(info.value)
+
+
+async def test_download_connection_errors_use_the_one_mapping(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out connecting", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        with pytest.raises(APITimeoutError) as info:
+            await files.download(
+                "https://cdn.example/a.png?sig=secret", tmp_path / "a.png", http_client=http
+            )
+    # ConnectTimeout: the request never left (same rule as API calls).
+    assert info.value.request_sent is False
+    assert str(info.value).startswith("download of https://cdn.example/a.png?... timed out")
+    assert "sig=secret" not in str(info.value)
+
+
+# ------------------------------------------------------ model lifecycle, failures
+
+
+SUNSET = {
+    "error": "model_unavailable",
+    "reason": "deprecated",
+    "message": "video/openai/sora-2 was retired on 2026-04-27",
+    "sunset_date": "2026-04-27",
+    "migration_url": "https://docs.krea.ai/developers/deprecations",
+}
+
+
+async def test_a_410_model_unavailable_is_its_own_error(server: HostileServer) -> None:
+    server.on("POST", "/generate/", respond(410, json={**SUNSET, "replacement": "video/x/y"}))
+    async with client(server) as krea:
+        with pytest.raises(ModelUnavailableError) as info:
+            await krea.generate("video/openai/sora-2", {"prompt": "x"})
+    error = info.value
+    assert isinstance(error, KreaError)
+    assert error.status_code == 410
+    assert error.model == "video/openai/sora-2"
+    assert (error.sunset_date, error.replacement) == ("2026-04-27", "video/x/y")
+    assert "is no longer available" in str(error)
+    assert "krea.models.list()" in str(error)
+    assert server.count("POST", "/generate/") == 1  # final: never retried
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ModelUnavailableError
+    assert copy.model == error.model
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        ({"error": {"code": "moderation", "message": "flagged"}}, "moderation", "flagged"),
+        ({"result": {"error": "provider timed out"}}, None, "provider timed out"),
+        (
+            {"result": {"error": {"code": "invalid_input", "message": "bad size"}}},
+            "invalid_input",
+            "bad size",
+        ),
+        ({}, None, None),
+    ],
+    ids=["top-level", "result-string", "result-object", "none"],
+)
+async def test_job_failed_error_carries_the_code_and_message(
+    server: HostileServer, extra: dict[str, object], code: str | None, message: str | None
+) -> None:
+    server.on("GET", "/jobs/", respond(200, json=job_json("job-1", "failed", **extra)))
+    async with client(server) as krea:
+        with pytest.raises(JobFailedError) as info:
+            await krea.jobs.wait("job-1", deadline=5)
+    assert (info.value.code, info.value.error_message) == (code, message)
+    if message:
+        assert message in str(info.value)
+    if code:
+        assert code in str(info.value)
