@@ -235,7 +235,8 @@ class ModelUnavailableError(APIStatusError):
             return value[:300] if isinstance(value, str) and value else None
 
         path = response.request.url.path
-        self.model = path.removeprefix("/generate/").strip("/") or None
+        model = path.split("/generate/", 1)[1] if "/generate/" in path else ""
+        self.model = model.strip("/") or None
         self.reason = text("reason")
         self.sunset_date = text("sunset_date")
         self.replacement = text("replacement")

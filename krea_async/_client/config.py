@@ -21,7 +21,7 @@ from .._http._transports.choice import HttpTransportChoice, make_transport
 from .._http.credentials import Secret, check_api_key
 from .._http.retry import RetryPolicy
 from .._http.transport import DEFAULT_TIMEOUT, SharedState
-from .._http.urls import check_base_url
+from .._http.urls import DEFAULT_BASE_URL, check_base_url
 from .._jobs.poller import POLLING_MODES, PollingMode
 from .._jobs.polling import CancelFailedCallback, PollingSettings
 from .._types import NotGiven, given
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 
-DEFAULT_BASE_URL = "https://api.krea.ai"
 """Krea's API; no version prefix (https://docs.krea.ai)."""
 
 

@@ -292,7 +292,7 @@ def _redact_response(response: httpx.Response, secret: Secret | None) -> None:
 
 
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth
+    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth, *, where: str = ""
 ) -> tuple[object, httpx.Response]:
     """Send one request; return ``(parsed JSON body or None, response)`` for a 2xx.
 
@@ -306,6 +306,7 @@ async def send(
     when ``client`` was closed. The key of ``auth`` is redacted from whatever the
     error keeps (message, body, response, the request's ``Authorization`` header),
     and the ``httpx`` exception is chained only as a :func:`detached` copy.
+    ``where`` ends a connection error's message (which server was tried).
     """
     method = request.method
     secret = auth.secret if isinstance(auth, BearerAuth) else None
@@ -347,7 +348,7 @@ async def send(
         # Raised outside the ``except`` block, so that the original exception (its
         # traceback's frames hold the header) is neither __cause__ nor __context__.
         error, cause = (
-            connection_error(failure, method, request.url, secret),
+            connection_error(failure, method, request.url, secret, where=where),
             detached(failure, secret),
         )
         del failure
