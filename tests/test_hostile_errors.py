@@ -322,3 +322,91 @@ async def test_job_failed_error_carries_the_code_and_message(
         assert message in str(info.value)
     if code:
         assert code in str(info.value)
+
+
+# ------------------------------------------- redirects into the network, every transport
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_redirect_to_a_name_resolving_inside_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    anyio_backend: str,
+    transport: str,
+) -> None:
+    """127.0.0.2 stands for a public CDN (the rule is narrowed for the test), 127.0.0.1
+    for the internal network; ``intranet.test`` resolves to 127.0.0.1 (a resolver
+    stub). The internal server must never see a request, on either transport."""
+    if transport == "aiohttp":
+        if anyio_backend != "asyncio":
+            pytest.skip("aiohttp runs on asyncio only")
+        pytest.importorskip("httpx_aiohttp")
+    from krea_async._http import addresses
+
+    real_rule = addresses.is_internal_address
+    monkeypatch.setattr(
+        addresses,
+        "is_internal_address",
+        lambda ip: str(ip) != "127.0.0.2" and real_rule(ip),
+    )
+    real_resolve = addresses.resolve_host
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == "intranet.test":
+            return ["127.0.0.1"]
+        return await real_resolve(host, port)
+
+    monkeypatch.setattr(addresses, "resolve_host", resolve)
+    with HostileServer() as internal, HostileServer(host="127.0.0.2") as cdn:
+        internal.on("GET", "/", respond(200, PNG, content_type="image/png"))
+        cdn.on(
+            "GET",
+            "/a.png",
+            respond(302, headers=[("Location", f"http://intranet.test:{internal.port}/x.png")]),
+        )
+        async with AsyncKrea(  # type: ignore[call-arg]
+            api_key=KEY, base_url=cdn.url, http_transport=transport, allow_insecure_http=True
+        ) as krea:
+            with pytest.raises(DownloadError, match="internal network") as info:
+                await krea.download(f"{cdn.url}/a.png", tmp_path / "a.png")
+        assert "intranet.test resolves to 127.0.0.1" in str(info.value)
+        assert internal.count("GET", "/") == 0  # refused before connecting
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_redirect_to_a_public_name_is_followed_through_the_checked_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, anyio_backend: str, transport: str
+) -> None:
+    if transport == "aiohttp":
+        if anyio_backend != "asyncio":
+            pytest.skip("aiohttp runs on asyncio only")
+        pytest.importorskip("httpx_aiohttp")
+    from krea_async._http import addresses
+
+    real_rule = addresses.is_internal_address
+    monkeypatch.setattr(
+        addresses, "is_internal_address", lambda ip: str(ip) != "127.0.0.2" and real_rule(ip)
+    )
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert host == "files.test"
+        return ["127.0.0.2"]
+
+    monkeypatch.setattr(addresses, "resolve_host", resolve)
+    with HostileServer(host="127.0.0.2") as cdn:
+        cdn.on("GET", "/b.png", respond(200, PNG, content_type="image/png"))
+        cdn.on(
+            "GET",
+            "/a.png",
+            respond(302, headers=[("Location", f"http://files.test:{cdn.port}/b.png")]),
+        )
+        async with AsyncKrea(  # type: ignore[call-arg]
+            api_key=KEY, base_url=cdn.url, http_transport=transport, allow_insecure_http=True
+        ) as krea:
+            path = await krea.download(f"{cdn.url}/a.png", tmp_path / "a.png")
+        assert path.read_bytes() == PNG
+        # Sent to the checked address with the name kept for Host.
+        assert cdn.requests[-1].headers["host"] == f"files.test:{cdn.port}"
