@@ -33,13 +33,17 @@ from ._errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AssetTooLargeError,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
     ClientStateError,
     ConfigurationError,
     ConflictError,
+    DownloadError,
+    DownloadTooLargeError,
     EndpointNotFoundError,
+    EventsUnavailableError,
     InsufficientCreditsError,
     InternalServerError,
     JobCancelledError,
@@ -49,6 +53,7 @@ from ._errors import (
     JobTimeoutError,
     KreaError,
     ModelNotFoundError,
+    ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -74,22 +79,19 @@ from ._models import (
     Workspace,
     WorkspaceShare,
 )
-from ._resources.assets import MAX_ASSET_BYTES, AssetTooLargeError
+from ._resources.assets import MAX_ASSET_BYTES
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
 
 if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
     from . import files, inputs
     from ._spec.bundle import ModelInfo
-    from ._webhooks.events import EventsUnavailableError, JobEvents, LocalEvents
+    from ._webhooks.events import JobEvents, LocalEvents
     from ._webhooks.receiver import WebhookReceiver, WebhookResult
     from ._webhooks.redis import RedisEvents
-    from .files import DownloadError
 
 #: Public names imported on first use, and their modules (issue 8: import time).
 _LAZY = {
-    "DownloadError": ".files",  # downloads
-    "EventsUnavailableError": "._webhooks.events",  # the job-event bus (webhooks)
     "JobEvents": "._webhooks.events",
     "LocalEvents": "._webhooks.events",
     "ModelInfo": "._spec.bundle",  # the bundled spec
@@ -119,6 +121,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DownloadError",
+    "DownloadTooLargeError",
     "EndpointNotFoundError",
     "EventsUnavailableError",
     "InsufficientCreditsError",
@@ -140,6 +143,7 @@ __all__ = [
     "LocalEvents",
     "ModelInfo",
     "ModelNotFoundError",
+    "ModelUnavailableError",
     "NodeApp",
     "NotFoundError",
     "NotGiven",

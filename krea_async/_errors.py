@@ -30,13 +30,17 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AssetTooLargeError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
     "ClientStateError",
     "ConfigurationError",
     "ConflictError",
+    "DownloadError",
+    "DownloadTooLargeError",
     "EndpointNotFoundError",
+    "EventsUnavailableError",
     "InsufficientCreditsError",
     "InternalServerError",
     "JobCancelledError",
@@ -46,6 +50,7 @@ __all__ = [
     "JobTimeoutError",
     "KreaError",
     "ModelNotFoundError",
+    "ModelUnavailableError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -206,6 +211,47 @@ class EndpointNotFoundError(NotFoundError):
     hint = "no such generation endpoint; see krea.models.list() for the known models"
 
 
+class ModelUnavailableError(APIStatusError):
+    """410 ``model_unavailable``: the model (generation endpoint) was retired by Krea.
+
+    Krea answers ``410 Gone`` once a deprecated model passes its sunset date
+    (https://docs.krea.ai/developers/deprecations), with a body
+    ``{"error": "model_unavailable", "reason", "message", "sunset_date",
+    "replacement", "migration_url"}``. A 410 is final: it is never retried.
+
+    Attributes (each ``None`` when the body leaves it out): ``model`` (the
+    endpoint asked for, from the request path, e.g. ``"video/openai/sora-2"``),
+    ``reason`` (e.g. ``"deprecated"``), ``sunset_date`` (``"YYYY-MM-DD"``),
+    ``replacement`` (the endpoint to use instead) and ``migration_url``.
+    """
+
+    hint = "the model is gone; see krea.models.list() (or `krea-async models list`)"
+
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        info = body if isinstance(body, dict) else {}
+
+        def text(key: str) -> str | None:
+            value = info.get(key)
+            return value[:300] if isinstance(value, str) and value else None
+
+        path = response.request.url.path
+        model = path.split("/generate/", 1)[1] if "/generate/" in path else ""
+        self.model = model.strip("/") or None
+        self.reason = text("reason")
+        self.sunset_date = text("sunset_date")
+        self.replacement = text("replacement")
+        self.migration_url = text("migration_url")
+        detail = text("message") or (message if message != "model_unavailable" else "")
+        parts = [f"model {self.model!r} is no longer available"]
+        if self.sunset_date:
+            parts.append(f"(sunset {self.sunset_date})")
+        if self.replacement:
+            parts.append(f"; use {self.replacement!r} instead")
+        if detail:
+            parts.append(f": {detail}")
+        super().__init__(" ".join(parts).replace(" ;", ";"), response=response, body=body)
+
+
 class ModelNotFoundError(KreaError, KeyError):
     """``krea.models.get()`` / ``get_schema()``: the bundled spec has no such model.
 
@@ -263,6 +309,75 @@ class APIResponseValidationError(KreaError):
         self.message = message
         self.response = response
         self.body = body
+
+
+class DownloadError(KreaError):
+    """A result file could not be downloaded safely.
+
+    Raised by :func:`krea_async.files.download` (and ``result.save()``,
+    ``krea.download()``) for an HTTP error status (``status_code`` is set; result
+    URLs expire, so a 403 or 404 often means "too old": fetch the job again), a
+    response that is not a media file (for example an HTML error page served with
+    200), a stacked or unknown ``Content-Encoding``, an invalid URL, a redirect to
+    a non-HTTPS URL (other than loopback), a redirect into a loopback, link-local
+    or private network from a URL outside one, too many redirects, or a file that
+    cannot be written (the ``OSError`` is chained as ``__cause__``).
+
+    ``url`` is the URL asked for (in full; messages show at most 200 characters of
+    it, without its query string, which often holds a signature). ``job_id`` is
+    the job whose result it is, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status_code: int | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code
+        self.job_id = job_id
+
+
+class DownloadTooLargeError(DownloadError):
+    """The file is larger than the download's ``max_bytes`` cap (bytes).
+
+    Raised as soon as the announced ``Content-Length`` or the decoded bytes
+    received pass the cap; nothing is left on disk. ``max_bytes`` is the cap.
+    """
+
+    def __init__(
+        self, message: str, *, url: str, max_bytes: int, job_id: str | None = None
+    ) -> None:
+        super().__init__(message, url=url, job_id=job_id)
+        self.max_bytes = max_bytes
+
+
+class AssetTooLargeError(KreaError, ValueError):
+    """The file is over Krea's 75 MB upload limit (``krea.assets.upload()``); raised
+    before anything is sent.
+
+    ``size`` and ``limit`` are in bytes (``limit`` is
+    :data:`krea_async.MAX_ASSET_BYTES`, Krea's "75MB" taken as 75 * 1024 * 1024).
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"file is {size} bytes; Krea accepts assets up to {limit} bytes (75 MB)")
+        self.size = size
+        self.limit = limit
+
+
+class EventsUnavailableError(KreaError):
+    """A job-event bus (:class:`~krea_async.RedisEvents`, :class:`~krea_async.LocalEvents`)
+    cannot be used, e.g. Redis is down or the bus was closed.
+
+    Raised by the bus's methods; ``subscribe()`` and ``jobs.wait()`` catch it and
+    fall back to polling the API, so it reaches user code only from direct calls
+    on a bus.
+    """
 
 
 CLOCK_SKEW_MARGIN = 60.0
@@ -337,9 +452,27 @@ class JobError(KreaError):
 
 class JobFailedError(JobError):
     """The job ended ``failed`` (provider error, invalid parameters, moderation, or
-    Krea's automatic time-out). Failed jobs are not billed.
-    The failure details, whose shape Krea does not document, are in
-    ``job.result.error``."""
+    Krea's automatic time-out; https://docs.krea.ai/developers/job-lifecycle).
+    Failed jobs are not billed.
+
+    ``code`` and ``error_message`` are the failure's code and message (each
+    ``None`` when Krea sent none), read from the job's ``result.error`` (a string,
+    or an object) or from a top-level ``error`` object ``{"code", "message"}`` (the
+    shape Krea's Enhance reference shows). The raw details stay in ``job.raw``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        job: Job | None,
+        code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id, job=job)
+        self.code = code
+        self.error_message = error_message
 
 
 class JobCancelledError(JobError):

@@ -20,7 +20,6 @@ and a size cap and a total deadline bound each download.
 
 from __future__ import annotations
 
-from ._files.checks import DownloadError, DownloadTooLargeError
 from ._files.download import (
     DOWNLOAD_DEADLINE,
     DOWNLOAD_MAX_BYTES,
@@ -44,8 +43,6 @@ __all__ = [
     "DOWNLOAD_MAX_BYTES",
     "MAX_FILE_NAME_CHARS",
     "MAX_REDIRECTS",
-    "DownloadError",
-    "DownloadTooLargeError",
     "FileInput",
     "data_uri",
     "download",

@@ -25,7 +25,6 @@ import anyio
 from ._jobs.outcome import cancel_quietly
 from ._models import Job
 from ._webhooks.events import (
-    EventsUnavailableError,
     JobEvents,
     LocalEvents,
     status_rank,
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClientWatch",
-    "EventsUnavailableError",
     "JobEvents",
     "LocalEvents",
     "RedisEvents",

@@ -337,7 +337,6 @@ WEBHOOK_NAMES = (
     "JobEvents",
     "LocalEvents",
     "RedisEvents",
-    "EventsUnavailableError",
 )
 
 

@@ -28,13 +28,13 @@ from krea_async import (
     APITimeoutError,
     AsyncKrea,
     DownloadError,
+    DownloadTooLargeError,
     JobSettings,
     KreaError,
     SubscribeResult,
     files,
     parse_job,
 )
-from krea_async.files import DownloadTooLargeError
 
 pytestmark = pytest.mark.anyio
 

@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "_http.urls",
+        "_http.body",
+        "_http.addresses",
         "_http.credentials",
         "_converter",
         "_spec.inputs_runtime",
@@ -58,6 +60,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_files.download",
         "_http.pool",
         "_http._transports.choice",
+        "_http._transports._aiohttp",
         "_jobs.poller",
     ),
     ("_http.request", "_jobs.polling", "_jobs.results"),

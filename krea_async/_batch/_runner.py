@@ -323,7 +323,7 @@ class Batch:
 
     def _wait_failed(self, line: BatchLine, job_id: str, exc: KreaError) -> None:
         if isinstance(exc, JobFailedError):
-            message = (exc.job.result.error_message if exc.job else None) or str(exc)
+            message = exc.error_message or exc.code or str(exc)
             self._db.set(line.name, LineState.FAILED, error=message)
             self._errors[line.name] = message
         elif isinstance(exc, JobCancelledError):

@@ -21,7 +21,7 @@ from .._http._transports.choice import default_transport
 from .._http.credentials import Secret, check_api_key
 from .._http.retry import RetryPolicy
 from .._http.transport import DEFAULT_TIMEOUT, SharedState
-from .._http.urls import check_base_url
+from .._http.urls import DEFAULT_BASE_URL, check_base_url
 from .._jobs.polling import PollingSettings
 from .._types import NotGiven, given
 from .._version import __version__
@@ -37,9 +37,6 @@ __all__ = [
 
 
 T = TypeVar("T")
-
-DEFAULT_BASE_URL = "https://api.krea.ai"
-"""Krea's API; no version prefix (https://docs.krea.ai)."""
 
 
 @attrs.frozen(kw_only=True)

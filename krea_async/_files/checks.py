@@ -1,112 +1,17 @@
-"""Download errors, and the checks on the URLs a server gives: scheme, host, redirects
-into internal networks (public names in :mod:`krea_async.files`)."""
+"""The checks on the URLs a server gives: scheme, host, redirects into internal
+networks (the address rule itself is :mod:`krea_async._http.addresses`)."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+from typing import NoReturn
 
 import httpx
 
-from .._errors import KreaError
+from .._errors import DownloadError
 from .._http.urls import is_loopback_host
 from .names import _of_job, _short_url
 
-__all__ = ["DownloadError", "DownloadTooLargeError"]
-
-
-class DownloadError(KreaError):
-    """A result file could not be downloaded safely.
-
-    Raised for an HTTP error status (``status_code`` is set; result URLs expire, so
-    a 403 or 404 often means "too old": fetch the job again), a response that is
-    not a media file (for example an HTML error page served with 200), an invalid
-    URL, a redirect to a non-HTTPS URL (other than loopback), a redirect into a
-    loopback, link-local or private network from a URL outside one, too many
-    redirects, or a file that cannot be written (the ``OSError`` is chained as
-    ``__cause__``).
-
-    ``url`` is the URL asked for (in full; messages show at most 200 characters of
-    it, without its query string, which often holds a signature). ``job_id`` is
-    the job whose result it is, when known.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str,
-        status_code: int | None = None,
-        job_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status_code = status_code
-        self.job_id = job_id
-
-
-class DownloadTooLargeError(DownloadError):
-    """The file is larger than the download's ``max_bytes`` cap (bytes).
-
-    Raised as soon as the announced ``Content-Length`` or the decoded bytes
-    received pass the cap; nothing is left on disk. ``max_bytes`` is the cap.
-    """
-
-    def __init__(
-        self, message: str, *, url: str, max_bytes: int, job_id: str | None = None
-    ) -> None:
-        super().__init__(message, url=url, job_id=job_id)
-        self.max_bytes = max_bytes
-
-
-def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, link-local, private (RFC 1918, fc00::/7), shared (100.64/10),
-    unspecified, multicast or reserved: not a place a public CDN sends you."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_loopback
-        or ip.is_link_local
-        or ip.is_private
-        or ip.is_unspecified
-        or ip.is_multicast
-        or ip.is_reserved
-        or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED_V4)
-    )
-
-
-_SHARED_V4 = ipaddress.IPv4Network("100.64.0.0/10")
-
-
-def _internal_host(host: str) -> bool:
-    """Whether ``host`` names an internal address without a DNS lookup: ``localhost``
-    names, and literal IPs in any form the resolver accepts (``127.1``,
-    ``2130706433``, ``0x7f.0.0.1``, ``[::ffff:127.0.0.1]``)."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return _internal_ip(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        pass
-    if host and all(c in "0123456789abcdefx." for c in host):
-        try:
-            return _internal_ip(ipaddress.IPv4Address(socket.inet_aton(host)))
-        except OSError:
-            return False
-    return False
-
-
-def _peer_ip(response: httpx.Response) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address the response actually came from, when the transport says."""
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return None
-    try:
-        addr = stream.get_extra_info("server_addr")
-        return ipaddress.ip_address(str(addr[0]).split("%", 1)[0]) if addr else None
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return None
+__all__: list[str] = []
 
 
 def _parse_url(
@@ -147,7 +52,7 @@ def _is_loopback(url: httpx.URL) -> bool:
     return is_loopback_host(url.host)
 
 
-def _refuse_internal(url: httpx.URL, original: str, job_id: str | None, where: str) -> None:
+def _refuse_internal(url: httpx.URL, original: str, job_id: str | None, where: str) -> NoReturn:
     raise DownloadError(
         f"refusing a redirect from {_short_url(original)} into an internal network "
         f"({where}: {_short_url(url)}){_of_job(job_id)}",

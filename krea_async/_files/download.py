@@ -13,16 +13,17 @@ from pathlib import Path
 import anyio
 import httpx
 
-from .._errors import APIConnectionError, APITimeoutError
-from .checks import (
-    DownloadError,
-    _check_scheme,
-    _internal_host,
-    _internal_ip,
-    _parse_url,
-    _peer_ip,
-    _refuse_internal,
+from .._errors import APIConnectionError, APITimeoutError, DownloadError
+from .._http._transports.choice import default_transport
+from .._http.addresses import (
+    PUBLIC_ONLY,
+    AddressRefused,
+    is_internal_host,
+    peer_address,
+    reaches_internal,
 )
+from .._http.transport import connection_error, detached
+from .checks import _check_scheme, _parse_url, _refuse_internal
 from .io import _write_response
 from .names import (
     _numbered_name,
@@ -77,9 +78,12 @@ async def download(
     (169.254/16, fe80::/10), private (10/8, 172.16/12, 192.168/16, fc00::/7),
     shared (100.64/10) or unspecified addresses unless ``url`` itself led to such
     an address (so a server on loopback can redirect on loopback). Literal IPs and
-    ``localhost`` names are refused before connecting; a host name is checked by
-    the address the connection actually reached, before any byte of the body is
-    read (no DNS lookup of our own, so DNS rebinding does not get around it).
+    ``localhost`` names are refused before connecting; a host name is resolved,
+    every address checked, and the connection made to a checked address, on the
+    SDK's own transports (httpx's and aiohttp's), so DNS rebinding does not get
+    around it. With an ``http_client`` of your own, the address the connection
+    reached is checked instead (when its transport reports it, as httpx's does),
+    before any byte of the body is read. The rule: :mod:`krea_async._http.addresses`.
 
     ``timeout`` is the per-request HTTP timeout in seconds; ``deadline`` bounds the
     whole download in seconds (default :data:`DOWNLOAD_DEADLINE`; ``None``: no
@@ -128,7 +132,9 @@ async def _download(
     started = time.monotonic()
     logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), target)
     owns = http_client is None
-    client = http_client or httpx.AsyncClient(timeout=timeout)
+    client = http_client or httpx.AsyncClient(
+        timeout=timeout, transport=default_transport(httpx.Limits())
+    )
     try:
         with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
             path, size = await _fetch(
@@ -185,34 +191,34 @@ async def _fetch(
     _check_scheme(current, allow_http=allow_http, original=url, job_id=job_id)
     origin_internal: bool | None = None  # decided on the first redirect
     for hop in range(MAX_REDIRECTS + 1):
-        if hop and not origin_internal and _internal_host(current.host):
+        public_only = bool(hop and not origin_internal)
+        if public_only and is_internal_host(current.host):
             _refuse_internal(current, url, job_id, "address")
         try:
             request = client.build_request(
-                "GET", current, timeout=timeout, headers={"Accept-Encoding": "identity"}
+                "GET",
+                current,
+                timeout=timeout,
+                headers={"Accept-Encoding": "identity"},
+                extensions={PUBLIC_ONLY: True} if public_only else None,
             )
             response = await client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(
-                f"download of {_short_url(url)}{_of_job(job_id)} timed out",
-                method="GET",
-                url=url,
-                request_sent=True,
-            ) from exc
+        except AddressRefused as exc:
+            _refuse_internal(current, url, job_id, f"{exc.host} resolves to {exc.address}")
         except httpx.HTTPError as exc:
-            raise APIConnectionError(
-                f"download of {_short_url(url)}{_of_job(job_id)} failed: {type(exc).__name__}",
-                method="GET",
-                url=url,
-                request_sent=not isinstance(exc, httpx.ConnectError),
-            ) from exc
+            error = connection_error(
+                exc,
+                "GET",
+                httpx.URL(url),
+                subject=f"download of {_short_url(url)}{_of_job(job_id)}",
+            )
+            raise error from detached(exc)
         try:
-            peer = _peer_ip(response)
+            peer = peer_address(response)
             if hop == 0:
-                origin_internal = (
-                    _internal_ip(peer) if peer is not None else _internal_host(current.host)
-                )
-            elif not origin_internal and peer is not None and _internal_ip(peer):
+                origin_internal = reaches_internal(peer, current.host)
+            elif public_only and peer is not None and reaches_internal(peer, current.host):
+                # An http_client of the caller's own: checked once connected.
                 _refuse_internal(current, url, job_id, f"connected to {peer}")
             if response.is_redirect:
                 location = response.headers.get("location", "")

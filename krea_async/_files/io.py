@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import zlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import httpx
 
-from .._errors import APIConnectionError
-from .checks import DownloadError, DownloadTooLargeError
+from .._errors import DownloadError, DownloadTooLargeError
+from .._http.body import BodyRefused, BodyTooLarge, content_encoding, decoded_chunks
+from .._http.transport import connection_error, detached
 from .names import _extension, _name_from_url, _of_job, _short_url, _url_suffix
 
 _ACCEPTED_DOWNLOAD_TYPES = ("image/", "video/", "audio/", "model/", "application/octet-stream")
@@ -51,55 +51,6 @@ class _OutsideTarget(Exception):
     pass
 
 
-_DECODE_STEP = 1024 * 1024
-
-
-async def _decoded(
-    response: httpx.Response, encoding: str, short: str, url: str, job_id: str | None
-) -> AsyncGenerator[bytes, None]:
-    """The body, decoded at most 1 MiB at a time whatever the compression ratio.
-
-    httpx's own decoders inflate each network read in one piece (a 64 KiB read of
-    a gzip bomb is 64 MiB in memory), so gzip and deflate are decoded here with a
-    bounded output step. Downloads ask for ``identity``; any other encoding than
-    ``gzip``, ``x-gzip`` and ``deflate`` is refused.
-    """
-    if response.is_stream_consumed:
-        # A response built in memory (a mock transport, an event hook that read it):
-        # its body is already decoded.
-        yield response.content
-        return
-    if encoding in ("", "identity"):
-        async for chunk in response.aiter_raw():
-            yield chunk
-        return
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    else:
-        raise DownloadError(
-            f"{short} answered with content encoding {encoding[:50]!r}, not identity or gzip",
-            url=url,
-            job_id=job_id,
-        )
-    try:
-        async for chunk in response.aiter_raw():
-            data = chunk
-            while data and not inflater.eof:
-                out = inflater.decompress(data, _DECODE_STEP)
-                data = inflater.unconsumed_tail
-                if out:
-                    yield out
-        rest = inflater.flush()
-    except zlib.error as exc:
-        raise DownloadError(
-            f"{short}: the {encoding} body is corrupt ({exc})", url=url, job_id=job_id
-        ) from exc
-    if rest:
-        yield rest
-
-
 async def _write_response(
     response: httpx.Response,
     target: Path,
@@ -132,15 +83,11 @@ async def _write_response(
         max_bytes=max_bytes or 0,
         job_id=job_id,
     )
-    declared = response.headers.get("content-length", "")
-    encoded = response.headers.get("content-encoding", "identity").strip().lower()
-    if (
-        max_bytes is not None
-        and declared.isdigit()
-        and encoded in ("", "identity")
-        and int(declared) > max_bytes
-    ):
-        raise too_large
+    try:
+        # Refused before any file is created; the one rule of krea_async._http.body.
+        content_encoding(response)
+    except BodyRefused as exc:
+        raise DownloadError(f"{short}: {exc}", url=url, job_id=job_id) from None
     inside: Path | None = None
     if into_dir:
         inside = target
@@ -164,21 +111,21 @@ async def _write_response(
     tmp = anyio.Path(tmp_name)
     try:
         try:
-            chunks = _decoded(response, encoded, short, url, job_id)
+            chunks = decoded_chunks(response, max_bytes)
             async with contextlib.aclosing(chunks), await anyio.open_file(tmp_name, "wb") as out:
                 async for chunk in chunks:
                     written += len(chunk)
-                    if max_bytes is not None and written > max_bytes:
-                        raise too_large
                     await out.write(chunk)
             await tmp.replace(target)
+        except BodyTooLarge:
+            raise too_large from None
+        except BodyRefused as exc:
+            raise DownloadError(f"{short}: {exc}", url=url, job_id=job_id) from None
         except httpx.HTTPError as exc:
-            raise APIConnectionError(
-                f"download of {short} was interrupted: {type(exc).__name__}",
-                method="GET",
-                url=url,
-                request_sent=True,
-            ) from exc
+            error = connection_error(
+                exc, "GET", httpx.URL(url), subject=f"download of {short}", doing="was interrupted"
+            )
+            raise error from detached(exc)
         except OSError as exc:
             raise DownloadError(
                 f"cannot write {short} to {str(target)[:300]}: {exc.strerror or exc}",

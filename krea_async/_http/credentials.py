@@ -25,9 +25,17 @@ def check_api_key(key: str) -> str:
 
     A key must be visible ASCII (``!`` to ``~``) with no whitespace or control
     character inside; else :class:`~krea_async.ConfigurationError`, whose message
-    says where the bad character is but never shows the key.
+    says where the bad character is but never shows the key. A key pasted with its
+    ``Bearer `` prefix (as it appears in an ``Authorization`` header) is refused
+    with a message saying to drop the prefix.
     """
     key = key.strip()
+    scheme, _, rest = key.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        raise ConfigurationError(
+            "the API key starts with 'Bearer '; give the key alone (the SDK adds the "
+            "'Bearer' prefix itself): drop 'Bearer ' from api_key= or KREA_API_KEY"
+        )
     for index, char in enumerate(key):
         if not "!" <= char <= "~":
             kind = (

@@ -174,9 +174,12 @@ class _Released(AsyncIterable[bytes]):
             self._pool._checkin(self._conn, self._origin)
 
 
-def lean_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+def lean_transport(
+    limits: httpx.Limits, network_backend: httpcore.AsyncNetworkBackend | None = None
+) -> httpx.AsyncHTTPTransport:
     """httpx's own transport (TLS settings from the environment as httpx does) with
-    its httpcore pool replaced by a :class:`LeanPool` of the same settings."""
+    its httpcore pool replaced by a :class:`LeanPool` of the same settings, which
+    connects through ``network_backend`` (default: httpcore's own)."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = transport._pool
     if type(pool) is httpcore.AsyncConnectionPool:
@@ -187,5 +190,6 @@ def lean_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
+            network_backend=network_backend,
         )
     return transport

@@ -48,6 +48,7 @@ from .admission import StopSignal
 from .credentials import BearerAuth, Secret
 from .retry import Outcome, RetryPolicy, decide, parse_retry_after
 from .transport import SharedState, send
+from .urls import base_url_origin
 
 __all__ = ["UPLOAD_DEADLINE", "Requester", "SubmitInfo"]
 
@@ -100,6 +101,8 @@ class Requester:
         # with_options() copies of one account share one poller. Not the key itself.
         self.account = (str(base_url), hashlib.sha256(secret.reveal().encode()).hexdigest())
         self._urls: dict[str, httpx.URL] = {}
+        # Named in connection errors: which server was tried, and why that one.
+        self._where = f" (base URL {str(base_url).rstrip('/')}, {base_url_origin(base_url)})"
 
     def total_deadline(self, *, upload: bool = False) -> float:
         """Seconds one API call may take in all, attempts and waits included:
@@ -193,7 +196,9 @@ class Requester:
                     )
                     t0 = time.monotonic()
                     with anyio.move_on_after(deadline - (t0 - started)):
-                        result = await send(self.state.http_client, request, self._auth)
+                        result = await send(
+                            self.state.http_client, request, self._auth, where=self._where
+                        )
                     answered = result is not None
                 except (APIStatusError, APIResponseValidationError):
                     answered = True

@@ -18,6 +18,7 @@ from .._errors import (
     ConflictError,
     InsufficientCreditsError,
     InternalServerError,
+    ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -43,18 +44,28 @@ def status_error(response: httpx.Response, body: object, message: str) -> APISta
     """Build the :class:`APIStatusError` subclass for ``response.status_code``.
 
     Statuses without a class of their own map to :class:`InternalServerError`
-    (>= 500) or :class:`APIStatusError`. Resources refine a class where they know
-    more (:func:`reclassify`).
+    (>= 500) or :class:`APIStatusError`. A 410 with ``{"error": "model_unavailable"}``
+    (or any 410 on ``/generate/...``) is :class:`ModelUnavailableError`: the model
+    passed its sunset date (https://docs.krea.ai/developers/deprecations).
+    Resources refine a class where they know more (:func:`reclassify`).
     """
     code = response.status_code
     cls: type[APIStatusError]
-    if code in _STATUS_ERRORS:
+    if code == 410 and _model_unavailable(response, body):
+        cls = ModelUnavailableError
+    elif code in _STATUS_ERRORS:
         cls = _STATUS_ERRORS[code]
     elif code >= 500:
         cls = InternalServerError
     else:
         cls = APIStatusError
     return cls(message, response=response, body=body)
+
+
+def _model_unavailable(response: httpx.Response, body: object) -> bool:
+    if isinstance(body, dict) and body.get("error") == "model_unavailable":
+        return True
+    return "/generate/" in response.request.url.path
 
 
 def reclassify(exc: APIStatusError, cls: type[APIStatusError]) -> APIStatusError:

@@ -32,6 +32,7 @@ from .._errors import (
     ClientStateError,
 )
 from .admission import Admission
+from .body import BodyRefused, BodyTooLarge, read_body
 from .credentials import REDACTED, BearerAuth, Secret
 from .status_errors import error_message_from_body, status_error
 
@@ -56,7 +57,8 @@ DEFAULT_MAX_CONNECTIONS = 100
 """Default size of the connection pool, and of the admission limit in front of it."""
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-"""Largest JSON response body read into memory (bytes); larger is an error."""
+"""Largest JSON response body read into memory (bytes), counted on the decoded
+bytes as they are decoded; larger is an error."""
 
 
 _MESSAGE_CHARS = 300
@@ -212,18 +214,31 @@ def _close_orphaned_connections(client: httpx.AsyncClient) -> int:
 
 
 def connection_error(
-    exc: httpx.HTTPError, method: str, url: httpx.URL, secret: Secret | None = None
+    exc: httpx.HTTPError,
+    method: str,
+    url: httpx.URL,
+    secret: Secret | None = None,
+    *,
+    subject: str | None = None,
+    doing: str = "failed",
+    where: str = "",
 ) -> APIConnectionError:
     """The :class:`~krea_async.APIConnectionError` (or :class:`~krea_async.APITimeoutError`)
-    for an ``httpx`` transport exception; ``request_sent`` is ``False`` only when the
-    connection was never established. Chain it to :func:`detached` (a copy of
-    ``exc`` without traceback, context or key), not to ``exc`` itself: ``exc``'s
-    request and its traceback's frames hold the ``Authorization`` header."""
+    for an ``httpx`` transport exception: the one mapping, for API calls and
+    downloads. ``request_sent`` is ``False`` only when the connection was never
+    established. The message reads ``"<subject> <doing>: <Type>: <detail><where>"``:
+    ``subject`` names the exchange (default ``"<METHOD> <path>"``), ``where`` says
+    which server was tried (the API's base URL and where it came from). Chain it
+    to :func:`detached` (a copy of ``exc`` without traceback, context or key), not
+    to ``exc`` itself: ``exc``'s request and its traceback's frames hold the
+    ``Authorization`` header."""
     method = method.upper()
+    if subject is None:
+        subject = f"{method} {url.path}"
     if isinstance(exc, httpx.TimeoutException):
         sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
         return APITimeoutError(
-            f"{method} {url.path} timed out ({type(exc).__name__})",
+            f"{subject} timed out ({type(exc).__name__}){where}",
             method=method,
             url=str(url),
             request_sent=sent,
@@ -231,7 +246,7 @@ def connection_error(
     sent = not isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol))
     detail = _short(str(exc), secret)
     return APIConnectionError(
-        f"{method} {url.path} failed: {type(exc).__name__}: {detail}",
+        f"{subject} {doing}: {type(exc).__name__}: {detail}{where}",
         method=method,
         url=str(url),
         request_sent=sent,
@@ -267,24 +282,6 @@ def detached(exc: httpx.HTTPError, secret: Secret | None = None) -> httpx.HTTPEr
 _EMPTY_STREAM = httpx.ByteStream(b"")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _redact_response(response: httpx.Response, secret: Secret | None) -> None:
     """Errors keep the response, and so its request: keep no key in either."""
     response.request.headers["Authorization"] = f"Bearer {REDACTED}"
@@ -295,7 +292,7 @@ def _redact_response(response: httpx.Response, secret: Secret | None) -> None:
 
 
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth
+    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth, *, where: str = ""
 ) -> tuple[object, httpx.Response]:
     """Send one request; return ``(parsed JSON body or None, response)`` for a 2xx.
 
@@ -303,10 +300,13 @@ async def send(
     :class:`~krea_async.APIConnectionError` / :class:`~krea_async.APITimeoutError`
     when no response came, :class:`~krea_async.APIResponseValidationError` for a 2xx
     body that is not strict JSON (see :func:`~krea_async._converter.loads_json`) or
-    over :data:`MAX_RESPONSE_BYTES`, and :class:`~krea_async.ClientClosedError`
+    over :data:`MAX_RESPONSE_BYTES` once decoded, or with a stacked or unknown
+    ``Content-Encoding`` (the body is read by :mod:`krea_async._http.body`, the
+    one reader of API answers and downloads), and :class:`~krea_async.ClientClosedError`
     when ``client`` was closed. The key of ``auth`` is redacted from whatever the
     error keeps (message, body, response, the request's ``Authorization`` header),
     and the ``httpx`` exception is chained only as a :func:`detached` copy.
+    ``where`` ends a connection error's message (which server was tried).
     """
     method = request.method
     secret = auth.secret if isinstance(auth, BearerAuth) else None
@@ -315,7 +315,7 @@ async def send(
         response = await client.send(request, auth=auth, stream=True)
         _redact_response(response, secret)
         try:
-            raw = await _read_capped(response, MAX_RESPONSE_BYTES)
+            raw = await read_body(response, MAX_RESPONSE_BYTES)
         finally:
             await response.aclose()
             # httpx's streamed Response and its BoundAsyncStream refer to each other,
@@ -325,10 +325,17 @@ async def send(
             response.stream = _EMPTY_STREAM
     except httpx.HTTPError as exc:
         failure = exc
-    except _BodyTooLarge:
-        message = f"response body larger than {MAX_RESPONSE_BYTES} bytes"
+    except (BodyTooLarge, BodyRefused) as exc:
+        if isinstance(exc, BodyTooLarge):
+            message = f"response body larger than {MAX_RESPONSE_BYTES} bytes (decoded)"
+        else:
+            message = f"unreadable response body: {exc}"
         if response.is_success:
-            raise APIResponseValidationError(message, response=response, body=None) from None
+            raise APIResponseValidationError(
+                f"{method} {request.url.path} returned {response.status_code}: {message}",
+                response=response,
+                body=None,
+            ) from None
         raise status_error(response, None, message) from None
     except RuntimeError as exc:
         if client.is_closed:
@@ -341,7 +348,7 @@ async def send(
         # Raised outside the ``except`` block, so that the original exception (its
         # traceback's frames hold the header) is neither __cause__ nor __context__.
         error, cause = (
-            connection_error(failure, method, request.url, secret),
+            connection_error(failure, method, request.url, secret, where=where),
             detached(failure, secret),
         )
         del failure

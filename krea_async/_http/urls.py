@@ -3,11 +3,13 @@
 One place for each: :func:`normalize_endpoint` (what the client, the CLI and the
 fake use to read ``"image/bfl/flux-1-dev"`` / ``"/generate/image/..."``),
 :func:`split_endpoint`, :func:`resource_path`, :func:`webhook_headers`,
-:func:`webhook_base_url`, :func:`is_loopback_host` and :func:`check_base_url`.
+:func:`webhook_base_url`, :func:`is_loopback_host`, :func:`check_base_url` and
+:func:`base_url_origin` (which says where a base URL came from, for messages).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -19,6 +21,8 @@ from .._errors import ConfigurationError
 
 __all__ = [
     "CATEGORIES",
+    "DEFAULT_BASE_URL",
+    "base_url_origin",
     "check_base_url",
     "is_loopback_host",
     "normalize_endpoint",
@@ -27,6 +31,9 @@ __all__ = [
     "webhook_base_url",
     "webhook_headers",
 ]
+
+DEFAULT_BASE_URL = "https://api.krea.ai"
+"""The API's base URL when neither ``base_url=`` nor ``$KREA_BASE_URL`` is given."""
 
 #: The generation categories of Krea's ``/generate/{category}/...`` paths.
 CATEGORIES = ("image", "video", "enhance")
@@ -125,3 +132,17 @@ def check_base_url(base_url: httpx.URL, *, allow_insecure_http: bool) -> None:
             "use https://, or a loopback address (in Python, AsyncKrea(allow_insecure_http=True) "
             "opts in)"
         )
+
+
+def base_url_origin(base_url: httpx.URL) -> str:
+    """Where ``base_url`` came from, for error messages: ``"from KREA_BASE_URL"``,
+    ``"the default"`` (:data:`DEFAULT_BASE_URL`) or ``"from base_url="``; read from
+    the environment when asked (the client resolves ``base_url=`` first, then
+    ``$KREA_BASE_URL``, then the default)."""
+    env = os.environ.get("KREA_BASE_URL", "").strip()
+    with contextlib.suppress(httpx.InvalidURL):
+        if env and httpx.URL(env) == base_url:
+            return "from KREA_BASE_URL"
+    if base_url == httpx.URL(DEFAULT_BASE_URL):
+        return "the default; set KREA_BASE_URL or base_url= for another"
+    return "from base_url="

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 
@@ -19,7 +19,14 @@ from .._errors import APITimeoutError, JobCancelledError, JobFailedError, KreaEr
 from .._models import Job, JobStatus
 from .._types import QueueUpdateCallback
 
-__all__ = ["CancelFailedCallback", "CancelJob", "cancel_quietly", "notify", "raise_for_outcome"]
+__all__ = [
+    "CancelFailedCallback",
+    "CancelJob",
+    "cancel_quietly",
+    "failure_detail",
+    "notify",
+    "raise_for_outcome",
+]
 
 logger = logging.getLogger("krea_async")
 
@@ -84,14 +91,47 @@ async def cancel_quietly(
     return False
 
 
+def failure_detail(job: Job) -> tuple[str | None, str | None]:
+    """``(code, message)`` of a failed job, each ``None`` when Krea sent none.
+
+    Read from ``result.error`` (a string: the message; an object: its ``code`` and
+    ``message``) and from a top-level ``error`` object ``{"code", "message"}``
+    (the shape Krea's Enhance reference shows; a string there is the message).
+    Job lifecycle: https://docs.krea.ai/developers/job-lifecycle
+    """
+    code: str | None = None
+    message: str | None = None
+    for err in (job.result.error, job.raw.get("error")):
+        if isinstance(err, str) and err.strip():
+            message = message or err.strip()[:2000]
+        elif isinstance(err, Mapping):
+            value = err.get("code")
+            if code is None and isinstance(value, (str, int)) and str(value).strip():
+                code = str(value).strip()[:200]
+            if message is None:
+                for key in ("message", "reason", "detail"):
+                    value = err.get(key)
+                    if isinstance(value, str) and value.strip():
+                        message = value.strip()[:2000]
+                        break
+    if message is None and job.result.error is not None and code is None:
+        message = job.result.error_message
+    return code, message
+
+
 def raise_for_outcome(job: Job) -> Job:
     """Return a ``completed`` job; raise :class:`JobFailedError` / :class:`JobCancelledError`."""
     if job.status is JobStatus.FAILED:
-        detail = job.result.error_message
+        code, detail = failure_detail(job)
+        text = detail or code
+        if code and detail and code not in detail:
+            text = f"{detail} ({code})"
         raise JobFailedError(
-            f"job {job.job_id} failed" + (f": {detail}" if detail else ""),
+            f"job {job.job_id} failed" + (f": {text}" if text else ""),
             job_id=job.job_id,
             job=job,
+            code=code,
+            error_message=detail,
         )
     if job.status is JobStatus.CANCELLED:
         raise JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, job=job)

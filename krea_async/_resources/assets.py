@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .._errors import KreaError
+from .._errors import AssetTooLargeError
 from .._http.urls import resource_path
 from .._models import Asset, AssetPage
 from ._base import Resource, follow_cursor, paging
@@ -21,25 +21,13 @@ from ._base import Resource, follow_cursor, paging
 if TYPE_CHECKING:
     from ..files import FileInput
 
-__all__ = ["MAX_ASSET_BYTES", "AssetTooLargeError", "Assets"]
+__all__ = ["MAX_ASSET_BYTES", "Assets"]
 
 MAX_ASSET_BYTES = 75 * 1024 * 1024
 """Krea's upload limit, "75MB", taken as 75 * 1024 * 1024 bytes (the one definition;
 exported as ``krea_async.MAX_ASSET_BYTES``)."""
 
 _UPLOAD = ("uploaded an asset", "`krea.assets.list()`")
-
-
-class AssetTooLargeError(KreaError, ValueError):
-    """The file is over Krea's 75 MB upload limit; raised before anything is sent.
-
-    ``size`` and ``limit`` are in bytes.
-    """
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"file is {size} bytes; Krea accepts assets up to {limit} bytes (75 MB)")
-        self.size = size
-        self.limit = limit
 
 
 def _asset_path(asset_id: str) -> str:

@@ -36,13 +36,14 @@ import anyio
 if TYPE_CHECKING:
     pass
 
+from .._errors import EventsUnavailableError
 from .._jobs.outcome import notify
 from .._jobs.polling import QueueUpdateCallback
 from .._models import Job, JobStatus
 
 __all__ = [
     "DEFAULT_TTL",
-    "EventsUnavailableError",
+    "EventsUnavailableError",  # defined in krea_async._errors
     "JobEvents",
     "LocalEvents",
     "status_rank",
@@ -82,10 +83,6 @@ def _newer(new: Job, old: Job | None) -> bool:
 def token_digest(token: str) -> str:
     """The hex SHA-256 of a webhook token: what buses store instead of the token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class EventsUnavailableError(Exception):
-    """The bus cannot be reached (e.g. Redis is down). Waiters fall back to polling."""
 
 
 @runtime_checkable
