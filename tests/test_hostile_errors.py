@@ -14,6 +14,7 @@ import gzip
 import pickle
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,7 @@ from krea_async import (
     KreaError,
     ModelUnavailableError,
     RetryPolicy,
+    aiohttp_client,
     files,
 )
 
@@ -329,6 +331,12 @@ async def test_job_failed_error_carries_the_code_and_message(
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
 
 
+def _http_client(transport: str) -> AbstractAsyncContextManager[httpx.AsyncClient | None]:
+    """The ``http_client`` of a client on ``transport``: aiohttp's, or none (the
+    client builds its own, on httpx's transport)."""
+    return aiohttp_client() if transport == "aiohttp" else nullcontext()
+
+
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 async def test_a_redirect_to_a_name_resolving_inside_is_refused_before_connecting(
     monkeypatch: pytest.MonkeyPatch,
@@ -366,9 +374,12 @@ async def test_a_redirect_to_a_name_resolving_inside_is_refused_before_connectin
             "/a.png",
             respond(302, headers=[("Location", f"http://intranet.test:{internal.port}/x.png")]),
         )
-        async with AsyncKrea(  # type: ignore[call-arg]
-            api_key=KEY, base_url=cdn.url, http_transport=transport, allow_insecure_http=True
-        ) as krea:
+        async with (
+            _http_client(transport) as http,
+            AsyncKrea(
+                api_key=KEY, base_url=cdn.url, http_client=http, allow_insecure_http=True
+            ) as krea,
+        ):
             with pytest.raises(DownloadError, match="internal network") as info:
                 await krea.download(f"{cdn.url}/a.png", tmp_path / "a.png")
         assert "intranet.test resolves to 127.0.0.1" in str(info.value)
@@ -403,9 +414,12 @@ async def test_a_redirect_to_a_public_name_is_followed_through_the_checked_pool(
             "/a.png",
             respond(302, headers=[("Location", f"http://files.test:{cdn.port}/b.png")]),
         )
-        async with AsyncKrea(  # type: ignore[call-arg]
-            api_key=KEY, base_url=cdn.url, http_transport=transport, allow_insecure_http=True
-        ) as krea:
+        async with (
+            _http_client(transport) as http,
+            AsyncKrea(
+                api_key=KEY, base_url=cdn.url, http_client=http, allow_insecure_http=True
+            ) as krea,
+        ):
             path = await krea.download(f"{cdn.url}/a.png", tmp_path / "a.png")
         assert path.read_bytes() == PNG
         # Sent to the checked address with the name kept for Host.
