@@ -31,7 +31,6 @@ LAYERS: list[tuple[str, ...]] = [
         "_spec.bundle",
         "_deprecation",
         "_version",
-        "_batch._lines",
         "_batch._progress",
     ),
     (
@@ -46,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_files.inputs",
         "_files.names",
         "_jobs.outcome",
+        "_batch._lines",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (

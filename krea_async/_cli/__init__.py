@@ -41,7 +41,6 @@ from ._inputs import parse_field as _parse_field
 from ._jobs import jobs
 from ._main import cli
 from ._models import models
-from ._output import targets as _targets
 from ._styles import styles
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "CliUsageError",
     "_build_input",
     "_parse_field",
-    "_targets",
     "cli",
     "main",
 ]

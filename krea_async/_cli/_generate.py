@@ -49,9 +49,10 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
         "-o",
         "--output",
         type=click.Path(),
-        help="Where to save the result: a file, or a directory (existing, or ending "
-        "in /; only its last part is created). Default: <job_id>.<ext> in the "
-        "current directory.",
+        help="Where to save the result: a directory (existing, ending in /, or without "
+        "extension; only its last part is created) for <job_id>.<ext>, the extension "
+        "from the file's bytes; or a file name, kept as given. Default: the current "
+        "directory.",
     )
     @click.option("--no-wait", is_flag=True, help="Submit, print the job id, and exit.")
     @click.option("--webhook-url", help="Krea POSTs the finished job there (X-Webhook-URL header).")

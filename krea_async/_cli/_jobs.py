@@ -59,8 +59,8 @@ def jobs_show(job_id: str, as_json: bool) -> None:
     "-o",
     "--output",
     type=click.Path(),
-    help="Save the result there (a file, or a directory: existing, or ending in /); "
-    "without it the URLs are printed.",
+    help="Save the result there (a file name, or a directory: existing, ending in /, "
+    "or without extension); without it the URLs are printed.",
 )
 @apply(wait_options)
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
