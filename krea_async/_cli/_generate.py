@@ -12,6 +12,7 @@ from ._errors import fail
 from ._inputs import build_input, file_ref, image_options, resolve_model, upload_refs
 from ._output import Progress, check_output, echo_json, follow, job_json, save
 from ._runtime import run, settings
+from ._safe_text import echo
 
 
 @click.group(short_help="Generate an image, a video or an enhancement.")
@@ -111,8 +112,8 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 if as_json:
                     echo_json(job_json(job))
                 else:
-                    click.echo(job.job_id)
-                    click.echo(
+                    echo(job.job_id)
+                    echo(
                         f"submitted; follow it with: krea-async jobs wait {job.job_id}",
                         err=True,
                     )
@@ -131,7 +132,7 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 return
             for path in await save(krea, final, output):
                 # With --json, stdout holds only the JSON document.
-                click.echo(f"saved {path}" if as_json else str(path), err=as_json)
+                echo(f"saved {path}" if as_json else str(path), err=as_json)
 
         run(state, go)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import click
 
 from .. import AsyncKrea, Job, JobStatus, KreaError
 from ._errors import fail
 from ._runtime import Settings
+from ._safe_text import echo, safe_text
 from ._sdk import wait
 
 #: Bound in seconds on the status check after an interrupted wait.
@@ -23,7 +23,7 @@ _CHECK_SECONDS = 5.0
 
 def echo_json(data: object) -> None:
     """Print ``data`` as indented JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    echo(json.dumps(data, indent=2, sort_keys=False, default=str), multiline=True)
 
 
 def job_json(job: Job) -> Mapping[str, Any]:
@@ -34,12 +34,13 @@ def job_json(job: Job) -> Mapping[str, Any]:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print a left-aligned table with a header row on stdout."""
+    """Print a left-aligned table with a header row on stdout (cells made safe)."""
+    rows = [tuple(safe_text(cell) for cell in row) for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     for row in [tuple(headers), *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 class Progress:
@@ -59,7 +60,7 @@ class Progress:
         eta = job.raw.get("estimated_time") if job.raw else None
         if isinstance(eta, str) and not job.is_terminal:
             line += f"  (estimated {eta})"
-        click.echo(line, err=True)
+        echo(line, err=True)
 
 
 async def follow(
