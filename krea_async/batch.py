@@ -21,7 +21,8 @@ the ``krea-async batch`` command. Runs on asyncio and trio.
 
 - :class:`Batch`: the runner; :meth:`Batch.run` answers a :class:`BatchSummary`.
 - :func:`load_lines` (JSONL or a ``.txt`` prompt list), :func:`lines_from_prompts`,
-  :class:`BatchLine`, :func:`safe_name` (line ids to file names).
+  :class:`BatchLine` (line ids become file names through
+  :func:`krea_async.files.safe_file_name`).
 - :class:`LineState` (a line's state in the ledger), :class:`UncertainReport`,
   :data:`LEDGER_NAME`, :data:`CLOCK_SKEW_MARGIN`.
 """
@@ -38,7 +39,6 @@ from ._batch import (
     UncertainReport,
     lines_from_prompts,
     load_lines,
-    safe_name,
 )
 
 __all__ = [
@@ -51,5 +51,4 @@ __all__ = [
     "UncertainReport",
     "lines_from_prompts",
     "load_lines",
-    "safe_name",
 ]

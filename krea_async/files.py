@@ -8,7 +8,9 @@
 - :func:`download` streams a result URL to disk atomically;
   :func:`download_all` saves every result of a job (what ``result.save()`` uses).
 - :func:`result_file_name` is the one rule naming saved results
-  (``<job_id>-<n><ext>``), shared by the SDK and the CLI;
+  (``<job_id><ext>``, or ``<job_id>-<n><ext>`` for several), shared by
+  ``result.save()``, the CLI and the batch; :func:`result_extension` gives the
+  extension from a file's first bytes (never from its URL);
   :func:`safe_file_name` makes any server text a safe file name.
 
 Result URLs come from the server (Krea's job ``result.urls``,
@@ -35,7 +37,12 @@ from ._files.inputs import (
 )
 from ._files.inputs import file_size as file_size  # importable as before (not in __all__)
 from ._files.inputs import read_file_input as read_file_input
-from ._files.names import MAX_FILE_NAME_CHARS, result_file_name, safe_file_name
+from ._files.names import (
+    MAX_FILE_NAME_CHARS,
+    result_extension,
+    result_file_name,
+    safe_file_name,
+)
 
 __all__ = [
     "DATA_URI_MAX_BYTES",
@@ -48,6 +55,7 @@ __all__ = [
     "download",
     "download_all",
     "media_type",
+    "result_extension",
     "result_file_name",
     "safe_file_name",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -25,8 +26,8 @@ from krea_async.batch import (
     BatchLine,
     lines_from_prompts,
     load_lines,
-    safe_name,
 )
+from krea_async.files import safe_file_name
 from krea_async.testing import FakeKrea, drop_after, drop_before, png, price_of, rate_limited
 
 ENDPOINT = "image/bytedance/seedream-4"
@@ -266,18 +267,34 @@ async def test_a_changed_line_is_refused_on_resume(tmp_path: Path) -> None:
             await _batch(krea, _lines(2, tag="cat"), tmp_path).run()
 
 
-def test_safe_name_keeps_ids_inside_the_output_directory() -> None:
-    assert safe_name("cat-01") == "cat-01"
-    assert safe_name("../../etc/passwd") == "etc_passwd"
-    assert safe_name("a b/c\\d") == "a_b_c_d"
-    assert safe_name(".hidden") == "hidden"
-    assert safe_name("CON") == "_CON"
-    assert safe_name("x" * 300) == "x" * 100
-    assert safe_name("né") == "n"
-    assert safe_name("a..b") == "a_b"
-    for bad in ("", "..", "/", "///", "_-."):
-        with pytest.raises(ValueError, match="no usable file name"):
-            safe_name(bad)
+def test_line_ids_become_safe_distinct_names(tmp_path: Path) -> None:
+    """Line ids go through the SDK's one file-name rule: kept when safe, else made
+    safe and given a hash, so that ``a/b`` and ``a_b`` do not share files."""
+    ids = ["cat-01", "../../etc/passwd", "a b/c\\d", ".hidden", "CON", "x" * 300, "né", "a/b"]
+    ids += ["a_b", "..", "/", "_-."]
+    src = tmp_path / "ids.jsonl"
+    src.write_text("\n".join(json.dumps({"prompt": "p", "id": i}) for i in ids))
+    names = [ln.name for ln in load_lines(src, default_endpoint=ENDPOINT)]
+    assert names[0] == "cat-01"
+    assert names == [safe_file_name(i, max_chars=100) for i in ids]
+    assert len({n.lower() for n in names}) == len(ids)
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}", name), name
+        assert name.split(".")[0].upper() != "CON"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"prompt": "a", "id": ""}\n')
+    with pytest.raises(ValueError, match="'id' is empty"):
+        load_lines(empty, default_endpoint=ENDPOINT)
+
+
+def test_line_ids_whose_files_could_collide_are_refused(tmp_path: Path) -> None:
+    """``x`` with two results writes ``x-0.png``: a line ``x-0`` would overwrite it."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a", "id": "x"}\n{"prompt": "b", "id": "X-0"}\n')
+    with pytest.raises(ValueError, match=r"lines 0 and 1 both write files named"):
+        load_lines(src, default_endpoint=ENDPOINT)
+    src.write_text('{"prompt": "a", "id": "x"}\n{"prompt": "b", "id": "x-a"}\n')
+    assert [ln.name for ln in load_lines(src, default_endpoint=ENDPOINT)] == ["x", "x-a"]
 
 
 def test_load_lines_reads_every_shape(tmp_path: Path) -> None:
@@ -295,7 +312,7 @@ def test_load_lines_reads_every_shape(tmp_path: Path) -> None:
     lines = load_lines(src, default_endpoint=ENDPOINT)
     assert [(ln.name, ln.endpoint, dict(ln.input), ln.index) for ln in lines] == [
         ("7", "image/bfl/flux-1-dev", {"prompt": "a"}, 0),
-        ("b", ENDPOINT, {"prompt": "b", "width": 512}, 1),
+        (safe_file_name("../b", max_chars=100), ENDPOINT, {"prompt": "b", "width": 512}, 1),
         ("000002", ENDPOINT, {"prompt": "c"}, 2),
     ]
     txt = tmp_path / "p.txt"

@@ -22,7 +22,8 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from krea_async._cli import _build_input, _parse_field, _targets, cli
+from krea_async._cli import _build_input, _parse_field, cli
+from krea_async._files.names import Place, result_places
 from krea_async._spec.bundle import model_info
 from krea_async.testing import FakeKrea
 
@@ -412,26 +413,26 @@ def test_build_input_rejects_malformed_fields(spec: str) -> None:
     assert_one_line_error(result, code=2, contains="FIELD=VALUE")
 
 
-def test_targets(tmp_path: Path) -> None:
+def test_output_rule_file_or_directory(tmp_path: Path) -> None:
+    """``-o`` goes through the SDK's one rule (``result_places``): a directory when it
+    exists, ends with ``/`` or has no extension; else the user's own file name."""
     job = "j"
-    one = ["https://x/r/0.png"]
-    two = ["https://x/r/0.png", "https://x/r/1.png"]
-    assert _targets(one, str(tmp_path / "o.png"), job) == [(one[0], tmp_path / "o.png", False)]
-    assert _targets(one, str(tmp_path), job) == [(one[0], tmp_path / "j.png", False)]
-    assert _targets(one, str(tmp_path / "new") + "/", job) == [
-        (one[0], tmp_path / "new" / "j.png", False)
+
+    def places(out: str, count: int) -> list[Place]:
+        return result_places(out, count, stem=job, dest_is_dir=Path(out).is_dir())
+
+    assert places(str(tmp_path / "o.png"), 1) == [Place(directory=tmp_path, name="o.png")]
+    assert places(str(tmp_path), 1) == [Place(directory=tmp_path, stem=job)]
+    assert places(str(tmp_path / "new") + "/", 1) == [Place(directory=tmp_path / "new", stem=job)]
+    assert places(str(tmp_path / "dir"), 1) == [Place(directory=tmp_path / "dir", stem=job)]
+    assert [p.name for p in places(str(tmp_path / "o.png"), 2)] == ["o-0.png", "o-1.png"]
+    assert places(str(tmp_path / "dir"), 2) == [
+        Place(directory=tmp_path / "dir", stem=job, index=n, count=2) for n in range(2)
     ]
-    assert [t[1] for t in _targets(two, str(tmp_path / "o.png"), job)] == [
-        tmp_path / "o-0.png",
-        tmp_path / "o-1.png",
-    ]
-    assert [t[1] for t in _targets(two, str(tmp_path / "dir"), job)] == [
-        tmp_path / "dir" / "j-0.png",
-        tmp_path / "dir" / "j-1.png",
-    ]
-    assert _targets(["https://x/r/file"], str(tmp_path), job) == [
-        ("https://x/r/file", tmp_path / "j", True)
-    ]
+    url = httpx.URL("https://x/r/whatever.html")
+    png_head = b"\x89PNG\r\n\x1a\n" + bytes(8)
+    assert places(str(tmp_path), 1)[0].final_name(png_head, url) == "j.png"
+    assert places(str(tmp_path / "d"), 2)[1].final_name(b"<html>", url) == "j-1.bin"
 
 
 # --------------------------------------------------------------------------- models

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from hostile import HostileServer, gzip_bomb, job_json, raw, redirect, respond, trickle
 
 from krea_async import (
@@ -35,6 +36,8 @@ from krea_async import (
     files,
     parse_job,
 )
+from krea_async._cli import cli
+from krea_async.batch import LEDGER_NAME, Batch, BatchLine
 
 pytestmark = pytest.mark.anyio
 
@@ -120,7 +123,7 @@ async def test_subscribe_then_save_with_a_hostile_job_id(
         out = tmp_path / "a" / "b"
         [path] = await result.save(out)
     assert_inside([path], out)
-    assert path.name.endswith("-0.png")
+    assert path.name == files.result_file_name(job_id, suffix=".png")
     assert all_files(tmp_path) == [path]
     assert not Path("/tmp/krea-hostile-absolute").exists()
 
@@ -132,9 +135,9 @@ async def test_hostile_ids_never_share_a_name() -> None:
         assert SAFE_NAME.fullmatch(name), name
         assert len(name) <= files.MAX_FILE_NAME_CHARS
     uuid = "6a4f2d1e-0b5c-4c1e-9f8a-2b3c4d5e6f70"
-    assert files.result_file_name(uuid, 2, suffix=".png") == f"{uuid}-2.png"
-    assert files.result_file_name(uuid, 0, count=1, suffix=".mp4") == f"{uuid}.mp4"
-    assert files.result_file_name(uuid, 0, count=1, suffix=".p/ng") == uuid
+    assert files.result_file_name(uuid, 2, count=3, suffix=".png") == f"{uuid}-2.png"
+    assert files.result_file_name(uuid, 0, suffix=".mp4") == f"{uuid}.mp4"
+    assert files.result_file_name(uuid, 0, suffix=".p/ng") == uuid
     assert files.safe_file_name("..").startswith("result-")
     assert files.safe_file_name("") == "result"
 
@@ -461,3 +464,210 @@ def test_data_uri_media_type() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert files.data_uri(PNG).startswith("data:image/png;base64,")
+
+
+# ------------------------------------------------------ one owner for result files
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(52)
+GIF = b"GIF89a" + bytes(58)
+WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(48)
+MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(52)
+MOV = b"\x00\x00\x00\x14ftypqt  " + bytes(52)
+WEBM = b"\x1a\x45\xdf\xa3" + bytes(60)
+HTML = b"<html><script>alert(1)</script></html>"
+
+SNIFFED = [
+    (PNG, ".png"),
+    (JPEG, ".jpg"),
+    (GIF, ".gif"),
+    (WEBP, ".webp"),
+    (MP4, ".mp4"),
+    (MOV, ".mov"),
+    (WEBM, ".webm"),
+    (HTML, ".bin"),
+    (b"", ".bin"),
+]
+
+
+def test_result_extension_reads_the_first_bytes() -> None:
+    for body, ext in SNIFFED:
+        assert files.result_extension(body) == ext, ext
+
+
+@pytest.mark.parametrize(("body", "ext"), SNIFFED, ids=[e for _, e in SNIFFED])
+async def test_the_extension_comes_from_the_bytes_never_the_url(
+    server: HostileServer, tmp_path: Path, body: bytes, ext: str
+) -> None:
+    """A result served as ``image/png`` at ``.../x.html`` (or ``.bashrc``) is saved
+    with the extension its bytes show, by ``result.save()``, ``krea.download()``
+    and ``files.download()`` alike."""
+    server.on("GET", "/evil/", respond(200, body, content_type="image/png"))
+    urls = [f"{server.url}/evil/x.html", f"{server.url}/evil/.bashrc"]
+    out = tmp_path / "out"
+    saved = await result_for("job-1", urls).save(out)
+    assert [p.name for p in saved] == [f"job-1-0{ext}", f"job-1-1{ext}"]
+    async with AsyncKrea(api_key="sk-test", base_url=server.url) as krea:
+        [one] = await krea.download_all(urls[:1], out / "k", stem="job-2")
+        direct = await krea.download(urls[1], out)
+    assert one.name == f"job-2{ext}"
+    assert direct.suffix == ext
+    assert direct.name.startswith("bashrc-")  # the leading dot is gone: not hidden
+    plain = await files.download(urls[0], out)
+    assert plain.name == f"x{ext}"
+    paths = [*saved, one, direct, plain]
+    assert all(p.read_bytes() == body for p in paths)
+    assert all_files(tmp_path) == sorted(paths)
+
+
+async def test_a_file_name_of_the_callers_is_kept(server: HostileServer, tmp_path: Path) -> None:
+    """``mountain.png`` stays that name whatever the bytes; several results go next
+    to it as ``mountain-0.png``, ``mountain-1.png``."""
+    server.on("GET", "/jpeg/", respond(200, JPEG, content_type="image/jpeg"))
+    url = f"{server.url}/jpeg/a.html"
+    assert await result_for("j", [url]).save(tmp_path / "mountain.png") == [
+        tmp_path / "mountain.png"
+    ]
+    two = await result_for("j", [url, url]).save(tmp_path / "pair.png")
+    assert two == [tmp_path / "pair-0.png", tmp_path / "pair-1.png"]
+    assert all(p.read_bytes() == JPEG for p in two)
+
+
+async def test_urls_with_the_same_name_do_not_collide(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    urls = [f"{server.url}/files/a/x.png", f"{server.url}/files/b/x.png"]
+    paths = await files.download_all(urls, tmp_path / "out")
+    assert [p.name for p in paths] == ["x-0.png", "x-1.png"]
+    paths = await result_for("..", urls).save(tmp_path / "out")
+    assert len({p.name for p in paths}) == 2
+    assert_inside(paths, tmp_path / "out")
+
+
+# The job ids and URL tails of the issue: a path, an absolute directory (``{home}``:
+# the test's own stand-in for /home/me, so that a regression writes there and not
+# into the real one), a dot file.
+CLI_CASES = [
+    ("../../x", "/files/.bashrc"),
+    ("{home}/", "/files/.bashrc"),
+    ("~/.bashrc", "/files/..%2F..%2F.bashrc"),
+    ("...", "/files/x.html"),
+    ("%2e%2e%2fx", "/files/%2E%2E"),
+]
+
+
+def hostile_job_routes(server: HostileServer, job_id: str, urls: list[str]) -> None:
+    server.on("POST", "/generate/", respond(200, json=job_json(job_id, "queued")))
+    server.on("GET", "/jobs/", respond(200, json=job_json(job_id, "completed", urls)))
+
+
+def run_cli(*args: str, home: Path) -> Result:
+    env = {"KREA_API_KEY": None, "KREA_BASE_URL": None, "KREA_LOG": None, "HOME": str(home)}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(("job_id", "tail"), CLI_CASES, ids=lambda s: repr(s)[:24])
+@pytest.mark.parametrize("several", [False, True], ids=["one", "two"])
+def test_cli_generate_never_writes_outside_its_target(
+    server: HostileServer, tmp_path: Path, job_id: str, tail: str, several: bool, backend: str
+) -> None:
+    """``krea-async generate ... -o out/`` with a hostile job id and result URL (an
+    HTML body served as ``image/png``): every file lands in ``out/``, named from a
+    safe job id with the extension its bytes show; nothing in ``$HOME``."""
+    server.on("GET", "/files/", respond(200, PNG, content_type="image/png"))
+    urls = [f"{server.url}{tail}"] * (2 if several else 1)
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    hostile_job_routes(server, job_id.format(home=home), urls)
+    (tmp_path / "work").mkdir()
+    out = tmp_path / "work" / "out"
+    result = run_cli(
+        "--backend", backend, "--api-key", "k", "--base-url", server.url,
+        "generate", "image", "bfl/flux-1-dev", "-p", "x", "--poll-interval", "0.01",
+        "-o", f"{out}/",
+        home=home,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = [Path(line) for line in result.stdout.splitlines()]
+    assert len(written) == len(urls)
+    assert_inside(written, out)
+    assert all(p.suffix == ".png" for p in written)
+    assert all_files(tmp_path) == sorted(written)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_cli_default_output_and_file_name(
+    server: HostileServer, tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``-o`` the result goes to the current directory under a safe name; with
+    ``-o mountain.png`` it is that file, even when the bytes are an HTML page."""
+    server.on("GET", "/html/", respond(200, HTML, content_type="image/png"))
+    hostile_job_routes(server, "../../x", [f"{server.url}/html/x.html"])
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    args = ["--backend", backend, "--api-key", "k", "--base-url", server.url]
+    gen = ["generate", "image", "bfl/flux-1-dev", "-p", "x", "--poll-interval", "0.01"]
+    result = run_cli(*args, *gen, home=tmp_path)
+    assert result.exit_code == 0, result.output
+    [path] = [Path(line) for line in result.stdout.splitlines()]
+    assert_inside([path], cwd)
+    assert path.suffix == ".bin"  # an HTML page is not saved as .html
+    mine = run_cli(*args, *gen, "-o", str(cwd / "mountain.png"), home=tmp_path)
+    assert mine.exit_code == 0, mine.output
+    assert mine.stdout.strip() == str(cwd / "mountain.png")
+    assert all_files(tmp_path) == sorted([path, cwd / "mountain.png"])
+
+
+@pytest.mark.parametrize(("job_id", "tail"), CLI_CASES, ids=lambda s: repr(s)[:24])
+async def test_batch_never_writes_outside_its_directory(
+    server: HostileServer, tmp_path: Path, job_id: str, tail: str
+) -> None:
+    """``Batch`` with hostile job ids and result URLs: each line's files are named
+    from the line (``<name><ext>``, ``<name>-<n><ext>``) with the extension the
+    bytes show, inside the output directory."""
+    server.on("GET", "/files/", respond(200, WEBP, content_type="image/png"))
+    urls = [f"{server.url}{tail}"]
+    hostile_job_routes(server, job_id.format(home=tmp_path / "home"), urls * 2)
+    lines = [
+        BatchLine(name="one", endpoint=ENDPOINT, input={"prompt": "a"}, index=0),
+        BatchLine(name="two", endpoint=ENDPOINT, input={"prompt": "b"}, index=1),
+    ]
+    out = tmp_path / "out"
+    async with AsyncKrea(
+        api_key="sk-test", base_url=server.url, jobs=JobSettings(poll_interval=0.01)
+    ) as krea:
+        summary = await Batch(krea, lines, out, concurrency=1, progress=False).run()
+    assert summary.ok, summary
+    assert all(p.parent == out for p in all_files(tmp_path))
+    written = [p for p in all_files(tmp_path) if not p.name.startswith(LEDGER_NAME[:11])]
+    assert sorted(p.name for p in written) == [
+        "one-0.webp",
+        "one-1.webp",
+        "two-0.webp",
+        "two-1.webp",
+    ]
+    assert_inside(written, out)
+    assert all(p.read_bytes() == WEBP for p in written)
+
+
+def test_batch_command_never_writes_outside_its_directory(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    server.on("GET", "/files/", respond(200, MP4, content_type="text/html; x=1"))
+    server.on("GET", "/mp4/", respond(200, MP4, content_type="video/mp4"))
+    hostile_job_routes(server, f"{tmp_path}/home/", [f"{server.url}/mp4/.bashrc"])
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a", "id": "../../escape"}\n{"prompt": "b", "id": "/home/me/"}\n')
+    out = tmp_path / "out"
+    result = run_cli(
+        "--api-key", "k", "--base-url", server.url,
+        "batch", str(src), "-o", str(out), "-m", ENDPOINT, "--poll-interval", "0.01",
+        home=tmp_path / "home",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = [p for p in all_files(tmp_path) if p.suffix == ".mp4"]
+    assert len(written) == 2
+    assert_inside(written, out)
+    assert all(p.read_bytes() == MP4 for p in written)
+    assert {p for p in all_files(tmp_path) if p.parent != out} == {src}

@@ -30,7 +30,6 @@ LAYERS: list[tuple[str, ...]] = [
         "_http.retry",
         "_spec.bundle",
         "_version",
-        "_batch._lines",
         "_batch._progress",
     ),
     (
@@ -47,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_files.inputs",
         "_files.names",
         "_jobs.outcome",
+        "_batch._lines",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (

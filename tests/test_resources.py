@@ -792,7 +792,7 @@ async def test_subscribe_result_save(krea: AsyncKrea, tmp_path: Path) -> None:
     assert isinstance(result, SubscribeResult)
     into = tmp_path / "new-dir"  # created
     [saved] = await result.save(into)
-    assert saved == into / f"{result.request_id}-0.png"
+    assert saved == into / f"{result.request_id}.png"
     assert png_size(saved.read_bytes()) == (640, 512)
     single = tmp_path / "fox.png"
     assert await result.save(single) == [single]

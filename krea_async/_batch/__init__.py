@@ -9,7 +9,7 @@ reports), ``_uncertain`` (looking up submits whose answer was lost), ``_progress
 from __future__ import annotations
 
 from ._ledger import LEDGER_NAME, LineState
-from ._lines import BatchLine, lines_from_prompts, load_lines, safe_name
+from ._lines import BatchLine, lines_from_prompts, load_lines
 from ._runner import Batch
 from ._summary import BatchSummary, UncertainReport
 from ._uncertain import CLOCK_SKEW_MARGIN
@@ -24,5 +24,4 @@ __all__ = [
     "UncertainReport",
     "lines_from_prompts",
     "load_lines",
-    "safe_name",
 ]

@@ -5,27 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-__all__ = ["BatchLine", "check_unique", "lines_from_prompts", "load_lines", "safe_name"]
+from .._files.names import overlapping_stems, safe_file_name
+
+__all__ = ["BatchLine", "check_unique", "lines_from_prompts", "load_lines"]
 
 _MAX_NAME = 100
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))}
-_RESERVED |= {f"lpt{i}" for i in range(10)}
 
 
 @attrs.frozen(kw_only=True)
 class BatchLine:
     """One job of a batch.
 
-    - ``name``: the file name stem of its outputs (safe: see :func:`safe_name`)
-      and its key in the ledger; unique within a batch.
+    - ``name``: the file name stem of its outputs (safe: see
+      :func:`krea_async.files.safe_file_name`) and its key in the ledger; unique
+      within a batch.
     - ``endpoint``: e.g. ``"image/bfl/flux-1-dev"`` (see ``AsyncKrea.generate``).
     - ``input``: the JSON body of the submit.
     - ``index``: its 0-based position in the input.
@@ -43,22 +42,8 @@ class BatchLine:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def safe_name(raw: str) -> str:
-    """A file name stem made from a user-given line id.
-
-    Keeps ``A-Z a-z 0-9 . _ -``, replaces runs of anything else (and ``..``)
-    with one ``_``, strips dots, dashes and underscores at both ends, cuts to 100
-    characters and prefixes
-    Windows device names (``con``, ``nul``...). Raises :class:`ValueError` if
-    nothing is left.
-    """
-    name = re.sub(r"_+", "_", re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", raw)))
-    name = name.strip("._-")[:_MAX_NAME].rstrip("._-")
-    if not name:
-        raise ValueError(f"line id {raw!r} gives no usable file name")
-    if name.split(".")[0].lower() in _RESERVED:
-        name = f"_{name}"[:_MAX_NAME]
-    return name
+def _line_name(line_id: str) -> str:
+    return safe_file_name(line_id, max_chars=_MAX_NAME)
 
 
 def _index_name(index: int) -> str:
@@ -66,15 +51,16 @@ def _index_name(index: int) -> str:
 
 
 def check_unique(lines: Sequence[BatchLine]) -> None:
-    seen: dict[str, int] = {}
-    for line in lines:
-        key = line.name.lower()  # case-insensitive file systems
-        if key in seen:
-            raise ValueError(
-                f"lines {seen[key]} and {line.index} both write files named {line.name!r}: "
-                "give them distinct ids"
-            )
-        seen[key] = line.index
+    """Refuse lines whose result files could share a name (the same name in any
+    letter case, or ``x`` next to ``x-0``, which ``x``'s second file would use):
+    :class:`ValueError` naming both lines."""
+    pair = overlapping_stems(line.name for line in lines)
+    if pair is not None:
+        index = {line.name: line.index for line in lines}
+        raise ValueError(
+            f"lines {index[pair[0]]} and {index[pair[1]]} both write files named "
+            f"{pair[0]!r} or {pair[1]!r}: give them distinct ids"
+        )
 
 
 def lines_from_prompts(
@@ -98,9 +84,11 @@ def load_lines(
     needed). Otherwise each non-empty line is JSON: ``{"endpoint": ..., "input":
     {...}, "id": ...}`` (``id`` optional), ``{"prompt": ..., "id": ..., ...}``
     (the other keys are input fields; ``default_endpoint``), or a JSON string (a
-    prompt). Outputs are named from ``id`` (through :func:`safe_name`) or from the
-    line's 0-based index. Raises :class:`ValueError` naming the line for a
-    malformed line, a missing endpoint, or two lines with the same name.
+    prompt). Outputs are named from ``id`` (through
+    :func:`krea_async.files.safe_file_name`: ``../x`` or ``a/b`` become safe,
+    distinct names) or from the line's 0-based index. Raises :class:`ValueError`
+    naming the line for a malformed line, an empty ``id``, a missing endpoint, or
+    two lines whose files could share a name.
     """
     file = Path(path)
     text = file.read_text(encoding="utf-8")
@@ -135,10 +123,9 @@ def load_lines(
             raise ValueError(f"{where}: unexpected keys next to 'input': {sorted(item)}")
         if not isinstance(body, dict):
             raise ValueError(f"{where}: 'input' must be a JSON object")  # noqa: TRY004
-        try:
-            name = _index_name(index) if line_id is None else safe_name(str(line_id))
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        if line_id == "":
+            raise ValueError(f"{where}: 'id' is empty")
+        name = _index_name(index) if line_id is None else _line_name(str(line_id))
         lines.append(BatchLine(name=name, endpoint=endpoint, input=body, index=index))
     check_unique(lines)
     return lines

@@ -22,10 +22,11 @@ Modules: ``_main`` (the group and global options), ``_runtime`` (settings, the
 client or embedded fake, running under anyio, logging), ``_errors`` (one-line
 errors and exit codes), ``_inputs`` (``-i``/``--image-url``/``@file`` parsing,
 model names), ``_output`` (JSON, tables, progress, waiting, saving),
-``_common`` (shared options), ``_sdk`` (the SDK internals it uses, in one
-place) and one module per command group: ``_generate``, ``_jobs``, ``_models``,
-``_assets`` (``upload`` and ``assets``), ``_styles``, ``_batch`` (``batch``, on
-:mod:`krea_async.batch`).
+``_common`` (shared options), ``_safe_text`` (every printed line and every server
+value passes it: control characters and escape sequences shown inert), ``_sdk``
+(the SDK internals it uses, in one place) and one module per command group:
+``_generate``, ``_jobs``, ``_models``, ``_assets`` (``upload`` and ``assets``),
+``_styles``, ``_batch`` (``batch``, on :mod:`krea_async.batch`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from ._inputs import parse_field as _parse_field
 from ._jobs import jobs
 from ._main import cli
 from ._models import models
-from ._output import targets as _targets
 from ._styles import styles
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "CliUsageError",
     "_build_input",
     "_parse_field",
-    "_targets",
     "cli",
     "main",
 ]

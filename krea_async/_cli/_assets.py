@@ -10,6 +10,7 @@ import click
 from .. import Asset, AsyncKrea
 from ._output import echo_json, table
 from ._runtime import run, settings
+from ._safe_text import echo
 
 
 def _asset_json(asset: Asset) -> dict[str, object]:
@@ -36,8 +37,8 @@ def upload(file: Path, description: str | None, as_json: bool) -> None:
         if as_json:
             echo_json(_asset_json(asset))
             return
-        click.echo(f"id   {asset.id}")
-        click.echo(f"url  {asset.image_url}")
+        echo(f"id   {asset.id}")
+        echo(f"url  {asset.image_url}")
 
     run(settings(), go)
 
@@ -72,7 +73,7 @@ def assets_list(limit: int, as_json: bool) -> None:
             echo_json([_asset_json(a) for a in found])
             return
         if not found:
-            click.echo("no assets", err=True)
+            echo("no assets", err=True)
             return
         rows = [
             (
@@ -100,8 +101,8 @@ def assets_show(asset_id: str, as_json: bool) -> None:
         if as_json:
             echo_json(_asset_json(asset))
             return
-        click.echo(f"id           {asset.id}")
-        click.echo(f"url          {asset.image_url}")
+        echo(f"id           {asset.id}")
+        echo(f"url          {asset.image_url}")
         for label, value in (
             ("type", asset.mime_type),
             ("width", _size(asset.width)),
@@ -111,7 +112,7 @@ def assets_show(asset_id: str, as_json: bool) -> None:
             ("description", asset.description),
         ):
             if value:
-                click.echo(f"{label:<12} {value}")
+                echo(f"{label:<12} {value}")
 
     run(settings(), go)
 
@@ -123,6 +124,6 @@ def assets_delete(asset_id: str) -> None:
 
     async def go(krea: AsyncKrea) -> None:
         await krea.assets.delete(asset_id)
-        click.echo(f"deleted {asset_id}")
+        echo(f"deleted {asset_id}")
 
     run(settings(), go)

@@ -18,6 +18,7 @@ from .._client.options import WebhookSettings
 from .._errors import ConfigurationError
 from ..batch import Batch, BatchSummary, load_lines
 from ._runtime import Settings
+from ._safe_text import echo, safe_text
 
 __all__ = ["batch"]
 
@@ -104,7 +105,7 @@ def batch(
     try:
         lines = load_lines(input_file, default_endpoint=default_endpoint)
     except (ValueError, OSError) as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(safe_text(exc)) from None
     # Under the krea-async group: its --api-key / --base-url (or their variables).
     settings = click.get_current_context().find_object(Settings)
     api_key: str | None = None
@@ -156,24 +157,24 @@ def batch(
                         tg.cancel_scope.cancel()
                         break
             if broken:
-                raise click.ClickException(str(broken[0]))
+                raise click.ClickException(safe_text(broken[0]))
             if not result:
                 summary: BatchSummary | None = getattr(job, "summary", None)
                 if summary is not None:
-                    click.echo(summary.line(), err=True)
+                    echo(summary.line(), err=True)
                 return None
             return result[0]
 
     try:
         summary = anyio.run(main, backend=backend)
     except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(safe_text(exc)) from None
     if summary is None:
         raise SystemExit(130)
     for report in summary.uncertain:
-        click.echo(str(report), err=True)
+        echo(str(report), err=True)
     for name, error in sorted(summary.errors.items())[:20]:
-        click.echo(f"line {name}: {error}", err=True)
-    click.echo(summary.line())
+        echo(f"line {name}: {error}", err=True)
+    echo(summary.line())
     if not summary.ok:
         raise SystemExit(1)

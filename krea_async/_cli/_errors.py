@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from .. import ConfigurationError, KreaError
+from ._safe_text import echo, safe_text
 
 #: Exit status of an interrupted command (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -24,11 +25,11 @@ class CliError(click.ClickException):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))
+        super().__init__(safe_text(one_line(message)))
 
     def show(self, file: Any = None) -> None:
         """Print ``error: <message>`` on stderr."""
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+        echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 class CliUsageError(CliError):

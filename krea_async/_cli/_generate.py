@@ -12,6 +12,7 @@ from ._errors import fail
 from ._inputs import build_input, file_ref, image_options, resolve_model, upload_refs
 from ._output import Progress, check_output, echo_json, follow, job_json, save
 from ._runtime import run, settings
+from ._safe_text import echo
 
 
 @click.group(short_help="Generate an image, a video or an enhancement.")
@@ -49,9 +50,10 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
         "-o",
         "--output",
         type=click.Path(),
-        help="Where to save the result: a file, or a directory (existing, or ending "
-        "in /; only its last part is created). Default: <job_id>.<ext> in the "
-        "current directory.",
+        help="Where to save the result: a directory (existing, ending in /, or without "
+        "extension; only its last part is created) for <job_id>.<ext>, the extension "
+        "from the file's bytes; or a file name, kept as given. Default: the current "
+        "directory.",
     )
     @click.option("--no-wait", is_flag=True, help="Submit, print the job id, and exit.")
     @click.option("--webhook-url", help="Krea POSTs the finished job there (X-Webhook-URL header).")
@@ -110,8 +112,8 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 if as_json:
                     echo_json(job_json(job))
                 else:
-                    click.echo(job.job_id)
-                    click.echo(
+                    echo(job.job_id)
+                    echo(
                         f"submitted; follow it with: krea-async jobs wait {job.job_id}",
                         err=True,
                     )
@@ -130,7 +132,7 @@ def _make_generate(category: str, summary: str, extra: str) -> click.Command:
                 return
             for path in await save(krea, final, output):
                 # With --json, stdout holds only the JSON document.
-                click.echo(f"saved {path}" if as_json else str(path), err=as_json)
+                echo(f"saved {path}" if as_json else str(path), err=as_json)
 
         run(state, go)
 

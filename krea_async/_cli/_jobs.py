@@ -9,6 +9,7 @@ from ._common import apply, wait_options
 from ._errors import one_line
 from ._output import Progress, check_output, echo_json, follow, job_json, save, table
 from ._runtime import run, settings
+from ._safe_text import echo
 
 
 @click.group(short_help="Show, wait for, list and cancel jobs.")
@@ -48,7 +49,7 @@ def jobs_show(job_id: str, as_json: bool) -> None:
             echo_json(job_json(job))
         else:
             for line in describe_job(job):
-                click.echo(line)
+                echo(line)
 
     run(settings(), go)
 
@@ -59,8 +60,8 @@ def jobs_show(job_id: str, as_json: bool) -> None:
     "-o",
     "--output",
     type=click.Path(),
-    help="Save the result there (a file, or a directory: existing, or ending in /); "
-    "without it the URLs are printed.",
+    help="Save the result there (a file name, or a directory: existing, ending in /, "
+    "or without extension); without it the URLs are printed.",
 )
 @apply(wait_options)
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
@@ -92,10 +93,10 @@ def jobs_wait(
         )
         if output is not None:
             for path in await save(krea, final, output):
-                click.echo(str(path))
+                echo(str(path))
         elif not as_json:
             for url in final.result.urls:
-                click.echo(url)
+                echo(url)
 
     run(state, go)
 
@@ -127,7 +128,7 @@ def jobs_list(status: str | None, limit: int, as_json: bool) -> None:
             echo_json([dict(job_json(j)) for j in found])
             return
         if not found:
-            click.echo("no jobs", err=True)
+            echo("no jobs", err=True)
             return
         rows = [
             (
@@ -152,8 +153,8 @@ def jobs_cancel(job_id: str) -> None:
     async def go(krea: AsyncKrea) -> None:
         job = await krea.jobs.cancel(job_id)
         if job is None or job.status is JobStatus.CANCELLED:
-            click.echo(f"cancelled {job_id}")
+            echo(f"cancelled {job_id}")
         else:
-            click.echo(f"{job.job_id} is {job.status}; it was not cancelled")
+            echo(f"{job.job_id} is {job.status}; it was not cancelled")
 
     run(settings(), go)

@@ -12,6 +12,7 @@ from .. import ModelInfo
 from ._errors import fail
 from ._inputs import properties
 from ._output import echo_json, table
+from ._safe_text import echo
 from ._sdk import CATEGORIES, generation_endpoints, model_info, schema_types
 
 
@@ -131,8 +132,8 @@ def models_show(model: str, as_json: bool) -> None:
         echo_json(schema)
         return
     seconds = "" if info.average_seconds is None else f", about {info.average_seconds:g} s"
-    click.echo(f"{info.id}: {info.name} ({info.category}{seconds})")
-    click.echo(f"POST {info.path}")
+    echo(f"{info.id}: {info.name} ({info.category}{seconds})")
+    echo(f"POST {info.path}")
     required = set(schema.get("required") or ())
     rows = []
     for name, prop in properties(schema).items():
@@ -146,5 +147,5 @@ def models_show(model: str, as_json: bool) -> None:
                 "" if default is None else json.dumps(default),
             )
         )
-    click.echo("")
+    echo("")
     table(("FIELD", "TYPE", "REQUIRED", "RANGE/CHOICES", "DEFAULT"), rows)

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
-import click
-import httpx
 
 from .. import AsyncKrea, Job, JobStatus, KreaError
 from ._errors import fail
 from ._runtime import Settings
+from ._safe_text import echo, safe_text
 from ._sdk import wait
 
 #: Bound in seconds on the status check after an interrupted wait.
@@ -26,7 +23,7 @@ _CHECK_SECONDS = 5.0
 
 def echo_json(data: object) -> None:
     """Print ``data`` as indented JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    echo(json.dumps(data, indent=2, sort_keys=False, default=str), multiline=True)
 
 
 def job_json(job: Job) -> Mapping[str, Any]:
@@ -37,12 +34,13 @@ def job_json(job: Job) -> Mapping[str, Any]:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print a left-aligned table with a header row on stdout."""
+    """Print a left-aligned table with a header row on stdout (cells made safe)."""
+    rows = [tuple(safe_text(cell) for cell in row) for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     for row in [tuple(headers), *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 class Progress:
@@ -62,7 +60,7 @@ class Progress:
         eta = job.raw.get("estimated_time") if job.raw else None
         if isinstance(eta, str) and not job.is_terminal:
             line += f"  (estimated {eta})"
-        click.echo(line, err=True)
+        echo(line, err=True)
 
 
 async def follow(
@@ -149,64 +147,19 @@ def check_output(out: str | None) -> None:
         fail(f"-o {out}: {str(parent)!r} is not a directory", 1)
 
 
-def targets(urls: Sequence[str], out: str | None, job_id: str) -> list[tuple[str, Path, bool]]:
-    """Where each result URL goes: ``(url, path, is_directory)``.
-
-    One URL: ``-o`` is the file, or a directory (existing, or written with a
-    trailing ``/``) for ``<job_id>.<ext>``; without ``-o``, ``<job_id>.<ext>`` in
-    the cwd. Several URLs: ``-o`` is a directory for ``<job_id>-<n>.<ext>`` (the
-    SDK's ``result.save()`` naming), unless it names a file with an extension
-    (``out.png``), which then gets ``-0``, ``-1`` suffixes (``out-0.png``). When
-    ``is_directory`` is true, ``path`` is the directory plus the stem, and the
-    extension comes from the content type; see :func:`save`.
-    """
-    target = Path(out) if out is not None else None
-    as_dir = (
-        target is None
-        or target.is_dir()
-        or (out is not None and out.endswith(("/", os.sep)))
-        or (len(urls) > 1 and not target.suffix)
-    )
-    plans: list[tuple[str, Path, bool]] = []
-    for n, url in enumerate(urls):
-        stem = job_id if len(urls) == 1 else f"{job_id}-{n}"
-        if as_dir:
-            directory = target if target is not None else Path.cwd()
-            suffix = Path(httpx.URL(url).path).suffix
-            if suffix:
-                plans.append((url, directory / f"{stem}{suffix}", False))
-            else:  # the extension comes from the content type: see save
-                plans.append((url, directory / stem, True))
-        elif len(urls) == 1:
-            assert target is not None
-            plans.append((url, target, False))
-        else:
-            assert target is not None
-            plans.append((url, target.with_name(f"{target.stem}-{n}{target.suffix}"), False))
-    return plans
-
-
 async def save(krea: AsyncKrea, job: Job, out: str | None) -> list[Path]:
-    """Download every result URL of ``job`` with ``krea.download`` (no API key is
-    sent; atomic) and return the paths. Only the last directory of ``-o`` is
-    created (:func:`check_output` checked its parent)."""
+    """Download every result URL of ``job`` with ``krea.download_all`` (the SDK's one
+    rule for result files: no API key is sent, each file is written to a ``.part``
+    file and renamed) and return the paths.
+
+    ``out`` (``-o``) is a directory when it exists, ends with ``/`` or has no
+    extension: ``<job_id><ext>`` (several results: ``<job_id>-<n><ext>``), the job
+    id made safe and the extension from the file's first bytes, whatever the server
+    sends. Otherwise it is the user's file name, kept as given (several results:
+    ``out-0.png``, ``out-1.png``). Without ``-o``: the current directory. Only the
+    last directory of ``-o`` is created (:func:`check_output` checked its parent).
+    """
     urls = job.result.urls
     if not urls:
         fail(f"job {job.job_id} completed without result URLs", 1)
-    written: list[Path] = []
-    for url, path, needs_ext in targets(urls, out, job.job_id):
-        await anyio.Path(path.parent).mkdir(exist_ok=True)
-        if not needs_ext:
-            written.append(await krea.download(url, path))
-            continue
-        # The URL has no extension: download into a scratch directory, where the
-        # SDK names the file from the content type, then move it next to it.
-        tmp = Path(tempfile.mkdtemp(prefix=".krea-", dir=path.parent))
-        try:
-            got = await krea.download(url, tmp)
-            final = path.with_name(path.name + got.suffix)
-            await anyio.Path(got).replace(final)
-            written.append(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return written
+    return await krea.download_all(urls, out if out is not None else Path.cwd(), job.job_id)

@@ -15,6 +15,7 @@ import click
 
 from .. import AsyncKrea, WebhookSettings
 from ._errors import EXIT_INTERRUPTED, fail, raise_cli_error, unwrap
+from ._safe_text import SafeFormatter, echo
 from ._sdk import default_poll_interval
 
 T = TypeVar("T")
@@ -125,7 +126,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncKrea]:
         )
     why = "--fake was given" if settings.force_fake else "KREA_API_KEY is not set"
     what = _PLACEHOLDERS.get(settings.category or "", "placeholders")
-    click.echo(_FAKE_NOTE.format(why=why, what=what), err=True)
+    echo(_FAKE_NOTE.format(why=why, what=what), err=True)
     with FakeKrea(time_scale=settings.fake_time_scale) as fake:
         async with fake.client(webhooks=WebhookSettings(url="")) as krea:
             yield krea
@@ -163,7 +164,7 @@ def setup_logging(ctx: click.Context, verbose: bool) -> None:
     handler: logging.Handler
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     elif logger.handlers:
         return
     else:

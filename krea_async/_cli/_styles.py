@@ -9,6 +9,7 @@ import click
 from .. import AsyncKrea, Style
 from ._output import echo_json, table
 from ._runtime import run, settings
+from ._safe_text import echo
 from ._sdk import StyleFilter
 
 
@@ -50,7 +51,7 @@ def styles_list(which: StyleFilter | None, model: str | None, limit: int, as_jso
             echo_json([_style_json(s) for s in found])
             return
         if not found:
-            click.echo("no styles", err=True)
+            echo("no styles", err=True)
             return
         rows = [
             (
@@ -77,7 +78,7 @@ def styles_show(style_id: str, as_json: bool) -> None:
         if as_json:
             echo_json(_style_json(style))
             return
-        click.echo(f"id       {style.id}")
+        echo(f"id       {style.id}")
         for label, value in (
             ("title", style.title),
             ("models", ", ".join(style.models)),
@@ -87,8 +88,8 @@ def styles_show(style_id: str, as_json: bool) -> None:
             ("prompt", style.prompt),
         ):
             if value:
-                click.echo(f"{label:<8} {value}")
+                echo(f"{label:<8} {value}")
         for url in style.urls:
-            click.echo(f"preview  {url}")
+            echo(f"preview  {url}")
 
     run(settings(), go)

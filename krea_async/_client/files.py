@@ -1,7 +1,8 @@
 """The file methods of :class:`~krea_async.AsyncKrea` (a mixin, like the generated
-methods): :meth:`ClientFiles.download` and the ``download_all`` behind
-``SubscribeResult.download``, on the client's connection pool, behind its admission
-limit, and never with the API key. The transfers themselves live in :mod:`krea_async.files`.
+methods): :meth:`ClientFiles.download` and :meth:`ClientFiles.download_all` (behind
+``SubscribeResult.save``, the CLI and the batch), on the client's connection pool,
+behind its admission limit, and never with the API key. The transfers themselves
+live in :mod:`krea_async.files`.
 """
 
 from __future__ import annotations
@@ -39,9 +40,20 @@ class ClientFiles:
 
         return await self._admitted(functools.partial(_files.download, url, dest))
 
-    async def _download_all(
-        self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None
+    async def download_all(
+        self, urls: Sequence[str], dest: str | os.PathLike[str], stem: str | None = None
     ) -> list[Path]:
+        """Stream several result URLs, one after the other, into ``dest``; return the
+        paths written, in order.
+
+        ``dest`` is a directory (existing, ending with ``/``, or without extension;
+        created if missing) where the files are named ``<stem><ext>`` (one URL) or
+        ``<stem>-<n><ext>``, from ``stem`` made safe (server text such as a job id is
+        fine: nothing lands outside ``dest``) and the extension the file's first
+        bytes show; or a file name of yours (``mountain.png``), kept as given. The
+        rule is :func:`krea_async.files.download_all`'s, on this client's pool,
+        holding one slot of its ``max_connections`` limit, never with the API key.
+        """
         from .. import files as _files
 
         return await self._admitted(functools.partial(_files.download_all, urls, dest, stem=stem))

@@ -92,5 +92,5 @@ class ClientSubscribe(ClientFiles):
         assert final.is_terminal
         final = raise_for_outcome(final)
         return SubscribeResult(
-            data=final.result, job=final, request_id=final.job_id, downloader=self._download_all
+            data=final.result, job=final, request_id=final.job_id, downloader=self.download_all
         )

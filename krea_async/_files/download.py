@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
@@ -25,11 +24,7 @@ from .._http.addresses import (
 from .._http.transport import connection_error, detached
 from .checks import _check_scheme, _parse_url, _refuse_internal
 from .io import _write_response
-from .names import (
-    _numbered_name,
-    _of_job,
-    _short_url,
-)
+from .names import Place, _of_job, _short_url, result_places
 
 __all__ = ["DOWNLOAD_DEADLINE", "DOWNLOAD_MAX_BYTES", "MAX_REDIRECTS", "download", "download_all"]
 
@@ -66,11 +61,12 @@ async def download(
     """Stream the file at ``url`` to ``dest`` and return the path written.
 
     ``dest`` is a file path (used as given), or an existing directory: the file
-    name then comes from the URL's last segment through :func:`safe_file_name`
-    (with an extension from the content type when the URL has no safe one), and
-    the final path is checked to lie inside ``dest``. The body is written to a
-    temporary file in the same directory and renamed into place, so ``dest`` never
-    holds a partial file. No API key is sent; ``Accept-Encoding: identity`` is.
+    name then comes from the URL's last segment without its extension, through
+    :func:`safe_file_name`, and the extension from the file's first bytes
+    (:func:`result_extension`; ``.bin`` when unknown; never from the URL or the
+    content type), and the final path is checked to lie inside ``dest``. The body
+    is written to a ``.part`` file in the same directory and renamed into place, so
+    ``dest`` never holds a partial file. No API key is sent; ``Accept-Encoding: identity`` is.
 
     Redirects are followed (at most :data:`MAX_REDIRECTS`) only to ``https://``
     URLs, or ``http://`` on loopback (or anywhere with ``allow_http=True``, which
@@ -99,12 +95,13 @@ async def download(
     :class:`~krea_async.APIConnectionError` when the transfer fails.
     """
     target = Path(dest)
-    into_dir = await anyio.Path(target).is_dir()
+    if await anyio.Path(target).is_dir():
+        place = Place(directory=target)
+    else:
+        place = Place(directory=target.parent, name=target.name)
     return await _download(
         url,
-        target,
-        into_dir=into_dir,
-        name_for=None,
+        place,
         http_client=http_client,
         allow_http=allow_http,
         timeout=timeout,
@@ -116,10 +113,8 @@ async def download(
 
 async def _download(
     url: str,
-    target: Path,
+    place: Place,
     *,
-    into_dir: bool,
-    name_for: Callable[[str], str] | None,
     http_client: httpx.AsyncClient | None,
     allow_http: bool,
     timeout: httpx.Timeout | float,
@@ -127,10 +122,10 @@ async def _download(
     deadline: float | None,
     job_id: str | None,
 ) -> Path:
-    """``into_dir``: ``target`` is a directory and the name is built from server text:
-    ``name_for(suffix)``, or else from the URL's last segment."""
+    """Fetch ``url`` and write it where ``place`` says: the one path every saved
+    result takes."""
     started = time.monotonic()
-    logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), target)
+    logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), place.directory)
     owns = http_client is None
     client = http_client or httpx.AsyncClient(
         timeout=timeout, transport=default_transport(httpx.Limits())
@@ -139,10 +134,8 @@ async def _download(
         with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
             path, size = await _fetch(
                 url,
-                target,
+                place,
                 client=client,
-                into_dir=into_dir,
-                name_for=name_for,
                 allow_http=allow_http,
                 timeout=timeout,
                 max_bytes=max_bytes,
@@ -177,11 +170,9 @@ async def _download(
 
 async def _fetch(
     url: str,
-    target: Path,
+    place: Place,
     *,
     client: httpx.AsyncClient,
-    into_dir: bool,
-    name_for: Callable[[str], str] | None,
     allow_http: bool,
     timeout: httpx.Timeout | float,
     max_bytes: int | None,
@@ -230,10 +221,8 @@ async def _fetch(
                 continue
             return await _write_response(
                 response,
-                target,
+                place,
                 url,
-                into_dir=into_dir,
-                name_for=name_for,
                 max_bytes=max_bytes,
                 job_id=job_id,
             )
@@ -258,42 +247,30 @@ async def download_all(
     max_bytes: int | None = DOWNLOAD_MAX_BYTES,
     deadline: float | None = DOWNLOAD_DEADLINE,
 ) -> list[Path]:
-    """Download several URLs, one after the other, into a directory or onto one path.
+    """Download several URLs, one after the other; return the paths written, in order.
 
-    With one URL and no ``stem``, ``dest`` may be a file path (used as given).
-    Otherwise ``dest`` is a directory (created if missing) and the files are named
-    by :func:`result_file_name` from ``stem``: ``<stem>-<n><ext>``, the extension
-    from the URL or else the content type. ``stem`` is server text
-    (``result.save()`` passes the job id): it goes through
-    :func:`safe_file_name`, and each path is checked to lie inside ``dest``.
-    ``job_id`` (default: ``stem``) names the job in errors. ``timeout``,
-    ``max_bytes`` and ``deadline`` apply to each file as in :func:`download`.
-    Raises what :func:`download` raises.
+    ``dest`` is a directory when it exists as one, ends with ``/`` or has no
+    extension (created if missing, parents included): the files are named by
+    :func:`result_file_name` from ``stem``: ``<stem><ext>`` for one URL,
+    ``<stem>-<n><ext>`` for several, the extension from each file's first bytes
+    (``.bin`` when unknown; never from the URL). ``stem`` may be server text
+    (``result.save()`` passes the job id): it goes through :func:`safe_file_name`,
+    and each path is checked to lie inside ``dest``; ``stem=None`` names each file
+    from its URL's last segment. Otherwise ``dest`` is a file name of the caller's
+    (``mountain.png``), kept as given; several URLs go next to it as
+    ``mountain-0.png``, ``mountain-1.png``. ``job_id`` (default: ``stem``) names the
+    job in errors. ``timeout``, ``max_bytes`` and ``deadline`` apply to each file
+    as in :func:`download`. Raises what :func:`download` raises.
     """
     items = list(urls)
-    target = Path(dest)
     job = job_id if job_id is not None else stem
-    into_dir = len(items) > 1 or stem is not None or await anyio.Path(target).is_dir()
-    if into_dir:
-        try:
-            await anyio.Path(target).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DownloadError(
-                f"cannot create {str(target)[:300]}{_of_job(job)}: {exc.strerror or exc}",
-                url=items[0] if items else "",
-                job_id=job,
-            ) from exc
+    places = result_places(dest, len(items), stem=stem, dest_is_dir=await anyio.Path(dest).is_dir())
     paths: list[Path] = []
-    for index, item in enumerate(items):
-        name_for = None
-        if stem is not None:
-            name_for = functools.partial(_numbered_name, stem, index)
+    for item, place in zip(items, places, strict=True):
         paths.append(
             await _download(
                 item,
-                target,
-                into_dir=into_dir,
-                name_for=name_for,
+                place,
                 http_client=http_client,
                 allow_http=allow_http,
                 timeout=timeout,

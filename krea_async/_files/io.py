@@ -1,12 +1,12 @@
-"""Writing a download safely: checks on the answer, part files inside the target,
-bounded decoding."""
+"""Writing a result file safely: checks on the answer, a ``.part`` file inside the
+target directory, bounded decoding, then a rename to the name :class:`Place` gives
+(the extension from the file's first bytes)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -15,52 +15,65 @@ import httpx
 from .._errors import DownloadError, DownloadTooLargeError
 from .._http.body import BodyRefused, BodyTooLarge, content_encoding, decoded_chunks
 from .._http.transport import connection_error, detached
-from .names import _extension, _name_from_url, _of_job, _short_url, _url_suffix
+from .names import Place, _of_job, _short_url
 
 _ACCEPTED_DOWNLOAD_TYPES = ("image/", "video/", "audio/", "model/", "application/octet-stream")
 
 
-def _create_part_file(target: Path, inside: Path | None) -> str:
-    """Create an empty, unique ``.<name>.<random>.part`` file next to ``target``.
+def _inside(path: Path, root: Path) -> None:
+    """Raise :class:`_OutsideTarget` unless ``path`` (its directory resolved, symlinks
+    followed) is an entry of ``root`` (resolved too), other than ``root`` itself."""
+    resolved_root = root.resolve()
+    where = path.parent.resolve() / path.name
+    if (
+        path.name in ("", ".", "..")
+        or not where.is_relative_to(resolved_root)
+        or where == resolved_root
+    ):
+        raise _OutsideTarget(f"{path.name!r} would land outside {resolved_root}")
 
-    With ``inside``, first check that ``target`` (its directory resolved, symlinks
-    followed) lies inside ``inside`` (resolved too).
+
+def _create_part_file(directory: Path, hint: str, inside: bool) -> str:
+    """Create an empty, unique ``.<hint>.<random>.part`` file in ``directory``.
+
+    With ``inside``, first check that it lies inside ``directory``.
 
     Created with mode 0666 so that the kernel applies the umask, as for any new file
     (usually 0644). Neither ``mkstemp`` (always 0600) nor reading the umask with
     ``os.umask`` (process-wide, briefly 0 for every other thread) is used.
     """
-    if inside is not None:
-        root = inside.resolve()
-        where = target.parent.resolve() / target.name
-        if target.name in ("", ".", "..") or not where.is_relative_to(root) or where == root:
-            raise _OutsideTarget(f"{target.name!r} would land outside {root}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        name = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        name = directory / f".{hint}.{secrets.token_hex(6)}.part"
+        if inside:
+            _inside(name, directory)
         try:
             fd = os.open(name, flags, 0o666)
         except FileExistsError:
             continue
         os.close(fd)
         return str(name)
-    raise FileExistsError(f"could not create a temporary file next to {target}")
+    raise FileExistsError(f"could not create a temporary file in {directory}")
 
 
 class _OutsideTarget(Exception):
     pass
 
 
+_HEAD_BYTES = 32
+
+
 async def _write_response(
     response: httpx.Response,
-    target: Path,
+    place: Place,
     url: str,
     *,
-    into_dir: bool,
-    name_for: Callable[[str], str] | None,
     max_bytes: int | None,
     job_id: str | None,
 ) -> tuple[Path, int]:
+    """Check the answer, stream its body to a ``.part`` file in ``place.directory``,
+    then rename it to ``place``'s name (extension from the first bytes). Nothing is
+    left on disk on failure or cancellation."""
     short = f"{_short_url(url)}{_of_job(job_id)}"
     if not response.is_success:
         raise DownloadError(
@@ -88,18 +101,14 @@ async def _write_response(
         content_encoding(response)
     except BodyRefused as exc:
         raise DownloadError(f"{short}: {exc}", url=url, job_id=job_id) from None
-    inside: Path | None = None
-    if into_dir:
-        inside = target
-        if name_for is not None:
-            name = name_for(_url_suffix(response.url) or _extension(content_type))
-        else:
-            name = _name_from_url(response.url, content_type)
-        target = target / name
+    directory = place.directory
+    target = directory / place.part_hint()  # for messages until the name is known
     written = 0
     try:
-        await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
-        tmp_name = await anyio.to_thread.run_sync(_create_part_file, target, inside)
+        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+        tmp_name = await anyio.to_thread.run_sync(
+            _create_part_file, directory, place.part_hint(), not place.chosen
+        )
     except _OutsideTarget as exc:
         raise DownloadError(f"refusing to write {short}: {exc}", url=url, job_id=job_id) from None
     except OSError as exc:
@@ -109,18 +118,28 @@ async def _write_response(
             job_id=job_id,
         ) from exc
     tmp = anyio.Path(tmp_name)
+    head = b""
     try:
         try:
             chunks = decoded_chunks(response, max_bytes)
             async with contextlib.aclosing(chunks), await anyio.open_file(tmp_name, "wb") as out:
                 async for chunk in chunks:
                     written += len(chunk)
+                    if len(head) < _HEAD_BYTES:
+                        head += chunk[: _HEAD_BYTES - len(head)]
                     await out.write(chunk)
+            target = directory / place.final_name(head, response.url)
+            if not place.chosen:
+                await anyio.to_thread.run_sync(_inside, target, directory)
             await tmp.replace(target)
         except BodyTooLarge:
             raise too_large from None
         except BodyRefused as exc:
             raise DownloadError(f"{short}: {exc}", url=url, job_id=job_id) from None
+        except _OutsideTarget as exc:
+            raise DownloadError(
+                f"refusing to write {short}: {exc}", url=url, job_id=job_id
+            ) from None
         except httpx.HTTPError as exc:
             error = connection_error(
                 exc, "GET", httpx.URL(url), subject=f"download of {short}", doing="was interrupted"

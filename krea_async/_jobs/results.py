@@ -10,7 +10,6 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import anyio
 import attrs
 
 from .._models import Job, JobResult
@@ -45,11 +44,17 @@ class SubscribeResult:
         return self.data.urls
 
     async def save(self, dest: str | os.PathLike[str]) -> list[Path]:
-        """Download every result URL and return the paths written.
+        """Download every result URL and return the paths written, in order.
 
-        ``dest`` is a directory (created if missing; files are named
-        ``<job_id>-<n><ext>``) or, for a single result, a file path with an
-        extension. Each file is streamed to a temporary file and renamed into place.
+        ``dest`` is a directory when it exists, ends with ``/`` or has no extension
+        (created if missing): the files are named ``<job_id><ext>`` for one
+        result, ``<job_id>-<n><ext>`` for several, from a job id made safe (a
+        server's ``../../x`` stays inside ``dest``) and the extension the file's
+        first bytes show (``.png``, ``.jpg``, ``.mp4``...; ``.bin`` when unknown;
+        never from the URL). Otherwise ``dest`` is your file name, kept as given
+        (several results: ``out-0.png``, ``out-1.png`` next to it). Each file is
+        streamed to a ``.part`` file and renamed into place (see
+        :func:`krea_async.files.download_all`).
         Uses the client's connection pool, behind its ``max_connections`` limit like
         an API request (10,000 saved at once wait in the SDK's queue), and never sends
         the API key. Raises
@@ -59,11 +64,8 @@ class SubscribeResult:
         urls = self.data.urls
         if not urls:
             raise ValueError(f"job {self.request_id} has no result URLs to save")
-        target = anyio.Path(dest)
-        single_file = len(urls) == 1 and bool(target.suffix) and not await target.is_dir()
-        stem = None if single_file else self.request_id
         if self._downloader is not None:
-            return await self._downloader(urls, dest, stem)
+            return await self._downloader(urls, dest, self.request_id)
         from ..files import download_all
 
-        return await download_all(urls, dest, stem=stem)
+        return await download_all(urls, dest, stem=self.request_id)
