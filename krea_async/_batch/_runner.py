@@ -43,7 +43,7 @@ from .._errors import (
     UncertainSubmitError,
 )
 from .._models import Job
-from ._files import download_files
+from ._files import download_files, existing_outputs
 from ._ledger import LEDGER_NAME, Ledger, LineState, lock_dir, now
 from ._lines import BatchLine, check_unique
 from ._progress import show_progress, want_progress
@@ -136,6 +136,7 @@ class Batch:
         self._errors: dict[str, str] = {}
         self._cancelled_jobs = 0
         self._interrupted = False
+        self._recovered = 0
 
     @property
     def ledger_path(self) -> Path:
@@ -150,16 +151,18 @@ class Batch:
         self._reset_run_state()
         start = time.monotonic()
         await anyio.Path(self.out_dir).mkdir(parents=True, exist_ok=True)
-        for stale in self.out_dir.glob(".*.part"):
-            stale.unlink(missing_ok=True)
+        # The lock comes first: another run's downloads are its ``.part`` files.
         lock = lock_dir(self.out_dir)
         try:
+            for stale in self.out_dir.glob(".*.part"):
+                stale.unlink(missing_ok=True)
             ledger = self._ledger = Ledger(self.ledger_path)
         except BaseException:
             lock.close()
             raise
         try:
-            ledger.sync(self.lines)
+            on_disk = existing_outputs(self.out_dir, (ln.name for ln in self.lines))
+            self._recovered = ledger.sync(self.lines, on_disk)
             try:
                 await self._run_lines()
             except BaseException:
@@ -395,4 +398,5 @@ class Batch:
             concurrency=int(self._limiter.total_tokens),
             uncertain=tuple(self._reports),
             errors=dict(self._errors),
+            recovered=self._recovered,
         )
