@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from ._lines import BatchLine
 
-__all__ = ["LEDGER_NAME", "Ledger", "LineState", "lock_dir", "now"]
+__all__ = ["LEDGER_NAME", "Ledger", "LineState", "lock_dir", "now", "read_failures"]
 
 #: File name of the ledger inside the output directory.
 LEDGER_NAME = ".krea-batch.sqlite3"
@@ -180,6 +180,11 @@ class Ledger:
                 out[r["state"]] = out.get(r["state"], 0) + 1
         return out
 
+    def failures(self) -> dict[str, str]:
+        """Every failed line's reason, by line name, in input order (this run's and
+        earlier runs')."""
+        return _failures(self.db)
+
     def known_job_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT job_id FROM jobs")}
 
@@ -198,6 +203,28 @@ class Ledger:
                 f"UPDATE lines SET {cols} WHERE name=?",  # noqa: S608 (column names are ours)
                 [*fields.values(), name],
             )
+
+
+def _failures(db: sqlite3.Connection) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT name, error FROM lines WHERE state=? ORDER BY idx", (LineState.FAILED.value,)
+    )
+    return {str(name): str(error or "failed") for name, error in rows}
+
+
+def read_failures(out_dir: Path) -> dict[str, str]:
+    """The failed lines of the batch in ``out_dir`` and their reasons, by line name in
+    input order, read without writing (a running batch may hold the directory).
+    Raises :class:`ValueError` when ``out_dir`` holds no ledger and
+    :class:`sqlite3.Error` when it is not one."""
+    path = out_dir / LEDGER_NAME
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"no batch ledger in {out_dir} ({LEDGER_NAME})")
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return _failures(db)
+    finally:
+        db.close()
 
 
 def lock_dir(out_dir: Path) -> IO[bytes]:
