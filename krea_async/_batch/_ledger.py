@@ -125,9 +125,10 @@ class Ledger:
     def sync(
         self, lines: Sequence[BatchLine], on_disk: Mapping[str, Sequence[str]] | None = None
     ) -> int:
-        """Insert new lines as pending (as downloaded when ``on_disk`` names their
-        result files: a ledger rebuilt next to earlier results); refuse lines whose
-        input changed. Answers how many new lines were found on disk."""
+        """Insert new lines as pending; refuse lines whose input changed. In a ledger
+        that holds no line yet (new, or rebuilt next to earlier results), a line
+        whose result files ``on_disk`` names is inserted as downloaded instead.
+        Answers how many lines were found on disk."""
         known = {
             r["name"]: r["fingerprint"]
             for r in self.db.execute("SELECT name, fingerprint FROM lines")
@@ -142,7 +143,9 @@ class Ledger:
                     f"line {line.name!r} differs from the one recorded in {self.path}: "
                     "use a new output directory for a changed batch"
                 )
-        found = on_disk or {}
+        # Only a ledger with no line rebuilds from the disk: lines added to a known
+        # batch are new work, whatever files happen to carry their names.
+        found = (on_disk or {}) if not known else {}
         stamp = now().isoformat()
         rows = []
         for ln in fresh:
