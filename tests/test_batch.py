@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -128,13 +129,14 @@ async def test_a_line_left_in_submitting_by_a_crash_is_looked_up(tmp_path: Path)
     async with _client(fake) as krea:
         await _batch(krea, lines[:0], tmp_path).run()  # creates the ledger
         # A crash after the POST went out, before its answer was recorded:
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat()
         job = await krea.generate(ENDPOINT, dict(lines[1].input))
         db = sqlite3.connect(tmp_path / LEDGER_NAME)
         with db:
             db.execute(
                 "INSERT INTO lines (name, idx, fingerprint, state, submitting_at, updated_at) "
                 "VALUES (?, 1, ?, 'submitting', ?, ?)",
-                (lines[1].name, lines[1].fingerprint, "2000-01-01T00:00:00+00:00", "x"),
+                (lines[1].name, lines[1].fingerprint, started, "x"),
             )
         db.close()
         summary = await _batch(krea, lines, tmp_path).run()

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import json
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from ._lines import BatchLine
 
-__all__ = ["LEDGER_NAME", "Ledger", "LineState", "lock_dir", "now"]
+__all__ = ["LEDGER_NAME", "Ledger", "LineState", "lock_dir", "now", "read_failures"]
 
 #: File name of the ledger inside the output directory.
 LEDGER_NAME = ".krea-batch.sqlite3"
@@ -64,11 +66,52 @@ def now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover (directories cannot be synced on some systems)
+        pass
+    finally:
+        os.close(fd)
+
+
+def _create(path: Path) -> None:
+    """Make an empty ledger (its tables) under a temporary name, flush it to disk and
+    rename it into place, so that no crash leaves a ledger file that exists but is
+    empty: an empty file would read as a new batch and submit every line again."""
+    tmp = path.with_name(f"{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        db.executescript(_SCHEMA)
+    finally:
+        db.close()
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
 class Ledger:
-    """The SQLite ledger (one connection, used from the event loop thread)."""
+    """The SQLite ledger (one connection, used from the event loop thread).
+
+    Opening it creates it when missing (atomically, see :func:`_create`); raises
+    :class:`ValueError` when the file exists but is empty (truncated: which lines
+    were submitted is lost, so a run would bill them again) and
+    :class:`sqlite3.Error` when it is not a ledger."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if not path.exists():
+            _create(path)
+        elif path.stat().st_size == 0:
+            raise ValueError(
+                f"the batch ledger {path} is empty (truncated?): which lines were already "
+                "submitted is lost, and running again would submit (and bill) them again. "
+                "Delete it to rebuild it from the results in the directory (lines with a "
+                "result file are kept; the others are submitted again, including any that "
+                "were running), or use a new output directory"
+            )
         self.db = sqlite3.connect(path, isolation_level=None)  # autocommit: 1 statement = 1 txn
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -79,8 +122,13 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
-    def sync(self, lines: Sequence[BatchLine]) -> None:
-        """Insert new lines as pending; refuse lines whose input changed."""
+    def sync(
+        self, lines: Sequence[BatchLine], on_disk: Mapping[str, Sequence[str]] | None = None
+    ) -> int:
+        """Insert new lines as pending; refuse lines whose input changed. In a ledger
+        that holds no line yet (new, or rebuilt next to earlier results), a line
+        whose result files ``on_disk`` names is inserted as downloaded instead.
+        Answers how many lines were found on disk."""
         known = {
             r["name"]: r["fingerprint"]
             for r in self.db.execute("SELECT name, fingerprint FROM lines")
@@ -95,16 +143,24 @@ class Ledger:
                     f"line {line.name!r} differs from the one recorded in {self.path}: "
                     "use a new output directory for a changed batch"
                 )
+        # Only a ledger with no line rebuilds from the disk: lines added to a known
+        # batch are new work, whatever files happen to carry their names.
+        found = (on_disk or {}) if not known else {}
         stamp = now().isoformat()
+        rows = []
+        for ln in fresh:
+            files = found.get(ln.name)
+            state = LineState.DOWNLOADED if files else LineState.PENDING
+            names = json.dumps(list(files)) if files else None
+            rows.append((ln.name, ln.index, ln.fingerprint, state.value, names, stamp))
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT INTO lines (name, idx, fingerprint, state, updated_at) VALUES (?,?,?,?,?)",
-                [
-                    (ln.name, ln.index, ln.fingerprint, LineState.PENDING.value, stamp)
-                    for ln in fresh
-                ],
+                "INSERT INTO lines (name, idx, fingerprint, state, files, updated_at) "
+                "VALUES (?,?,?,?,?,?)",
+                rows,
             )
+        return sum(1 for ln in fresh if found.get(ln.name))
 
     def row(self, name: str) -> sqlite3.Row:
         row: sqlite3.Row = self.db.execute("SELECT * FROM lines WHERE name=?", (name,)).fetchone()
@@ -127,6 +183,11 @@ class Ledger:
                 out[r["state"]] = out.get(r["state"], 0) + 1
         return out
 
+    def failures(self) -> dict[str, str]:
+        """Every failed line's reason, by line name, in input order (this run's and
+        earlier runs')."""
+        return _failures(self.db)
+
     def known_job_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT job_id FROM jobs")}
 
@@ -145,6 +206,28 @@ class Ledger:
                 f"UPDATE lines SET {cols} WHERE name=?",  # noqa: S608 (column names are ours)
                 [*fields.values(), name],
             )
+
+
+def _failures(db: sqlite3.Connection) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT name, error FROM lines WHERE state=? ORDER BY idx", (LineState.FAILED.value,)
+    )
+    return {str(name): str(error or "failed") for name, error in rows}
+
+
+def read_failures(out_dir: Path) -> dict[str, str]:
+    """The failed lines of the batch in ``out_dir`` and their reasons, by line name in
+    input order, read without writing (a running batch may hold the directory).
+    Raises :class:`ValueError` when ``out_dir`` holds no ledger and
+    :class:`sqlite3.Error` when it is not one."""
+    path = out_dir / LEDGER_NAME
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"no batch ledger in {out_dir} ({LEDGER_NAME})")
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return _failures(db)
+    finally:
+        db.close()
 
 
 def lock_dir(out_dir: Path) -> IO[bytes]:

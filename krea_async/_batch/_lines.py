@@ -13,7 +13,7 @@ import attrs
 
 from .._files.names import overlapping_stems, safe_file_name
 
-__all__ = ["BatchLine", "check_unique", "lines_from_prompts", "load_lines"]
+__all__ = ["BatchLine", "check_unique", "lines_from_prompts", "load_lines", "split_lines"]
 
 _MAX_NAME = 100
 
@@ -75,14 +75,24 @@ def lines_from_prompts(
     ]
 
 
+def split_lines(text: str) -> list[str]:
+    """``text`` cut at ``\\n`` only (a ``\\r`` before it is dropped), as JSON Lines
+    (https://jsonlines.org) defines a line. :meth:`str.splitlines` also cuts at
+    form feeds, U+2028 and other separators that may sit inside a prompt, which
+    would turn one line into several billed jobs."""
+    return [ln.removesuffix("\r") for ln in text.split("\n")]
+
+
 def load_lines(
     path: str | os.PathLike[str], *, default_endpoint: str | None = None
 ) -> list[BatchLine]:
     """Read a batch file.
 
-    A ``.txt`` file holds one prompt per non-empty line (``default_endpoint``
-    needed). Otherwise each non-empty line is JSON: ``{"endpoint": ..., "input":
-    {...}, "id": ...}`` (``id`` optional), ``{"prompt": ..., "id": ..., ...}``
+    Lines end at ``\\n`` only (:func:`split_lines`): a form feed or U+2028 inside
+    a prompt stays in it. A ``.txt`` file holds one prompt per non-empty line
+    (``default_endpoint`` needed). Otherwise each non-empty line is JSON:
+    ``{"endpoint": ..., "input": {...}, "id": ...}`` (``id`` optional),
+    ``{"prompt": ..., "id": ..., ...}``
     (the other keys are input fields; ``default_endpoint``), or a JSON string (a
     prompt). Outputs are named from ``id`` (through
     :func:`krea_async.files.safe_file_name`: ``../x`` or ``a/b`` become safe,
@@ -92,7 +102,7 @@ def load_lines(
     """
     file = Path(path)
     text = file.read_text(encoding="utf-8")
-    raw_lines = [ln for ln in text.splitlines() if ln.strip()]
+    raw_lines = [ln for ln in split_lines(text) if ln.strip()]
     if file.suffix.lower() == ".txt":
         if default_endpoint is None:
             raise ValueError("a prompt list needs a default model (--model / default_endpoint)")

@@ -1,27 +1,57 @@
-"""The batch's live progress bar (rich; the ``cli`` extra)."""
+"""The batch's progress: a live bar on a terminal (rich; the ``cli`` extra), plain
+periodic lines otherwise (a log, a pipe, CI)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, TextIO
 
 import anyio
 
-__all__ = ["show_progress", "want_progress"]
+__all__ = ["FINISHED", "PLAIN_EVERY", "print_progress", "progress_mode", "show_progress"]
+
+#: Line states that count as finished in the progress display.
+FINISHED = frozenset({"downloaded", "failed", "uncertain"})
+#: Seconds between two plain progress lines (no terminal).
+PLAIN_EVERY = 15.0
 
 
-def want_progress(progress: bool | None) -> bool:
-    """Whether to show the bar: ``progress``, or (``None``) when stderr is a terminal
-    and rich is installed. ``ValueError`` for ``True`` without rich."""
+def progress_mode(progress: bool | None) -> Literal["bar", "plain"] | None:
+    """How to show progress: ``progress=False``: not at all (``None``); ``True``: the
+    bar (:class:`ValueError` without rich); ``None``: the bar when stderr is a
+    terminal and rich is installed, plain lines otherwise."""
     if progress is False:
-        return False
+        return None
     try:
         import rich  # noqa: F401
     except ImportError:
         if progress:
             raise ValueError("progress=True needs rich: pip install 'krea-async[cli]'") from None
-        return False
-    return bool(progress) or sys.stderr.isatty()
+        return "plain"
+    return "bar" if progress or sys.stderr.isatty() else "plain"
+
+
+def _done_and_text(by_state: Mapping[str, int]) -> tuple[int, str]:
+    done = sum(v for k, v in by_state.items() if k in FINISHED)
+    return done, " ".join(f"{k}={v}" for k, v in sorted(by_state.items()) if v)
+
+
+async def print_progress(
+    counts: Callable[[], Mapping[str, int]],
+    total: int,
+    *,
+    every: float = PLAIN_EVERY,
+    tick: Callable[[float], Awaitable[object]] = anyio.sleep,
+    file: TextIO | None = None,
+) -> None:
+    """Plain progress lines (``batch: 12/40 finished (downloaded=10 failed=2
+    pending=24 submitted=4)``) on ``file`` (default stderr): one at once, then one
+    after each ``tick(every)`` (default: ``every`` seconds), until cancelled."""
+    while True:
+        done, text = _done_and_text(counts())
+        print(f"batch: {done}/{total} finished ({text})", file=file or sys.stderr, flush=True)
+        await tick(every)
 
 
 async def show_progress(counts: Callable[[], Mapping[str, int]], total: int) -> None:
@@ -37,7 +67,6 @@ async def show_progress(counts: Callable[[], Mapping[str, int]], total: int) -> 
         TimeRemainingColumn,
     )
 
-    finished = {"downloaded", "failed", "uncertain"}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -47,18 +76,12 @@ async def show_progress(counts: Callable[[], Mapping[str, int]], total: int) -> 
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as bar:
-
-        def done_and_text() -> tuple[int, str]:
-            by_state = counts()
-            done = sum(v for k, v in by_state.items() if k in finished)
-            return done, " ".join(f"{k}={v}" for k, v in sorted(by_state.items()) if v)
-
         # Lines finished by earlier runs start the bar, so the ETA follows this run.
-        done, text = done_and_text()
+        done, text = _done_and_text(counts())
         task = bar.add_task(text, total=total, completed=done)
 
         def refresh() -> None:
-            done, text = done_and_text()
+            done, text = _done_and_text(counts())
             bar.update(task, completed=done, description=text)
 
         try:

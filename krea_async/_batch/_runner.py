@@ -19,6 +19,7 @@ Design notes:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -33,6 +34,7 @@ from .._client.client import AsyncKrea
 from .._errors import (
     APIStatusError,
     AuthenticationError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     JobCancelledError,
     JobFailedError,
@@ -43,14 +45,25 @@ from .._errors import (
     UncertainSubmitError,
 )
 from .._models import Job
-from ._files import download_files
+from ._files import download_files, existing_outputs
 from ._ledger import LEDGER_NAME, Ledger, LineState, lock_dir, now
 from ._lines import BatchLine, check_unique
-from ._progress import show_progress, want_progress
+from ._progress import PLAIN_EVERY, print_progress, progress_mode, show_progress
 from ._summary import BatchSummary, UncertainReport
 from ._uncertain import resolve_uncertain
 
 __all__ = ["Batch"]
+
+
+def _rejected(exc: APIStatusError, line: BatchLine) -> str:
+    """Why the API refused a line's submit, pointing to the CLI command that shows the
+    model's fields or the known models."""
+    if isinstance(exc, EndpointNotFoundError):
+        return f"404: no model {line.endpoint!r} (see krea-async models list)"
+    text = f"{exc.status_code}: {exc.message}"
+    if exc.status_code in (400, 422):
+        text += f" (see krea-async models show {line.endpoint})"
+    return text
 
 
 class Batch:
@@ -77,8 +90,11 @@ class Batch:
       on Krea's side has created its job.
     - ``cancel_deadline``: seconds allowed for cancelling running jobs when the run
       is cancelled (default 10).
-    - ``progress``: show a live rich progress bar on stderr (``None``: when stderr
-      is a terminal and rich is installed; ``pip install 'krea-async[cli]'``).
+    - ``progress``: ``True``: a live rich progress bar on stderr (``pip install
+      'krea-async[cli]'``); ``None`` (default): the bar when stderr is a terminal
+      and rich is installed, else a plain line (``batch: 12/40 finished (...)``)
+      on stderr at the start and every ``progress_every`` seconds (default 15);
+      ``False``: nothing.
     - ``max_rate_limits``: consecutive 429s on one submit before the batch stops
       (default 8).
 
@@ -104,6 +120,7 @@ class Batch:
         cancel_deadline: float = 10.0,
         progress: bool | None = None,
         max_rate_limits: int = 8,
+        progress_every: float = PLAIN_EVERY,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -119,6 +136,7 @@ class Batch:
         self.uncertain_grace = uncertain_grace
         self.cancel_deadline = cancel_deadline
         self.progress = progress
+        self.progress_every = progress_every
         self.max_rate_limits = max_rate_limits
         self._ledger: Ledger | None = None
         self.summary: BatchSummary | None = None
@@ -136,6 +154,7 @@ class Batch:
         self._errors: dict[str, str] = {}
         self._cancelled_jobs = 0
         self._interrupted = False
+        self._recovered = 0
 
     @property
     def ledger_path(self) -> Path:
@@ -150,16 +169,18 @@ class Batch:
         self._reset_run_state()
         start = time.monotonic()
         await anyio.Path(self.out_dir).mkdir(parents=True, exist_ok=True)
-        for stale in self.out_dir.glob(".*.part"):
-            stale.unlink(missing_ok=True)
+        # The lock comes first: another run's downloads are its ``.part`` files.
         lock = lock_dir(self.out_dir)
         try:
+            for stale in self.out_dir.glob(".*.part"):
+                stale.unlink(missing_ok=True)
             ledger = self._ledger = Ledger(self.ledger_path)
         except BaseException:
             lock.close()
             raise
         try:
-            ledger.sync(self.lines)
+            on_disk = existing_outputs(self.out_dir, (ln.name for ln in self.lines))
+            self._recovered = ledger.sync(self.lines, on_disk)
             try:
                 await self._run_lines()
             except BaseException:
@@ -189,11 +210,19 @@ class Batch:
         for line in todo:
             send.send_nowait(line)
         send.close()
-        show = want_progress(self.progress)
+        mode = progress_mode(self.progress)
+        names = [ln.name for ln in self.lines]
+
+        def counts() -> dict[str, int]:
+            return self._db.counts(names)
+
         async with anyio.create_task_group() as tg:
-            if show:
-                names = [ln.name for ln in self.lines]
-                tg.start_soon(show_progress, lambda: self._db.counts(names), len(names))
+            if mode == "bar":
+                tg.start_soon(show_progress, counts, len(names))
+            elif mode == "plain":
+                tg.start_soon(
+                    functools.partial(print_progress, every=self.progress_every), counts, len(names)
+                )
             async with anyio.create_task_group() as workers:
                 for _ in range(self.concurrency):
                     workers.start_soon(self._worker, receive.clone())
@@ -283,8 +312,9 @@ class Batch:
                     self._stopped = f"{exc.status_code}: {exc.message}"
                     return None
                 except APIStatusError as exc:  # 400, 404, 422: this line's input
-                    self._db.set(line.name, LineState.FAILED, error=str(exc))
-                    self._errors[line.name] = str(exc)
+                    reason = _rejected(exc, line)
+                    self._db.set(line.name, LineState.FAILED, error=reason)
+                    self._errors[line.name] = reason
                     return None
                 except KreaError as exc:  # the request was not sent: nothing created
                     self._db.set(line.name, LineState.PENDING, submitting_at=None)
@@ -395,4 +425,6 @@ class Batch:
             concurrency=int(self._limiter.total_tokens),
             uncertain=tuple(self._reports),
             errors=dict(self._errors),
+            failures=self._db.failures() if self._ledger else {},
+            recovered=self._recovered,
         )

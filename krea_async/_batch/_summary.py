@@ -54,7 +54,12 @@ class BatchSummary:
     cancelled on the way out; ``rate_limited``: 429 answers seen;
     ``concurrency``: the concurrency at the end (lowered by 429s);
     ``uncertain``: the look-ups of uncertain submits; ``errors``: line name to
-    error message for failed lines of this run.
+    error message for the lines that failed or hit a problem in this run
+    (failed, timed out, a download or look-up that failed); ``failures``: every
+    line of the ledger in the ``failed`` state (this run's and earlier runs') and
+    its reason, in input order; ``recovered``: lines new to the
+    ledger whose result files were already in the directory (a ledger rebuilt
+    next to earlier results), recorded as downloaded without a submit.
     """
 
     counts: Mapping[str, int]
@@ -67,6 +72,8 @@ class BatchSummary:
     concurrency: int = 0
     uncertain: tuple[UncertainReport, ...] = ()
     errors: Mapping[str, str] = attrs.field(factory=dict)
+    failures: Mapping[str, str] = attrs.field(factory=dict)
+    recovered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +93,8 @@ class BatchSummary:
                 }.get(state, state)
                 parts.append(f"{c[state]} {label}")
         text = ", ".join(parts) + f" in {self.elapsed:.1f} s"
+        if self.recovered:
+            text += f"; {self.recovered} found already downloaded (ledger rebuilt)"
         if self.rate_limited:
             text += f"; rate limited {self.rate_limited}x (429), concurrency {self.concurrency}"
         if self.interrupted:

@@ -2,17 +2,21 @@
 
 ``krea-async batch prompts.jsonl -o out/ --concurrency 8 [--resubmit-uncertain]``.
 The client comes from the environment (``KREA_API_KEY``, ``KREA_BASE_URL``).
+``--failed`` lists the failed lines of the ledger instead (no request is made).
 """
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
 import click
 
+from .._batch._ledger import read_failures
 from .._client.client import AsyncKrea
 from .._client.options import WebhookSettings
 from .._errors import ConfigurationError
@@ -20,7 +24,46 @@ from ..batch import Batch, BatchSummary, load_lines
 from ._runtime import Settings
 from ._safe_text import echo, safe_text
 
-__all__ = ["batch"]
+__all__ = ["SHOWN_PROBLEMS", "batch"]
+
+#: Problem lines printed after a run; the rest are counted, and ``--failed`` lists
+#: every failed line.
+SHOWN_PROBLEMS = 20
+
+
+def _command(input_file: Path, out_dir: Path, default_endpoint: str | None, *extra: str) -> str:
+    """The ``krea-async batch`` command line for this input and directory."""
+    words = ["krea-async", "batch", str(input_file), "-o", str(out_dir)]
+    if default_endpoint:
+        words += ["-m", default_endpoint]
+    return shlex.join([*words, *extra])
+
+
+def _problems(summary: BatchSummary) -> dict[str, str]:
+    """Every failed line (this run's and earlier ones'), then this run's other
+    problems (a timeout, a failed download or look-up), by line name."""
+    found = dict(summary.failures)
+    for name, error in summary.errors.items():
+        found.setdefault(name, error)
+    return found
+
+
+def _report(summary: BatchSummary, command: Mapping[str, str]) -> list[str]:
+    """What is printed on stderr before the summary line: the uncertain submits, at
+    most :data:`SHOWN_PROBLEMS` problem lines and a count of the rest, and how to
+    list and retry the failed lines."""
+    out = [str(report) for report in summary.uncertain]
+    problems = _problems(summary)
+    out += [f"line {name}: {error}" for name, error in list(problems.items())[:SHOWN_PROBLEMS]]
+    hidden = len(problems) - SHOWN_PROBLEMS
+    if hidden > 0:
+        out.append(f"... and {hidden} more")
+    failed = len(summary.failures)
+    if failed:
+        if hidden > 0:
+            out.append(f"every failed line and its reason: {command['failed']}")
+        out.append(f"retry the {failed} failed line(s) with: {command['retry']}")
+    return out
 
 
 @click.command("batch")
@@ -79,7 +122,15 @@ __all__ = ["batch"]
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Live progress bar (default: when stderr is a terminal).",
+    help="Live progress bar (default: a bar when stderr is a terminal, else a plain "
+    "line every 15 s).",
+)
+@click.option(
+    "--failed",
+    "list_failed",
+    is_flag=True,
+    help="List the failed lines of the output directory's ledger and their reasons; "
+    "submit nothing.",
 )
 def batch(
     input_file: Path,
@@ -92,6 +143,7 @@ def batch(
     deadline: float | None,
     uncertain_grace: float,
     progress: bool | None,
+    list_failed: bool,
 ) -> None:
     """Run a resumable batch of generations from FILE (JSONL, or .txt prompts).
 
@@ -100,8 +152,23 @@ def batch(
     directory as they finish, named from the line's id or index. Killed and
     started again with the same command, it resumes without submitting a line
     twice. Ctrl-C cancels the running jobs. Exit status: 0 when every line is
-    downloaded, 1 otherwise, 130 on Ctrl-C.
+    downloaded, 1 otherwise, 130 on Ctrl-C. Failed lines are listed (the first
+    20; --failed lists them all) and submitted again with --retry-failed.
     """
+    command = {
+        "failed": _command(input_file, out_dir, default_endpoint, "--failed"),
+        "retry": _command(input_file, out_dir, default_endpoint, "--retry-failed"),
+    }
+    if list_failed:
+        try:
+            failures = read_failures(out_dir)
+        except (ValueError, sqlite3.Error) as exc:
+            raise click.ClickException(str(exc)) from None
+        for name, error in failures.items():
+            click.echo(f"line {name}: {error}")
+        if failures:
+            click.echo(f"retry them with: {command['retry']}", err=True)
+        return
     try:
         lines = load_lines(input_file, default_endpoint=default_endpoint)
     except (ValueError, OSError) as exc:
@@ -171,10 +238,8 @@ def batch(
         raise click.ClickException(safe_text(exc)) from None
     if summary is None:
         raise SystemExit(130)
-    for report in summary.uncertain:
-        echo(str(report), err=True)
-    for name, error in sorted(summary.errors.items())[:20]:
-        echo(f"line {name}: {error}", err=True)
+    for text in _report(summary, command):
+        echo(text, err=True)
     echo(summary.line())
     if not summary.ok:
         raise SystemExit(1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    ConfigurationError,
     JobTimeoutError,
     KreaError,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "JobStream",
     "PollingSettings",
     "QueueUpdateCallback",
+    "POLL_INTERVAL_ENV",
     "default_poll_interval",
     "next_poll_interval",
     "drain",
@@ -82,9 +85,29 @@ _NO_SCOPE = contextlib.nullcontext()  # reusable: it holds no state
 _POLL_INTERVALS = {"image": 2.0, "enhance": 2.0, "video": 5.0}
 
 
+#: Environment variable that sets the poll interval (seconds) of every client and
+#: command given none; test setups such as the pytest plugin's ``krea_env`` use it.
+POLL_INTERVAL_ENV = "KREA_POLL_INTERVAL"
+
+
 def default_poll_interval(category: str | None) -> float:
-    """Krea's documented poll interval in seconds for a generation category:
-    2 s for ``image`` and ``enhance`` (and an unknown category), 5 s for ``video``."""
+    """The poll interval in seconds when the caller gives none: ``$KREA_POLL_INTERVAL``
+    when set, else Krea's documented interval for a generation category
+    (https://docs.krea.ai/developers/job-lifecycle): 2 s for ``image`` and
+    ``enhance`` (and an unknown category), 5 s for ``video``. Raises
+    :class:`~krea_async.ConfigurationError` for a variable that is not a number of
+    seconds >= 0."""
+    text = os.environ.get(POLL_INTERVAL_ENV, "").strip()
+    if text:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ConfigurationError(
+                f"{POLL_INTERVAL_ENV} must be a number of seconds >= 0, got {text!r}"
+            )
+        return seconds
     return _POLL_INTERVALS.get(category or "image", 2.0)
 
 

@@ -16,9 +16,11 @@ loads by itself (a ``pytest11`` entry point) and gives every test:
 - ``krea_fake_url``: ``krea_fake`` served by uvicorn on ``127.0.0.1`` (a
   random port) for apps that build their own client:
   ``"http://127.0.0.1:54321"``.
-- ``krea_env``: ``KREA_BASE_URL`` set to ``krea_fake_url`` and ``KREA_API_KEY``
-  to the fake's key (``"fake-key"`` unless ``api_key`` was set), and
-  ``KREA_WEBHOOK_URL`` unset, for apps that read the environment; yields the URL.
+- ``krea_env``: ``KREA_BASE_URL`` set to ``krea_fake_url``, ``KREA_API_KEY``
+  to the fake's key (``"fake-key"`` unless ``api_key`` was set),
+  ``KREA_POLL_INTERVAL`` to 0.05 (the app's own clients poll the fast fake
+  every 0.05 s, not every 2 s) and ``KREA_WEBHOOK_URL`` unset, for apps that
+  read the environment; yields the URL.
 
 Markers script what the fake does::
 
@@ -64,8 +66,11 @@ __all__ = ["krea_client", "krea_env", "krea_fake", "krea_fake_url"]
 #: Options of ``krea_fake`` when nothing sets them.
 FAKE_DEFAULTS: dict[str, Any] = {"time_scale": 0.05}
 #: Options of ``krea_client`` when nothing sets them (seconds between polls).
+FAST_POLL_INTERVAL = 0.05
+"""Seconds between polls of the fast fake: ``krea_client``'s and ``krea_env``'s."""
+
 CLIENT_DEFAULTS: dict[str, Any] = {
-    "jobs": JobSettings(poll_interval=0.05),
+    "jobs": JobSettings(poll_interval=FAST_POLL_INTERVAL),
     "webhooks": WebhookSettings(url=""),
 }
 
@@ -158,9 +163,12 @@ def krea_fake_url(krea_fake: FakeKrea) -> Iterator[str]:
 @pytest.fixture
 def krea_env(krea_fake: FakeKrea, krea_fake_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``KREA_BASE_URL`` and ``KREA_API_KEY`` pointing at the served fake for this
-    test, and no ``KREA_WEBHOOK_URL`` (nothing would deliver there; restored after);
-    returns the base URL."""
+    test, ``KREA_POLL_INTERVAL`` at :data:`FAST_POLL_INTERVAL` (a client given
+    no ``poll_interval`` polls that often instead of Krea's 2 s), and no
+    ``KREA_WEBHOOK_URL`` (nothing would deliver there); restored after; returns
+    the base URL."""
     monkeypatch.delenv("KREA_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("KREA_POLL_INTERVAL", str(FAST_POLL_INTERVAL))
     monkeypatch.setenv("KREA_BASE_URL", krea_fake_url)
     monkeypatch.setenv("KREA_API_KEY", krea_fake.api_key or "fake-key")
     return krea_fake_url
