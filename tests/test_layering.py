@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_files.inputs",
         "_files.names",
         "_jobs.outcome",
+        "_jobs.trust",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (
@@ -67,6 +68,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("_webhooks.redis",),
     # the client's wake-up wiring (subscribe()/jobs.wait() woken by webhooks)
     ("_jobs.wakeup",),
+    # the one owner of waiting: decides bus or poller for each job
+    ("_jobs.waiter",),
     ("_resources._base",),
     (
         "_resources.jobs",

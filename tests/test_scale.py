@@ -38,7 +38,7 @@ ENDPOINT = "image/" + FLUX
 
 
 def poller_of(krea: AsyncKrea) -> Poller:
-    return krea.jobs._poller
+    return krea.jobs.waiter.poller
 
 
 async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -13,6 +13,7 @@ goes through the constructor. The download methods come from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,9 +28,9 @@ from .._http.credentials import REDACTED
 from .._http.request import Requester
 from .._http.retry import RetryPolicy
 from .._http.transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, SharedState
-from .._http.urls import webhook_base_url
 from .._jobs.poller import PollingMode
 from .._jobs.polling import DEFAULT_DEADLINE, DEFAULT_SAFETY_POLL, CancelFailedCallback
+from .._jobs.waiter import WebhookOptions
 from .._models import Job
 from .._resources.assets import Assets
 from .._resources.generations import Generations
@@ -41,7 +42,7 @@ from .._types import NOT_GIVEN, NotGiven
 from .config import DEFAULT_BASE_URL, configure, copy_arguments
 from .subscribe import ClientSubscribe
 
-if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
+if TYPE_CHECKING:  # imported with webhooks on only (import time)
     from .._jobs.wakeup import Wakeup
     from .._webhooks.events import JobEvents
     from .._webhooks.receiver import WebhookReceiver
@@ -203,27 +204,19 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
             headers=self._settings.headers,
         )
         settings = self._settings.polling
-        self.jobs = Jobs(requester, settings)
-        self._job_calls = (self.jobs.get, self.jobs._cancel_within)  # not one pair per call
+        webhooks = _wakeup or WebhookOptions(
+            url=webhook_url,
+            events=events,
+            verify=webhook_verify,
+            safety_poll=webhook_safety_poll,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self.jobs = Jobs(requester, settings, webhooks=webhooks)
         self.assets = Assets(requester, settings)
         self.styles = Styles(requester, settings)
         self.node_apps = NodeApps(requester, settings)
         self.models = Models(requester, settings)
         self._generations = Generations(requester, settings)
-        if _wakeup is None and webhook_base_url(webhook_url):
-            from .._jobs.wakeup import wakeup_for  # the webhook wiring: imported when used
-
-            _wakeup = wakeup_for(
-                webhook_url,
-                events=events,
-                verify=webhook_verify,
-                safety_poll=webhook_safety_poll,
-                fetch=self.jobs.get,
-                polling=self._settings.polling,
-                allow_insecure_http=allow_insecure_http,
-            )
-        self._wakeup = _wakeup
-        self.jobs._wakeup = self._wakeup
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -262,11 +255,12 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         call ``await krea.webhooks.handle(token, body)`` from any framework. Shared by
         ``with_options()`` copies. Raises :class:`~krea_async.ConfigurationError`
         without a webhook URL."""
-        if self._wakeup is None:
+        receiver = self.jobs.waiter.receiver
+        if receiver is None:
             raise ConfigurationError(
                 "webhooks are off: pass AsyncKrea(webhook_url=...) or set KREA_WEBHOOK_URL"
             )
-        return self._wakeup.receiver
+        return receiver
 
     def __repr__(self) -> str:
         url = self._settings.base_url
@@ -322,7 +316,7 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
             ),
             _shared=self._state,
             webhook_url="",
-            _wakeup=self._wakeup,
+            _wakeup=self.jobs.waiter.webhooks,
         )
 
     # -- generation ----------------------------------------------------------------
@@ -346,10 +340,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
         """
-        if webhook_url is None and self._wakeup is not None:
-            return await self._wakeup.submit(
-                lambda url: self._generations.create(endpoint, input, webhook_url=url)
-            )
+        return await self.jobs.waiter.submit(
+            functools.partial(self._create, endpoint, input), webhook_url=webhook_url
+        )
+
+    async def _create(self, endpoint: str, input: Any, webhook_url: str | None) -> Job:
         return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
     async def _submit_model(

@@ -71,6 +71,10 @@ class RedisEvents:
     ``async with``).
     """
 
+    #: Other processes can publish here: under ``verify="fetch"`` a state read from
+    #: this bus is a hint, confirmed with ``GET /jobs/{id}`` (:mod:`krea_async._jobs.trust`).
+    shared = True
+
     def __init__(
         self,
         url: str,
