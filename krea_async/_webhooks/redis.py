@@ -143,6 +143,8 @@ class RedisEvents:
             return await call()
         except (RedisError, OSError) as exc:
             raise EventsUnavailableError(f"Redis is unavailable: {type(exc).__name__}") from exc
+        except UnicodeDecodeError as exc:  # a value someone stored is not UTF-8
+            raise EventsUnavailableError("unreadable data on the Redis bus") from exc
 
     async def publish(self, job: Job) -> bool:
         """See :meth:`JobEvents.publish`."""
