@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._jobs.outcome import cancel_quietly
+from ._jobs.waiter import wait_job
 from ._models import Job
 from ._webhooks.events import (
     JobEvents,
     LocalEvents,
     status_rank,
-    wait_job,
 )
 from ._webhooks.receiver import WebhookReceiver, WebhookResult
 from ._webhooks.redis import RedisEvents
@@ -125,7 +124,7 @@ async def follow_client(
             tg.cancel_scope.cancel()
             if watch.disconnected:
                 for job_id in list(watch._jobs):
-                    if await cancel_quietly(krea.jobs._cancel_within, job_id, cancel_deadline):
+                    if await krea.jobs.waiter.cancel_quietly(job_id, cancel_deadline):
                         watch.cancelled_jobs.append(job_id)
                 logger.info(
                     "client disconnected; cancelled jobs: %s", ", ".join(watch.cancelled_jobs)
@@ -157,9 +156,11 @@ async def job_sse_events(
 
     One ``status`` event per state change (``data``: ``{"job_id", "status"}`` JSON), then
     one ``done`` event for the terminal state carrying ``urls`` (and ``error`` for a
-    failed job). Polls with ``krea.jobs.stream`` (``poll_interval`` and ``deadline``
-    in seconds, defaults from the client). When the consumer stops early (the client
-    left), the job is cancelled if ``cancel_on_disconnect``.
+    failed job). Waits with ``krea.jobs.stream`` (``poll_interval`` and ``deadline``
+    in seconds, defaults from the client), so through the client's waiter: a job the
+    client submitted with its webhook URL is woken by the webhook, not polled. When the
+    consumer stops early (the client left), the job is cancelled if
+    ``cancel_on_disconnect``.
     """
     last: str | None = None
     stream = krea.jobs.stream(

@@ -13,6 +13,7 @@ not installed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -241,7 +242,9 @@ def test_webhook_on_replica_b_wakes_waiter_on_replica_a(
         f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
     )
     assert all(r["status"] == "completed" and r["urls"] for r in results)
-    assert all(r["gets"] == 0 for r in results)  # no status poll: woken by the webhook
+    # no status poll: woken by the webhook; under verify="fetch" the state that came over
+    # Redis from replica B is a hint that A confirms with one GET
+    assert all(r["gets"] == (1 if verify == "fetch" else 0) for r in results)
     assert {d.response_status for d in deliveries} == {200}
     assert len(deliveries) == len(results)
     assert latencies[0] >= 0
@@ -546,3 +549,115 @@ async def test_aclose_ends_the_reader_and_wakes_the_waiters(
         await until(lambda: _equal(clients(admin, "waiters"), []))
         with pytest.raises(EventsUnavailableError):
             await events.next_state("late", after=None, timeout=1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py: asyncio only
+@pytest.mark.parametrize("verify", ["fetch", "token"])
+async def test_a_forged_publish_on_the_channel_cannot_end_a_wait_under_verify_fetch(
+    anyio_backend: str, redis_url: str, verify: str
+) -> None:
+    evil = "https://evil.example/forged.png"
+    clock = ManualClock()  # the job stays pending until the clock moves
+    with FakeKrea(clock=clock) as fake:
+        async with (
+            RedisEvents(redis_url, connect_timeout=0.5) as events,
+            fake.client(
+                webhook_url="https://app.example/krea/webhooks",
+                events=events,
+                webhook_verify=verify,
+                webhook_safety_poll=0.2,
+            ) as krea,
+        ):
+            results: list[Job] = []
+
+            async def waiter() -> None:
+                result = await krea.subscribe(MODEL, input={"prompt": "x"}, deadline=20)
+                results.append(result.job)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiter)
+                with anyio.fail_after(5):
+                    while not fake.ledger:
+                        await anyio.sleep(0.01)
+                job_id = fake.ledger[0].job_id
+                await anyio.sleep(0.1)  # the waiter is subscribed to the job's channel
+                forged = {
+                    "job_id": job_id,
+                    "status": "completed",
+                    "created_at": "2026-08-01T00:00:00Z",
+                    "completed_at": "2026-08-01T00:00:05Z",
+                    "result": {"urls": [evil]},
+                }
+                raw = aioredis.Redis.from_url(redis_url)
+                try:
+                    assert await raw.publish(f"krea:job:{job_id}", json.dumps(forged)) == 1
+                finally:
+                    await raw.aclose()
+                with anyio.move_on_after(0.5):
+                    while not results:
+                        await anyio.sleep(0.01)
+                if verify == "token":  # trusting the bus: the forgery ends the wait
+                    assert [list(j.urls) for j in results] == [[evil]]
+                    return
+                assert results == []  # a hint: confirmed with GET, Krea says queued
+                clock.advance(3600)  # the real job completes; the safety poll finds it
+                with anyio.fail_after(10):
+                    while not results:
+                        await anyio.sleep(0.01)
+            (done,) = results
+            assert done.status is JobStatus.COMPLETED
+            assert list(done.urls) == fake.job(job_id)["result"]["urls"]
+            assert evil not in done.urls
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py: asyncio only
+async def test_a_malformed_publish_is_dropped_and_the_reader_survives(
+    anyio_backend: str, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()  # the job stays pending until the clock moves
+    caplog.set_level(logging.DEBUG, "krea_async.events")
+    with FakeKrea(clock=clock) as fake:
+        async with (
+            RedisEvents(redis_url, connect_timeout=0.5) as events,
+            fake.client(
+                webhook_url="https://app.example/krea/webhooks",
+                events=events,
+                webhook_verify="token",
+                webhook_safety_poll=60,  # neither the safety poll nor polling can help
+                poll_interval=60,
+            ) as krea,
+        ):
+            results: list[Job] = []
+
+            async def waiter() -> None:
+                result = await krea.subscribe(MODEL, input={"prompt": "x"}, deadline=120)
+                results.append(result.job)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiter)
+                with anyio.fail_after(5):
+                    while not fake.ledger:
+                        await anyio.sleep(0.01)
+                job_id = fake.ledger[0].job_id
+                await anyio.sleep(0.1)  # the waiter is subscribed to the job's channel
+                raw = aioredis.Redis.from_url(redis_url)
+                try:
+                    channel = f"krea:job:{job_id}"
+                    for bad in (b"\xff\xfe\x00", b'{"job_id": "' + b"\xc3" + b'", "status": 1}'):
+                        await raw.publish(channel, bad)
+                    await anyio.sleep(0.1)
+                    clock.advance(3600)
+                    real = await krea.jobs.get(job_id)
+                    await events.publish(real)  # a good message still wakes the waiter
+                finally:
+                    await raw.aclose()
+                with anyio.fail_after(5):
+                    while not results:
+                        await anyio.sleep(0.01)
+            assert results[0].status is JobStatus.COMPLETED
+            assert list(results[0].urls) == fake.job(job_id)["result"]["urls"]
+    warnings = [r for r in caplog.records if "unreadable data" in r.getMessage()]
+    assert warnings
+    assert sum(r.levelno == logging.WARNING for r in warnings) <= 1  # logged once

@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_files.names",
         "_jobs.outcome",
         "_batch._lines",
+        "_jobs.trust",
     ),
     # files may use the transport's one httpx-exception mapping (connection_error)
     (
@@ -69,6 +70,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("_webhooks.redis",),
     # the client's wake-up wiring (subscribe()/jobs.wait() woken by webhooks)
     ("_jobs.wakeup",),
+    # the one owner of waiting: decides bus or poller for each job
+    ("_jobs.waiter",),
     ("_resources._base",),
     (
         "_resources.jobs",

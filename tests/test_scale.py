@@ -42,7 +42,7 @@ ENDPOINT = "image/" + FLUX
 
 
 def poller_of(krea: AsyncKrea) -> Poller:
-    return krea.jobs._poller
+    return krea.jobs.waiter.poller
 
 
 async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -648,7 +648,9 @@ def test_generation_methods_hand_back_the_clients_coroutine() -> None:
     krea = AsyncKrea("k")
     coro = krea.subscribe(ENDPOINT, input={"prompt": "p"})
     try:
-        assert coro.cr_code.co_name == "_subscribe_endpoint"
+        # the client's waiter's coroutine itself: one frame per waiting call
+        assert coro.cr_code.co_name == "subscribe"
+        assert coro.cr_code.co_filename.endswith("waiter.py")
     finally:
         coro.close()
     coro = krea.image(FLUX, {"prompt": "p"})

@@ -321,6 +321,23 @@ async def test_jobs_wait_on_a_job_this_client_submitted_wakes_on_the_webhook() -
         assert env.log.status_gets(own.job_id) >= 1
 
 
+async def test_jobs_stream_and_the_sse_helper_wake_on_the_webhook_without_polling() -> None:
+    from krea_async.web import job_sse_events
+
+    async with wired(verify="token") as env:
+        job = await env.krea.image("bfl/flux-1-dev", {"prompt": "a fox"})
+        with anyio.fail_after(10):
+            states = [s.status async for s in env.krea.jobs.stream(job.job_id, deadline=10)]
+        assert states[-1] is JobStatus.COMPLETED
+        other = await env.krea.image("bfl/flux-1-dev", {"prompt": "a cat"})
+        with anyio.fail_after(10):
+            events = [e async for e in job_sse_events(env.krea, other.job_id, deadline=10)]
+        assert events[-1]["event"] == "done"
+        # woken by the webhooks (the client's waiter), not one status poll
+        assert env.log.status_gets(job.job_id) == 0
+        assert env.log.status_gets(other.job_id) == 0
+
+
 async def test_subscribe_with_its_own_webhook_url_polls() -> None:
     async with wired(verify="token") as env:
         with anyio.fail_after(5):

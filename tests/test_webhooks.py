@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from krea_async import AsyncKrea, Job, JobStatus
-from krea_async._webhooks.events import LocalEvents, status_rank, wait_job
+from krea_async._webhooks.events import LocalEvents, status_rank
 from krea_async._webhooks.receiver import WebhookReceiver
 from krea_async._webhooks.redis import RedisEvents
 from krea_async.testing import FakeKrea, ManualClock
+from krea_async.web import wait_job
 
 pytestmark = pytest.mark.anyio
 

@@ -13,6 +13,7 @@ goes through the constructor. The download methods come from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,8 @@ from .._http.credentials import REDACTED
 from .._http.request import Requester
 from .._http.retry import RetryPolicy
 from .._http.transport import DEFAULT_TIMEOUT, SharedState
-from .._http.urls import webhook_base_url
 from .._jobs.polling import DEFAULT_DEADLINE
+from .._jobs.waiter import WebhookOptions
 from .._models import Job
 from .._resources.assets import Assets
 from .._resources.generations import Generations
@@ -39,7 +40,7 @@ from .config import DEFAULT_BASE_URL, configure, copy_arguments
 from .options import JobSettings, Limits, WebhookSettings
 from .subscribe import ClientSubscribe
 
-if TYPE_CHECKING:  # imported with webhooks on only (issue 8: import time)
+if TYPE_CHECKING:  # imported with webhooks on only (import time)
     from .._jobs.wakeup import Wakeup
     from .._webhooks.receiver import WebhookReceiver
 
@@ -125,6 +126,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         default_headers: Mapping[str, str] | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
+        webhooks = webhooks if webhooks is not None else WebhookSettings()
+        if not isinstance(webhooks, WebhookSettings):
+            raise ConfigurationError(
+                f"webhooks must be a krea_async.WebhookSettings, got {type(webhooks).__name__}"
+            )
         self._setup(
             api_key=api_key,
             base_url=base_url,
@@ -136,27 +142,14 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
             default_headers=default_headers,
             allow_insecure_http=allow_insecure_http,
             shared=None,
-        )
-        webhooks = webhooks if webhooks is not None else WebhookSettings()
-        if not isinstance(webhooks, WebhookSettings):
-            raise ConfigurationError(
-                f"webhooks must be a krea_async.WebhookSettings, got {type(webhooks).__name__}"
-            )
-        wakeup: Wakeup | None = None
-        if webhook_base_url(webhooks.url):
-            from .._jobs.wakeup import wakeup_for  # the webhook wiring: imported when used
-
-            wakeup = wakeup_for(
-                webhooks.url,
+            webhooks=WebhookOptions(
+                url=webhooks.url,
                 events=webhooks.events,
                 verify=webhooks.verify,
                 safety_poll=webhooks.safety_poll,
-                fetch=self.jobs.get,
-                polling=self._settings.polling,
                 allow_insecure_http=allow_insecure_http,
-            )
-        self._wakeup = wakeup
-        self.jobs._wakeup = wakeup
+            ),
+        )
 
     def _setup(
         self,
@@ -171,9 +164,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         default_headers: Mapping[str, str] | None,
         allow_insecure_http: bool,
         shared: SharedState | None,
+        webhooks: WebhookOptions | Wakeup | None,
     ) -> None:
         """Check the settings and bind the resources to a request layer on ``shared``
-        (a ``with_options()`` copy's) or on a new pool."""
+        (a ``with_options()`` copy's) or on a new pool; ``webhooks``: the options of
+        the waiter's webhook wiring, or the wiring a ``with_options()`` copy shares."""
         self._settings, self._state = configure(
             api_key=api_key,
             base_url=base_url,
@@ -195,8 +190,7 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
             headers=self._settings.headers,
         )
         settings = self._settings.polling
-        self.jobs = Jobs(requester, settings)
-        self._job_calls = (self.jobs.get, self.jobs._cancel_within)  # not one pair per call
+        self.jobs = Jobs(requester, settings, webhooks=webhooks)
         self.assets = Assets(requester, settings)
         self.styles = Styles(requester, settings)
         self.node_apps = NodeApps(requester, settings)
@@ -240,12 +234,13 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         call ``await krea.webhooks.handle(token, body)`` from any framework. Shared by
         ``with_options()`` copies. Raises :class:`~krea_async.ConfigurationError`
         without a webhook URL."""
-        if self._wakeup is None:
+        receiver = self.jobs.waiter.receiver
+        if receiver is None:
             raise ConfigurationError(
                 "webhooks are off: pass AsyncKrea(webhooks=WebhookSettings(url=...)) "
                 "or set KREA_WEBHOOK_URL"
             )
-        return self._wakeup.receiver
+        return receiver
 
     def __repr__(self) -> str:
         url = self._settings.base_url
@@ -291,9 +286,13 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
             default_headers=default_headers,
         )
         copy = type(self).__new__(type(self))
-        copy._setup(**arguments, limits=None, http_client=None, shared=self._state)
-        copy._wakeup = self._wakeup
-        copy.jobs._wakeup = self._wakeup
+        copy._setup(
+            **arguments,
+            limits=None,
+            http_client=None,
+            shared=self._state,
+            webhooks=self.jobs.waiter.webhooks,
+        )
         return copy
 
     # -- generation ----------------------------------------------------------------
@@ -318,10 +317,11 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
         """
-        if webhook_url is None and self._wakeup is not None:
-            return await self._wakeup.submit(
-                lambda url: self._generations.create(endpoint, input, webhook_url=url)
-            )
+        return await self.jobs.waiter.submit(
+            functools.partial(self._create, endpoint, input), webhook_url=webhook_url
+        )
+
+    async def _create(self, endpoint: str, input: Any, webhook_url: str | None) -> Job:
         return await self._generations.create(endpoint, input, webhook_url=webhook_url)
 
     async def _submit_model(

@@ -1,28 +1,22 @@
 """``subscribe()`` for :class:`~krea_async.AsyncKrea` (a mixin, like the file methods):
-submit, then wait on the client's shared poller or on the webhook wake-up, and hand
-back a :class:`~krea_async.SubscribeResult`. The generated ``subscribe()``,
-``image()``, ``video()`` and ``enhance()`` return this method's coroutine.
+a submit plus the client's waiter (:class:`~krea_async._jobs.waiter.Waiter`), which
+decides how the job is waited for and hands back a :class:`~krea_async.SubscribeResult`.
+The generated ``subscribe()``, ``image()``, ``video()`` and ``enhance()`` return this
+method's coroutine.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any
 
 from .._http.urls import split_endpoint
-from .._jobs.outcome import CancelJob, notify, raise_for_outcome
 from .._jobs.results import SubscribeResult
-from .._models import Job
 from .._resources.generations import Generations
 from .._resources.jobs import Jobs
 from .._types import QueueUpdateCallback
-from .config import ClientSettings
 from .files import ClientFiles
-
-if TYPE_CHECKING:  # imported with webhooks on only (import time)
-    from collections.abc import Awaitable, Callable
-
-    from .._jobs.wakeup import Wakeup
 
 __all__ = ["ClientSubscribe"]
 
@@ -35,11 +29,8 @@ class ClientSubscribe(ClientFiles):
 
     jobs: Jobs
     _generations: Generations
-    _settings: ClientSettings
-    _wakeup: Wakeup | None
-    _job_calls: tuple[Callable[[str], Awaitable[Job]], CancelJob]
 
-    async def _subscribe_endpoint(
+    def _subscribe_endpoint(
         self,
         endpoint: str,
         *,
@@ -49,48 +40,22 @@ class ClientSubscribe(ClientFiles):
         poll_interval: float | None,
         deadline: float | None,
         cancel_on_exit: bool,
-    ) -> SubscribeResult:
-        category = split_endpoint(endpoint)[0]
-        wake = self._wakeup if webhook_url is None else None  # the caller's own URL: poll
-        minted = await wake.mint() if wake is not None else None
-        url = minted[0] if minted else webhook_url
-        get, cancel = self._job_calls
-        if cancel_on_exit:
-            job = await self._generations.create_cancellable(
-                endpoint, input, webhook_url=url, cancel=cancel
-            )
-        else:
-            job = await self._generations.create(endpoint, input, webhook_url=url)
-        # Woken by the webhook (no polling), or polled through the client's shared poller.
-        make_stream = (
-            functools.partial(wake.stream, token=minted[1])
-            if wake is not None and minted
-            else functools.partial(self._settings.polling.stream, poller=self.jobs._poller)
+    ) -> Coroutine[Any, Any, SubscribeResult]:
+        # Returns the waiter's coroutine itself: one coroutine frame per waiting call.
+        waiter = self.jobs.waiter
+        gens = self._generations
+        submit = (
+            functools.partial(gens.create_cancellable, endpoint, input, cancel=waiter.cancel)
+            if cancel_on_exit
+            else functools.partial(gens.create, endpoint, input)
         )
-        stream = make_stream(
-            get=get,
-            cancel=cancel,
-            job_id=job.job_id,
+        return waiter.subscribe(
+            submit,
+            category=split_endpoint(endpoint)[0],
+            on_queue_update=on_queue_update,
+            webhook_url=webhook_url,
             poll_interval=poll_interval,
             deadline=deadline,
             cancel_on_exit=cancel_on_exit,
-            category=category,
-            first=job,
-        )
-        # The stream holds the submitted state until a newer one replaces it; this frame
-        # waits as long as the job runs, so it keeps no copy, and iterates the stream
-        # itself (what _polling.drain does, a coroutine frame less; memory at 10,000 jobs).
-        del job, make_stream, minted
-        final: Job | None = None
-        try:
-            async for final in stream:
-                await notify(on_queue_update, final)
-        except BaseException:
-            await stream.aclose()
-            raise
-        assert final is not None
-        assert final.is_terminal
-        final = raise_for_outcome(final)
-        return SubscribeResult(
-            data=final.result, job=final, request_id=final.job_id, downloader=self.download_all
+            downloader=self.download_all,
         )

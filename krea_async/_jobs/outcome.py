@@ -42,7 +42,7 @@ async def notify(callback: QueueUpdateCallback | None, job: Job) -> None:
 
 CancelJob = Callable[[str, float], Awaitable[object]]
 """``cancel(job_id, timeout)``: the SDK's own ``DELETE /jobs/{id}``, bounded as
-:func:`cancel_quietly` says (the client's ``jobs._cancel_within``)."""
+:func:`cancel_quietly` says (the client's ``jobs.waiter.cancel``)."""
 
 CancelFailedCallback = Callable[[str, str], object]
 """``on_cancel_failed(job_id, reason)``: called (synchronously; it must not block)
@@ -59,7 +59,7 @@ async def cancel_quietly(
     caller is being cancelled (a shielded scope). Returns whether the job was
     cancelled.
 
-    ``cancel`` bounds the request (the client's ``jobs._cancel_within``): once
+    ``cancel`` bounds the request (the client's ``jobs.waiter.cancel``): once
     sent, ``timeout`` seconds; before, while it waits for a free connection, as
     long as the server keeps answering requests, so that cancelling 10,000 waiting
     ``subscribe()`` calls at once cancels all 10,000 jobs (the cancellation then

@@ -14,11 +14,12 @@ import attrs
 
 from .._models import Job, JobResult
 
-__all__ = ["SubscribeResult"]
+__all__ = ["DownloadAll", "SubscribeResult"]
 
-_DownloadAll = Callable[
+DownloadAll = Callable[
     [Sequence[str], "str | os.PathLike[str]", "str | None"], Awaitable[list[Path]]
 ]
+"""``download(urls, dest, job_id)``: the client's download of a result's files."""
 
 
 @attrs.frozen(kw_only=True)
@@ -34,7 +35,7 @@ class SubscribeResult:
     data: JobResult
     job: Job
     request_id: str
-    _downloader: _DownloadAll | None = attrs.field(
+    _downloader: DownloadAll | None = attrs.field(
         default=None, repr=False, eq=False, alias="downloader"
     )
 

@@ -1,32 +1,37 @@
-"""Webhooks that wake waiting calls: the client's wiring of ``WebhookSettings(url=...)``.
+"""The webhook half of waiting: a client's wiring of ``WebhookSettings(url=...)`` and
+the wait on the job-event bus. Which jobs wait here is decided by the client's
+:class:`~krea_async._jobs.waiter.Waiter`, and only there.
 
 With a webhook base URL, every submit made through the client (``subscribe()``,
 ``generate()``, ``image()``, ...) without a ``webhook_url`` of its own is sent with a
 *capability URL* minted by the client's :class:`~krea_async._webhooks.receiver.WebhookReceiver`
-(the base plus a 256-bit token, ``X-Webhook-URL``). ``subscribe()`` and ``jobs.wait()``
-on such a job then wait on the job-event bus (:mod:`krea_async._webhooks.events`): the receiver
+(the base plus a 256-bit token, ``X-Webhook-URL``). Waiting for such a job means
+waiting on the job-event bus (:mod:`krea_async._webhooks.events`): the receiver
 publishes the state Krea's webhook announced (after confirming it with
 ``GET /jobs/{id}`` under ``verify="fetch"``) and the waiting call wakes at once. While
 it waits it makes no status request except a slow safety-net poll every
-``safety_poll`` seconds without news, in case a delivery is lost.
+``safety_poll`` seconds without news, in case a delivery is lost; and, under
+``verify="fetch"``, the confirming ``GET`` of a state that arrived over a bus other
+processes can publish on (:class:`~krea_async._jobs.trust.Trust`).
 
-The wait is a :class:`~krea_async._jobs.polling.JobStream` whose "poll" is :class:`_BusWait`
+The wait is a :class:`~krea_async._jobs.polling.JobStream` whose "poll" is :class:`BusWait`
 (wait on the bus, else one ``GET``), so deadlines, ``cancel_on_exit``,
 ``on_queue_update`` and transient-error handling are the stream's, unchanged.
 
 If the bus is unavailable (:class:`~krea_async._webhooks.events.EventsUnavailableError`, e.g.
-Redis is down), a submit goes out without a capability URL and is polled as without
-webhooks; a waiter whose bus fails mid-wait polls at the client's poll interval. Both
-are logged (logger ``krea_async.webhooks``, a warning).
+Redis is down, or it carried data that cannot be read), a submit goes out without a
+capability URL and is polled as without webhooks; a waiter whose bus fails mid-wait
+polls at the client's poll interval. Both are logged (logger ``krea_async.webhooks``,
+a warning).
 
 Krea's webhooks: https://docs.krea.ai/developers/webhooks .
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal
 
 import anyio
 import httpx
@@ -36,10 +41,10 @@ from .._http.urls import is_loopback_host, webhook_base_url
 from .._models import Job
 from .._webhooks.events import EventsUnavailableError, JobEvents, status_rank
 from .._webhooks.receiver import WebhookReceiver
-from .outcome import CancelJob
-from .polling import DEFAULT_SAFETY_POLL, JobStream, PollingSettings
+from .polling import DEFAULT_SAFETY_POLL
+from .trust import Trust, VerifyMode, same_job
 
-__all__ = ["DEFAULT_SAFETY_POLL", "Wakeup", "wakeup_for"]
+__all__ = ["DEFAULT_SAFETY_POLL", "BusWait", "Wakeup", "wakeup_for"]
 
 logger = logging.getLogger("krea_async.webhooks")
 
@@ -51,35 +56,17 @@ class Wakeup:
     """The webhook wiring of one client (and its ``with_options`` copies).
 
     ``receiver``: the :class:`~krea_async._webhooks.receiver.WebhookReceiver` that mints the
-    capability URLs and publishes deliveries; ``polling``: the client's settings (the
-    fallback poll interval, the deadline); ``safety_poll``: seconds (> 0).
+    capability URLs, publishes deliveries and holds the client's
+    :class:`~krea_async._jobs.trust.Trust`; ``safety_poll``: seconds (> 0).
     """
 
-    def __init__(
-        self, receiver: WebhookReceiver, polling: PollingSettings, *, safety_poll: float
-    ) -> None:
+    def __init__(self, receiver: WebhookReceiver, *, safety_poll: float) -> None:
         if not safety_poll > 0:
             raise ValueError("WebhookSettings.safety_poll must be > 0 seconds")
         self.receiver = receiver
         self.events: JobEvents = receiver.events
-        self.polling = polling
         self.safety_poll = safety_poll
         self._submitted: dict[str, None] = {}
-
-    @classmethod
-    def build(
-        cls,
-        base_url: str,
-        *,
-        events: JobEvents | None,
-        verify: Literal["fetch", "token"],
-        safety_poll: float,
-        fetch: Callable[[str], Awaitable[Job]],
-        polling: PollingSettings,
-    ) -> Wakeup:
-        """A receiver at ``base_url`` on ``events`` (default: in-process) and its wiring."""
-        receiver = WebhookReceiver(base_url, events=events, fetch=fetch, verify=verify)
-        return cls(receiver, polling, safety_poll=safety_poll)
 
     async def mint(self) -> tuple[str, str] | None:
         """A fresh ``(url, token)``, or ``None`` (logged) when the bus is unavailable."""
@@ -99,50 +86,33 @@ class Wakeup:
         except EventsUnavailableError as exc:  # the receiver binds on the first delivery
             logger.warning("could not bind the webhook token of job %s: %s", job_id, exc)
 
-    async def submit(self, create: Callable[[str | None], Awaitable[Job]]) -> Job:
-        """Run ``create(webhook_url)`` with a fresh capability URL (or ``None`` when the
-        bus is down) and bind its token to the job it returns."""
-        minted = await self.mint()
-        job = await create(minted[0] if minted else None)
-        if minted:
-            await self.bind(minted[1], job.job_id)
-        return job
-
     def knows(self, job_id: str) -> bool:
         """Whether this client submitted ``job_id`` with a capability URL (the last
         10 000 such jobs): only those are waited for on the bus by ``jobs.wait()``."""
         return job_id in self._submitted
 
-    def stream(
+    def bus_wait(
         self,
-        *,
         get: Callable[[str], Awaitable[Job]],
-        cancel: CancelJob,
+        *,
+        first: Job | None,
+        fallback: float,
+        token: str | None,
         job_id: str,
-        poll_interval: float | None,
-        deadline: float | None,
-        cancel_on_exit: bool,
-        category: str | None = None,
-        first: Job | None = None,
-        token: str | None = None,
-    ) -> JobStream:
-        """Like :meth:`PollingSettings.stream`, but each "poll" waits on the bus (see
-        :class:`_BusWait`); ``poll_interval`` (default: the client's for ``category``)
-        is only the fallback when the bus fails. ``token``: bind it to ``job_id`` on
-        the first wait (inside the stream, so a cancellation then still cancels the job).
-        This stream does not poll, so it never goes through the client's shared poller.
-        """
-        fallback = self.polling.interval_for(category) if poll_interval is None else poll_interval
-        wait = _BusWait(self, get, first=first, fallback=fallback, token=token)
-        return self.polling.stream(
-            get=wait,
-            cancel=cancel,
-            job_id=job_id,
-            poll_interval=0.0,
-            deadline=deadline,
-            cancel_on_exit=cancel_on_exit,
-            category=category,
+    ) -> BusWait:
+        """The "poll" of a stream woken by this wiring's bus (:class:`BusWait`), through
+        the receiver's :class:`~krea_async._jobs.trust.Trust`; ``token``: bound to
+        ``job_id`` on the first wait. ``fallback``: seconds between polls if the bus
+        fails."""
+        bind = None if token is None else functools.partial(self.bind, token, job_id)
+        return BusWait(
+            self.events,
+            self.receiver.trust,
+            get,
+            safety_poll=self.safety_poll,
             first=first,
+            fallback=fallback,
+            bind=bind,
         )
 
 
@@ -150,10 +120,9 @@ def wakeup_for(
     url: str | None,
     *,
     events: JobEvents | None,
-    verify: Literal["fetch", "token"],
+    verify: VerifyMode,
     safety_poll: float,
     fetch: Callable[[str], Awaitable[Job]],
-    polling: PollingSettings,
     allow_insecure_http: bool,
 ) -> Wakeup | None:
     """The client's webhook wiring for ``url`` (``None``: ``$KREA_WEBHOOK_URL``), or
@@ -180,46 +149,55 @@ def wakeup_for(
             "clear text; use https://, a loopback address, or allow_insecure_http=True"
         )
     try:
-        return Wakeup.build(
-            url, events=events, verify=verify, safety_poll=safety_poll, fetch=fetch, polling=polling
-        )
+        receiver = WebhookReceiver(url, events=events, fetch=fetch, verify=verify)
+        return Wakeup(receiver, safety_poll=safety_poll)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
 
 
-class _BusWait:
+class BusWait:
     """The "poll" of a webhook-woken :class:`JobStream`: wait up to ``safety_poll``
-    seconds for a newer state on the bus; without one, ``GET /jobs/{id}`` once. After
-    the bus failed, sleep ``fallback`` seconds and ``GET`` (plain polling)."""
+    seconds for a newer state on ``events``; without one, ``get(job_id)`` once. A
+    state read from the bus goes through ``trust`` (:meth:`Trust.bus_state`): under
+    ``verify="fetch"`` it is only a hint, confirmed with one ``GET``. After the bus
+    failed (or carried data it could not read), sleep ``fallback`` seconds and ``get``
+    (plain polling). ``bind``: awaited once, on the first wait (the capability token's
+    binding, inside the stream so that a cancellation then still cancels the job)."""
+
+    __slots__ = ("_bind", "_degraded", "_events", "_fallback", "_get", "_safety", "_seen", "_trust")
 
     def __init__(
         self,
-        wakeup: Wakeup,
+        events: JobEvents,
+        trust: Trust,
         get: Callable[[str], Awaitable[Job]],
         *,
+        safety_poll: float,
         first: Job | None,
         fallback: float,
-        token: str | None,
+        bind: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._wakeup = wakeup
+        self._events = events
+        self._trust = trust
         self._get = get
-        self._last = first
+        self._safety = safety_poll
+        # the newest state seen, from the bus (trusted or not) or from Krea: the bus is
+        # asked for newer ones only, so a hint that Krea did not confirm wakes no one twice
+        self._seen = first
         self._fallback = fallback
-        self._token = token
+        self._bind = bind
         self._degraded = False
 
     async def __call__(self, job_id: str) -> Job:
         job: Job | None = None
-        if self._token is not None:
-            token, self._token = self._token, None
-            await self._wakeup.bind(token, job_id)
+        if self._bind is not None:
+            bind, self._bind = self._bind, None
+            await bind()
         if self._degraded:
             await anyio.sleep(self._fallback)
         else:
             try:
-                job = await self._wakeup.events.next_state(
-                    job_id, after=self._last, timeout=self._wakeup.safety_poll
-                )
+                job = await self._events.next_state(job_id, after=self._seen, timeout=self._safety)
             except EventsUnavailableError as exc:
                 logger.warning(
                     "job events unavailable (%s): polling job %s every %g s",
@@ -229,11 +207,15 @@ class _BusWait:
                 )
                 self._degraded = True
             if job is None and not self._degraded:
-                logger.debug(
-                    "no news of job %s in %g s: safety-net poll", job_id, self._wakeup.safety_poll
-                )
-        if job is None:
+                logger.debug("no news of job %s in %g s: safety-net poll", job_id, self._safety)
+        if job is not None and same_job(job, job_id):
+            self._seen = _newest(job, self._seen)
+            job = await self._trust.bus_state(job, shared=getattr(self._events, "shared", True))
+        else:  # no news, or a bus answering for another job: ask Krea
             job = await self._get(job_id)
-        if self._last is None or status_rank(job.status) > status_rank(self._last.status):
-            self._last = job
+        self._seen = _newest(job, self._seen)
         return job
+
+
+def _newest(job: Job, old: Job | None) -> Job:
+    return job if old is None or status_rank(job.status) > status_rank(old.status) else old

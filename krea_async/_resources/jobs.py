@@ -19,7 +19,8 @@ from .._http.request import Requester
 from .._http.status_errors import reclassify
 from .._http.urls import resource_path
 from .._jobs.poller import LIST_LIMIT, Poller
-from .._jobs.polling import JobStream, PollingSettings, drain
+from .._jobs.polling import JobStream, PollingSettings
+from .._jobs.waiter import Waiter, WebhookOptions
 from .._models import Job, JobPage, JobStatus
 from .._types import QueueUpdateCallback
 from ._base import Resource, cursor_param, follow_cursor, paging, parse
@@ -93,19 +94,52 @@ def _new_poller(requester: Requester, polling: PollingSettings) -> Poller:
     return poller
 
 
+async def _cancel_job(requester: Requester, job_id: str, timeout: float | None) -> Job | None:
+    """``DELETE /jobs/{id}`` (:meth:`Jobs.cancel`); ``timeout``: the bound of the SDK's
+    own cancel (``cancel_on_exit``, a cancelled submit, a web client that hung up):
+    once sent, the DELETE has ``timeout`` seconds in all; before, it waits for a
+    connection ahead of other requests, as long as the server keeps answering requests
+    (a mass cancellation cancels every job at the rate the server answers; a server
+    that answers nothing for ``timeout`` seconds ends the wait)."""
+    with _job_not_found():
+        body, _ = await requester.request("DELETE", _job_path(job_id), total=timeout)
+    if isinstance(body, dict):
+        try:
+            job = structure(body, Job)
+        except WireFormatError:
+            return None
+        return job if job.job_id == job_id.strip() else None
+    return None
+
+
 class Jobs(Resource):
-    """Jobs of this account: ``krea.jobs``."""
+    """Jobs of this account: ``krea.jobs``.
 
-    #: Set by a client with a webhook URL: ``wait()`` on jobs it submitted wakes on webhooks.
-    _wakeup: Wakeup | None = None
+    ``waiter``: the client's one :class:`~krea_async._jobs.waiter.Waiter`, which
+    decides how each job is waited for (the webhook bus or the shared poller).
+    """
 
-    def __init__(self, requester: Requester, polling: PollingSettings) -> None:
+    def __init__(
+        self,
+        requester: Requester,
+        polling: PollingSettings,
+        *,
+        webhooks: WebhookOptions | Wakeup | None = None,
+    ) -> None:
         super().__init__(requester, polling)
         # The client's shared poller: every stream/wait/subscribe of it registers there,
         # and of each with_options() copy on the same account (a copy per call must not
         # mean a poller per call). It polls with the settings of the client that made it.
-        self._poller = requester.state.shared(
+        poller = requester.state.shared(
             ("poller", requester.account), functools.partial(_new_poller, requester, polling)
+        )
+        # Its callables hold the requester, not this resource: no reference cycle.
+        self.waiter = Waiter(
+            get=functools.partial(_get_job, requester),
+            cancel=functools.partial(_cancel_job, requester),
+            poller=poller,
+            settings=polling,
+            webhooks=webhooks,
         )
 
     async def get(self, job_id: str) -> Job:
@@ -128,25 +162,7 @@ class Jobs(Resource):
         :class:`~krea_async.JobNotFoundError` for an unknown job, and the errors of
         :meth:`get`. ``DELETE`` is idempotent, so it is retried like a GET.
         """
-        return await self._cancel_within(job_id, None)
-
-    async def _cancel_within(self, job_id: str, timeout: float | None) -> Job | None:
-        """:meth:`cancel` as the SDK sends it on its own (``cancel_on_exit``, a
-        cancelled submit, a web client that hung up): once sent, the DELETE has
-        ``timeout`` seconds in all; before, it waits for a connection ahead of other
-        requests, as long as the server keeps answering requests (a mass
-        cancellation cancels every job at the rate the server answers; a server that
-        answers nothing for ``timeout`` seconds ends the wait: a request that timed
-        out is no answer)."""
-        with _job_not_found():
-            body = await self._delete(_job_path(job_id), total=timeout)
-        if isinstance(body, dict):
-            try:
-                job = structure(body, Job)
-            except WireFormatError:
-                return None
-            return job if job.job_id == job_id.strip() else None
-        return None
+        return await _cancel_job(self._requester, job_id, None)
 
     def stream(
         self,
@@ -171,19 +187,17 @@ class Jobs(Resource):
         The client's shared poller does the asking: with many jobs waited for at
         once it lists ``GET /jobs`` every 0.25 s instead (``JobSettings(polling=...)``)
         and a state is yielded when the status changes.
+        With a client webhook URL (``AsyncKrea(webhooks=WebhookSettings(url=...))``),
+        a job this client submitted with its capability URL is not polled: states come
+        from the webhook bus (the client's waiter decides,
+        :class:`~krea_async._jobs.waiter.Waiter`).
         Breaking out early is safe: nothing runs or stays open between polls. With
         ``cancel_on_exit=True`` an unfinished job is cancelled (``DELETE``) when the
         stream is left through an error, cancellation, the deadline, or ``aclose()``
         (``async with`` covers ``break`` too). See :class:`~krea_async.JobStream`.
         """
-        return self._polling.stream(
-            get=self.get,
-            cancel=self._cancel_within,
-            job_id=job_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            cancel_on_exit=cancel_on_exit,
-            poller=self._poller,
+        return self.waiter.stream(
+            job_id, poll_interval=poll_interval, deadline=deadline, cancel_on_exit=cancel_on_exit
         )
 
     async def wait(
@@ -216,20 +230,13 @@ class Jobs(Resource):
         ``cancel_on_exit`` is off by default here: the caller may still want a job
         it is no longer waiting for (``subscribe()`` turns it on).
         """
-        if self._wakeup is not None and self._wakeup.knows(job_id):  # woken by webhooks
-            woken = self._wakeup.stream(
-                get=self.get,
-                cancel=self._cancel_within,
-                job_id=job_id,
-                poll_interval=poll_interval,
-                deadline=deadline,
-                cancel_on_exit=cancel_on_exit,
-            )
-            return await drain(woken, on_queue_update)
-        stream = self.stream(
-            job_id, poll_interval=poll_interval, deadline=deadline, cancel_on_exit=cancel_on_exit
+        return await self.waiter.wait(
+            job_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            cancel_on_exit=cancel_on_exit,
+            on_queue_update=on_queue_update,
         )
-        return await drain(stream, on_queue_update)
 
     async def list_page(
         self,

@@ -2,7 +2,8 @@
 
 A *bus* carries job states (:class:`~krea_async.Job`) from whoever learns them (the
 webhook receiver, :mod:`krea_async._webhooks.receiver`) to whoever waits for them (a
-``subscribe()`` / ``jobs.wait()`` call, or :func:`wait_job`). Two implementations:
+``subscribe()`` / ``jobs.wait()`` call, or :func:`~krea_async.web.wait_job`). Two
+implementations:
 
 - :class:`LocalEvents`: in-process (nothing to install); one process, any number of
   tasks; asyncio and trio (anyio).
@@ -28,17 +29,12 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import anyio
 
-if TYPE_CHECKING:
-    pass
-
 from .._errors import EventsUnavailableError
-from .._jobs.outcome import notify
-from .._jobs.polling import QueueUpdateCallback
 from .._models import Job, JobStatus
 
 __all__ = [
@@ -48,7 +44,6 @@ __all__ = [
     "LocalEvents",
     "status_rank",
     "token_digest",
-    "wait_job",
 ]
 
 logger = logging.getLogger("krea_async.events")
@@ -130,6 +125,10 @@ class LocalEvents:
     and trio; not thread-safe (use it from one event loop).
     """
 
+    #: Only this process publishes here (no other process can): a state on it was
+    #: checked by this process's receiver (see :mod:`krea_async._jobs.trust`).
+    shared = False
+
     def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self._clock = clock
@@ -208,50 +207,3 @@ class LocalEvents:
         if entry is None or entry[0] < self._clock():
             return None
         return digest, entry[1]
-
-
-# Compare-and-set in one step: store the job only if its rank is higher.
-
-
-async def wait_job(
-    events: JobEvents,
-    job_id: str,
-    *,
-    get: Callable[[str], Awaitable[Job]],
-    deadline: float,
-    safety_poll: float = 30.0,
-    fallback_poll: float = 2.0,
-    on_state: QueueUpdateCallback | None = None,
-) -> Job:
-    """Wait for ``job_id`` to be terminal, woken by ``events`` (a webhook), and return
-    the terminal :class:`~krea_async.Job`.
-
-    No status request is made while events arrive; every ``safety_poll`` seconds
-    without one, one ``get(job_id)`` (``krea.jobs.get``) runs in case a delivery was
-    lost. When the bus is unavailable (:class:`EventsUnavailableError`, e.g. Redis
-    down), this logs a warning once and polls every ``fallback_poll`` seconds instead:
-    nothing hangs. ``on_state`` (plain or async, like ``on_queue_update``) gets each
-    new state. Raises :class:`TimeoutError` after
-    ``deadline`` seconds (the core maps it to ``JobTimeoutError``) and whatever ``get``
-    raises.
-    """
-    last: Job | None = None
-    degraded = False
-    with anyio.fail_after(deadline):
-        while True:
-            job: Job | None = None
-            if not degraded:
-                try:
-                    job = await events.next_state(job_id, after=last, timeout=safety_poll)
-                except EventsUnavailableError as exc:
-                    logger.warning("job events unavailable (%s); polling job %s", exc, job_id)
-                    degraded = True
-            if degraded:
-                await anyio.sleep(fallback_poll if last is not None else 0)
-            if job is None:
-                job = await get(job_id)
-            if _newer(job, last):
-                last = job
-                await notify(on_state, job)
-            if last is not None and last.is_terminal:
-                return last

@@ -30,8 +30,9 @@ from typing import Any, Literal
 
 import attrs
 
-from .._converter import WireFormatError, loads_json, structure
+from .._converter import WireFormatError, loads_json
 from .._errors import KreaError
+from .._jobs.trust import Trust
 from .._models import Job
 from .events import EventsUnavailableError, JobEvents, LocalEvents, token_digest
 
@@ -79,10 +80,9 @@ class WebhookReceiver:
         verify: Literal["fetch", "token"] = "fetch",
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
-        if verify not in ("fetch", "token"):
-            raise ValueError('verify must be "fetch" or "token"')
-        if verify == "fetch" and fetch is None:
-            raise ValueError('verify="fetch" needs fetch= (e.g. krea.jobs.get)')
+        #: The verification rule of deliveries, shared with the waiters of the client
+        #: whose receiver this is (raises ValueError for a bad verify or missing fetch).
+        self.trust = Trust(verify, fetch)
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if max_body < 1:
@@ -91,7 +91,6 @@ class WebhookReceiver:
         self.events: JobEvents = events if events is not None else LocalEvents()
         self.verify = verify
         self.max_body = max_body
-        self._fetch = fetch
 
     async def new_url(self, job_id: str | None = None) -> tuple[str, str]:
         """Mint a capability URL for one submit: return ``(url, token)``.
@@ -148,20 +147,13 @@ class WebhookReceiver:
         if bound is not None and not hmac.compare_digest(claimed, bound):
             return WebhookResult(400, "job_id does not match this webhook URL")
         job_id = bound or claimed
-        if self.verify == "fetch":
-            assert self._fetch is not None
-            try:
-                job = await self._fetch(job_id)
-            except KreaError as exc:
-                logger.warning("webhook for job %s: confirming GET failed: %s", job_id, exc)
-                return WebhookResult(502, "could not confirm the job with Krea")
-            if job.job_id != job_id:
-                return WebhookResult(502, "Krea answered another job")
-        else:
-            try:
-                job = structure(data, Job)
-            except WireFormatError:
-                return WebhookResult(400, "body is not a job")
+        try:
+            job = await self.trust.delivery(job_id, data)
+        except WireFormatError:
+            return WebhookResult(400, "body is not a job")
+        except KreaError as exc:
+            logger.warning("webhook for job %s: confirming GET failed: %s", job_id, exc)
+            return WebhookResult(502, "could not confirm the job with Krea")
         try:
             if bound is None:
                 await self.events.bind_token(path_token, job_id)

@@ -71,6 +71,10 @@ class RedisEvents:
     ``async with``).
     """
 
+    #: Other processes can publish here: under ``verify="fetch"`` a state read from
+    #: this bus is a hint, confirmed with ``GET /jobs/{id}`` (:mod:`krea_async._jobs.trust`).
+    shared = True
+
     def __init__(
         self,
         url: str,
@@ -139,6 +143,8 @@ class RedisEvents:
             return await call()
         except (RedisError, OSError) as exc:
             raise EventsUnavailableError(f"Redis is unavailable: {type(exc).__name__}") from exc
+        except UnicodeDecodeError as exc:  # a value someone stored is not UTF-8
+            raise EventsUnavailableError("unreadable data on the Redis bus") from exc
 
     async def publish(self, job: Job) -> bool:
         """See :meth:`JobEvents.publish`."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -25,6 +26,8 @@ from .._models import Job
 from .events import EventsUnavailableError, _newer
 
 __all__ = ["HubOwner"]
+
+logger = logging.getLogger("krea_async.events")
 
 
 class HubOwner(Protocol):
@@ -174,6 +177,10 @@ class _Hub:
         from redis.exceptions import RedisError
 
         conn = self._owner._redis.connection_pool.make_connection()
+        # Messages arrive as bytes, decoded (or dropped) here: a reply the parser had
+        # to decode and could not would leave the connection unusable.
+        encoder = conn.encoder
+        conn.encoder = type(encoder)(encoder.encoding, encoder.encoding_errors, False)
         try:
             await conn.connect()  # bounded by socket_connect_timeout / socket_timeout
         except BaseException as exc:
@@ -223,7 +230,13 @@ class _Hub:
         fails (then :meth:`fail`) or the task is cancelled (:meth:`close`)."""
         try:
             while True:
-                self._dispatch(await conn.read_response(push_request=True))
+                try:
+                    response = await conn.read_response(push_request=True)
+                    self._dispatch(response)
+                except (UnicodeDecodeError, WireFormatError, TypeError, KeyError) as exc:
+                    # bad data someone PUBLISHed (the whole reply was read): dropped, so
+                    # one malformed message does not end every waiter's bus
+                    _bad_data(exc)
         except Exception as exc:  # RedisError, OSError, a protocol surprise
             self.fail(exc)
 
@@ -239,12 +252,26 @@ class _Hub:
                     del self._confirms[key]
         elif kind == "message":
             channel = self.channels.get(key)
-            job = _parse(response[2]) if channel is not None else None
-            if channel is None or job is None or self._owner._key(job.job_id) != key:
+            if channel is None:
+                return
+            job = _parse(response[2])
+            if job is None or self._owner._key(job.job_id) != key:
+                _bad_data(WireFormatError("not a state of this channel's job"))
                 return
             if _newer(job, channel.last):
                 channel.last = job
                 channel.wake()
+
+
+_logged_bad_data = False
+
+
+def _bad_data(exc: BaseException) -> None:
+    """Log the first unreadable message of the process (a warning), the rest at DEBUG."""
+    global _logged_bad_data
+    level = logging.DEBUG if _logged_bad_data else logging.WARNING
+    _logged_bad_data = True
+    logger.log(level, "dropped unreadable data on the Redis job-event bus (%s)", type(exc).__name__)
 
 
 def _text(value: object) -> str:

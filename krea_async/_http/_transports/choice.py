@@ -35,9 +35,8 @@ def default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     whose connections are made only to checked public addresses (resolve, check,
     connect to the checked address).
     """
-    routed = _Routed(limits, _httpx_transport)
-    routed._pools[False] = _httpx_transport(limits, False)
-    return routed
+    # The API's pool is built now: its connection limits are checked at once.
+    return _Routed(limits, _httpx_transport, api_pool=_httpx_transport(limits, False))
 
 
 def aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
@@ -82,16 +81,21 @@ def _aiohttp_transport(limits: httpx.Limits, public_only: bool) -> httpx.AsyncBa
 
 class _Routed(httpx.AsyncBaseTransport):
     """Two pools built lazily by ``make(limits, public_only)``: one for requests marked
-    :data:`~krea_async._http.addresses.PUBLIC_ONLY`, one for the others."""
+    :data:`~krea_async._http.addresses.PUBLIC_ONLY`, one for the others (``api_pool``,
+    when given, is that one already built)."""
 
     def __init__(
         self,
         limits: httpx.Limits,
         make: Callable[[httpx.Limits, bool], httpx.AsyncBaseTransport],
+        *,
+        api_pool: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._limits = limits
         self._make = make
         self._pools: dict[bool, httpx.AsyncBaseTransport] = {}
+        if api_pool is not None:
+            self._pools[False] = api_pool
 
     @property
     def _inner(self) -> httpx.AsyncBaseTransport | None:
