@@ -13,7 +13,7 @@ goes through the constructor. The download methods come from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -345,12 +345,22 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         :class:`~krea_async.RateLimitError` (429, after retries), and
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
+
+        Cancelled while the POST is in flight (a web client that hung up, see
+        :func:`krea_async.web.follow_client`), the request gets ``cancel_timeout``
+        seconds to answer and the job it created is cancelled (``DELETE /jobs/{id}``)
+        as soon as its id is known: nobody else could learn that id.
         """
-        if webhook_url is None and self._wakeup is not None:
-            return await self._wakeup.submit(
-                lambda url: self._generations.create(endpoint, input, webhook_url=url)
+        cancel = self._job_calls[1]
+
+        def create(url: str | None) -> Awaitable[Job]:
+            return self._generations.create_cancellable(
+                endpoint, input, webhook_url=url, cancel=cancel
             )
-        return await self._generations.create(endpoint, input, webhook_url=webhook_url)
+
+        if webhook_url is None and self._wakeup is not None:
+            return await self._wakeup.submit(create)
+        return await create(webhook_url)
 
     async def _submit_model(
         self, category: str, model: str, input: Any, *, webhook_url: str | None

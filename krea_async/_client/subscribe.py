@@ -62,12 +62,18 @@ class ClientSubscribe(ClientFiles):
         minted = await wake.mint() if wake is not None else None
         url = minted[0] if minted else webhook_url
         get, cancel = self._job_calls
-        if cancel_on_exit:
-            job = await self._generations.create_cancellable(
-                endpoint, input, webhook_url=url, cancel=cancel
-            )
-        else:
-            job = await self._generations.create(endpoint, input, webhook_url=url)
+        token = minted[1] if wake is not None and minted else None
+        try:
+            if cancel_on_exit:
+                job = await self._generations.create_cancellable(
+                    endpoint, input, webhook_url=url, cancel=cancel
+                )
+            else:
+                job = await self._generations.create(endpoint, input, webhook_url=url)
+        except BaseException:
+            if wake is not None and token is not None:
+                await wake.revoke(token)  # no job of ours will use that URL
+            raise
         # Woken by the webhook (no polling), or polled through the client's shared poller.
         make_stream = (
             functools.partial(wake.stream, token=minted[1])
@@ -95,6 +101,9 @@ class ClientSubscribe(ClientFiles):
         except BaseException:
             await stream.aclose()
             raise
+        finally:
+            if wake is not None and token is not None:
+                await wake.revoke(token, release=True)  # the wait ended: grace, then gone
         assert final is not None
         assert final.is_terminal
         final = raise_for_outcome(final)

@@ -96,14 +96,31 @@ class Wakeup:
             del self._submitted[next(iter(self._submitted))]
         try:
             await self.receiver.bind(token, job_id)
-        except EventsUnavailableError as exc:  # the receiver binds on the first delivery
+        except EventsUnavailableError as exc:  # deliveries are refused; the safety poll runs
             logger.warning("could not bind the webhook token of job %s: %s", job_id, exc)
+
+    async def revoke(self, token: str, *, release: bool = False) -> None:
+        """Revoke ``token``: now (its submit failed), or with ``release`` after the
+        receiver's grace (its wait ended). Shielded and bounded (5 s), so it runs on a
+        cancellation too; a bus error is logged, not raised (the token expires anyway)."""
+        revoke = self.receiver.release if release else self.receiver.revoke
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            try:
+                await revoke(token)
+            except EventsUnavailableError as exc:
+                logger.warning("could not revoke a webhook token: %s", exc)
 
     async def submit(self, create: Callable[[str | None], Awaitable[Job]]) -> Job:
         """Run ``create(webhook_url)`` with a fresh capability URL (or ``None`` when the
-        bus is down) and bind its token to the job it returns."""
+        bus is down) and bind its token to the job it returns; a submit that fails (or
+        is cancelled) revokes it."""
         minted = await self.mint()
-        job = await create(minted[0] if minted else None)
+        try:
+            job = await create(minted[0] if minted else None)
+        except BaseException:
+            if minted:
+                await self.revoke(minted[1])
+            raise
         if minted:
             await self.bind(minted[1], job.job_id)
         return job
