@@ -33,6 +33,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from krea_async import EventsUnavailableError, Job, JobStatus, RedisEvents, parse_job
+from krea_async._webhooks.events import token_digest
 from krea_async.testing import FakeKrea, ManualClock
 
 REDIS = shutil.which("redis-server")
@@ -536,3 +537,27 @@ async def test_aclose_ends_the_reader_and_wakes_the_waiters(
         await until(lambda: _equal(clients(admin, "waiters"), []))
         with pytest.raises(EventsUnavailableError):
             await events.next_state("late", after=None, timeout=1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py: asyncio only
+async def test_redis_revokes_tokens_now_or_after_a_grace(
+    anyio_backend: str, redis_url: str
+) -> None:
+    """A failed submit's URL is gone at once; a released one answers for the grace only,
+    and a second release never lengthens it."""
+    from krea_async._webhooks.receiver import WebhookReceiver
+
+    async with RedisEvents(redis_url, prefix="revoke:") as events:
+        receiver = WebhookReceiver("https://app.example/hooks", events=events, verify="token")
+        _url, failed = await receiver.new_url()
+        await receiver.revoke(failed)
+        assert await events.token_job(failed) is None
+        _url, done = await receiver.new_url("job-1")
+        receiver.grace = 2
+        await receiver.release(done)
+        assert await events.token_job(done) is not None
+        receiver.grace = 100
+        await receiver.release(done)  # never lengthens the life
+        ttl = await events._redis.ttl(f"revoke:token:{token_digest(done)}")
+        assert 0 < ttl <= 2
