@@ -403,3 +403,32 @@ def test_the_example_app_binds_jobs_to_their_browser() -> None:
                         if line.startswith("event:"):
                             break  # the owner leaves mid-job
                 wait_until(lambda: fake.job(job_id)["status"] == "cancelled", timeout=5)
+
+
+@pytest.mark.anyio
+async def test_subscribe_revokes_its_url_on_a_failed_submit_and_releases_it_after_the_wait(
+    server: HostileServer,
+) -> None:
+    server.on(
+        "POST",
+        "/generate/",
+        respond(400, json={"error": "bad"}, reason="Bad Request"),
+        respond(200, json=job_json("job-2", "queued")),
+    )
+    server.on("GET", "/jobs/job-2", respond(200, json=job_json("job-2", urls=["https://x/a.png"])))
+    async with hostile_client(
+        server, webhook_url=BASE, webhook_verify="token", webhook_safety_poll=0.01
+    ) as krea:
+        with pytest.raises(BadRequestError):
+            await krea.subscribe(MODEL, input={"prompt": "a fox"})
+        failed = server.requests[0].headers["x-webhook-url"].rsplit("/", 1)[1]
+        assert await krea.webhooks.events.token_job(failed) is None
+        with anyio.fail_after(10):
+            await krea.subscribe(MODEL, input={"prompt": "a fox"})
+        waited = server.requests[1].headers["x-webhook-url"].rsplit("/", 1)[1]
+        body = json.dumps(job_json("job-2", urls=["https://x/a.png"])).encode()
+        assert await krea.webhooks.handle(waited, body) == 200  # within the grace
+        events = krea.webhooks.events
+        assert isinstance(events, LocalEvents)
+        events._clock = lambda: time.monotonic() + krea.webhooks.grace + 1
+        assert await krea.webhooks.handle(waited, body) == 404  # after it
