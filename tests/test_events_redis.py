@@ -2,8 +2,8 @@
 
 A fixture starts Debian's ``redis-server`` on a free loopback port (no persistence) and
 two uvicorn processes (``tests/_replica_app.py``), each with
-``AsyncKrea(webhook_url=<B>/krea/webhooks, events=RedisEvents(...))``; ``subscribe()``
-waits on A, the fake runs on loopback and POSTs its webhooks for real
+``AsyncKrea(webhooks=WebhookSettings(url=<B>/krea/webhooks, events=RedisEvents(...)))``;
+``subscribe()`` waits on A, the fake runs on loopback and POSTs its webhooks for real
 (``deliver_webhooks=True``) to replica B. Measured: the time from the webhook request
 arriving at B to ``subscribe()`` on A returning (wall clock, same host). asyncio only:
 redis-py's asyncio client does not run under trio. Skipped only when ``redis-server`` is
@@ -42,6 +42,7 @@ from krea_async import (
     WebhookSettings,
     parse_job,
 )
+from krea_async._webhooks.events import token_digest
 from krea_async.testing import FakeKrea, ManualClock
 
 REDIS = shutil.which("redis-server")
@@ -563,10 +564,12 @@ async def test_a_forged_publish_on_the_channel_cannot_end_a_wait_under_verify_fe
         async with (
             RedisEvents(redis_url, connect_timeout=0.5) as events,
             fake.client(
-                webhook_url="https://app.example/krea/webhooks",
-                events=events,
-                webhook_verify=verify,
-                webhook_safety_poll=0.2,
+                webhooks=WebhookSettings(
+                    url="https://app.example/krea/webhooks",
+                    events=events,
+                    verify=verify,  # type: ignore[arg-type]
+                    safety_poll=0.2,
+                ),
             ) as krea,
         ):
             results: list[Job] = []
@@ -622,11 +625,13 @@ async def test_a_malformed_publish_is_dropped_and_the_reader_survives(
         async with (
             RedisEvents(redis_url, connect_timeout=0.5) as events,
             fake.client(
-                webhook_url="https://app.example/krea/webhooks",
-                events=events,
-                webhook_verify="token",
-                webhook_safety_poll=60,  # neither the safety poll nor polling can help
-                poll_interval=60,
+                webhooks=WebhookSettings(
+                    url="https://app.example/krea/webhooks",
+                    events=events,
+                    verify="token",
+                    safety_poll=60,  # neither the safety poll nor polling can help
+                ),
+                jobs=JobSettings(poll_interval=60),
             ) as krea,
         ):
             results: list[Job] = []
@@ -661,3 +666,27 @@ async def test_a_malformed_publish_is_dropped_and_the_reader_survives(
     warnings = [r for r in caplog.records if "unreadable data" in r.getMessage()]
     assert warnings
     assert sum(r.levelno == logging.WARNING for r in warnings) <= 1  # logged once
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py: asyncio only
+async def test_redis_revokes_tokens_now_or_after_a_grace(
+    anyio_backend: str, redis_url: str
+) -> None:
+    """A failed submit's URL is gone at once; a released one answers for the grace only,
+    and a second release never lengthens it."""
+    from krea_async._webhooks.receiver import WebhookReceiver
+
+    async with RedisEvents(redis_url, prefix="revoke:") as events:
+        receiver = WebhookReceiver("https://app.example/hooks", events=events, verify="token")
+        _url, failed = await receiver.new_url()
+        await receiver.revoke(failed)
+        assert await events.token_job(failed) is None
+        _url, done = await receiver.new_url("job-1")
+        receiver.grace = 2
+        await receiver.release(done)
+        assert await events.token_job(done) is not None
+        receiver.grace = 100
+        await receiver.release(done)  # never lengthens the life
+        ttl = await events._redis.ttl(f"revoke:token:{token_digest(done)}")
+        assert 0 < ttl <= 2

@@ -207,7 +207,10 @@ def test_sse_keep_alive_and_client_leaving_cancels(fake: FakeKrea, fake_url: str
             yield
 
     async def events(request: Request) -> Any:
-        return job_event_source(clients[0], request.path_params["job_id"], ping=0.2)
+        # the app checked that the requester owns the job (here: everyone does)
+        return await job_event_source(
+            clients[0], request.path_params["job_id"], ping=0.2, cancel_on_disconnect=lambda: True
+        )
 
     app = Starlette(routes=[Route("/events/{job_id}", events)], lifespan=lifespan)
     with serve(app) as base:

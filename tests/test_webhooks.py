@@ -201,7 +201,7 @@ async def test_replay_and_out_of_order_are_no_ops(
 async def test_oversized_and_non_json_bodies(krea: AsyncKrea) -> None:
     events = LocalEvents()
     receiver = WebhookReceiver(BASE, events=events, fetch=krea.jobs.get, max_body=1000)
-    _, token = await receiver.new_url()
+    _, token = await receiver.new_url("some-job")
     big = await receiver.handle_full(token, b"{" + b" " * 1000 + b"}")
     assert (big.status, big.reason) == (413, "body over 1000 bytes")
     for body, reason in (
@@ -216,7 +216,7 @@ async def test_oversized_and_non_json_bodies(krea: AsyncKrea) -> None:
 
 async def test_verify_token_rejects_malformed_job(krea: AsyncKrea) -> None:
     receiver = WebhookReceiver(BASE, fetch=None, verify="token")
-    _, token = await receiver.new_url()
+    _, token = await receiver.new_url("j")
     body = json.dumps({"job_id": "j", "status": 5}).encode()
     assert (await receiver.handle_full(token, body)).status == 400
 
@@ -307,7 +307,7 @@ async def test_redis_down_falls_back_to_polling(
     receiver = WebhookReceiver(BASE, events=events, verify="token")
     with pytest.raises(Exception, match="Redis is unavailable"):
         await receiver.new_url()
-    assert await receiver.handle("whatever", b"{}") == 503
+    assert await receiver.handle("w" * 43, b"{}") == 503
 
 
 # -- the ASGI app, mounted in Starlette and FastAPI --------------------------------------

@@ -1,7 +1,8 @@
 """Run the example on the embedded fake: ``python -m examples.fastapi_app``.
 
 Starts a :class:`~krea_async.testing.FakeKrea` on a free loopback port (so the image
-URLs it returns load in the browser) and the app on http://127.0.0.1:8000 (``--port``);
+URLs it returns load in the browser) and the app on http://127.0.0.1:8080 (``--port``;
+the README's fake serves on 8000);
 the fake POSTs its webhooks to the app's ``/krea/webhooks``, so ``/api/render`` is woken
 by them. With ``KREA_API_KEY`` set, it talks to the real Krea API instead (webhooks if
 ``KREA_WEBHOOK_URL`` is a public URL of this app's ``/krea/webhooks``).
@@ -22,7 +23,7 @@ from .app import create_app
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m examples.fastapi_app")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--time-scale", type=float, default=0.5, help="fake job speed")
     args = parser.parse_args()
     if os.environ.get("KREA_API_KEY"):

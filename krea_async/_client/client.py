@@ -316,13 +316,21 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         :class:`~krea_async.RateLimitError` (429, after retries), and
         :class:`~krea_async.UncertainSubmitError` when the job may have been
         created but no response came (never replayed).
+
+        Cancelled while the POST is in flight (a web client that hung up, see
+        :func:`krea_async.web.follow_client`), the request gets
+        ``JobSettings.submit_grace`` seconds to answer and the job it created is
+        cancelled (``DELETE /jobs/{id}``) as soon as its id is known: nobody else could
+        learn that id.
         """
         return await self.jobs.waiter.submit(
             functools.partial(self._create, endpoint, input), webhook_url=webhook_url
         )
 
     async def _create(self, endpoint: str, input: Any, webhook_url: str | None) -> Job:
-        return await self._generations.create(endpoint, input, webhook_url=webhook_url)
+        return await self._generations.create_cancellable(
+            endpoint, input, webhook_url=webhook_url, cancel=self.jobs.waiter.cancel
+        )
 
     async def _submit_model(
         self, category: str, model: str, input: Any, *, webhook_url: str | None

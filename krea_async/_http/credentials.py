@@ -2,6 +2,11 @@
 message shows it (:class:`Secret`), and sent only as the ``Authorization`` header of
 API requests (:class:`BearerAuth`). :data:`REDACTED` stands in for it everywhere else.
 
+A request may carry another secret: a webhook capability URL (``X-Webhook-URL``, see
+:data:`CAPABILITY_HEADERS`), whose token lets its holder post to the app's receiver.
+:meth:`Secret.with_capabilities` makes the redaction cover it too, and
+:func:`redacted_headers` hides both headers of a request an error keeps.
+
 API keys: https://docs.krea.ai/developers/api-keys-and-billing
 """
 
@@ -13,11 +18,25 @@ import httpx
 
 from .._errors import ConfigurationError
 
-__all__ = ["REDACTED", "BearerAuth", "Secret", "check_api_key"]
+__all__ = [
+    "CAPABILITY_HEADERS",
+    "REDACTED",
+    "BearerAuth",
+    "Secret",
+    "check_api_key",
+    "redacted_headers",
+]
 
 
 REDACTED = "**********"
 """What stands in for the API key wherever the SDK keeps text."""
+
+CAPABILITY_HEADERS = frozenset({"x-webhook-url"})
+"""Request headers (lower case) whose value is a capability: a webhook URL ending in a
+token (https://docs.krea.ai/developers/webhooks). Redacted like the key."""
+
+# The shortest last path segment of a capability URL redacted on its own (a token).
+_MIN_TOKEN_CHARS = 16
 
 
 def check_api_key(key: str) -> str:
@@ -53,26 +72,55 @@ def check_api_key(key: str) -> str:
 
 
 class Secret:
-    """Holds the API key; its ``repr`` and ``str`` never show it."""
+    """Holds the API key; its ``repr`` and ``str`` never show it.
 
-    __slots__ = ("_value",)
+    ``also``: other secrets of the same request (see :meth:`with_capabilities`),
+    redacted with the key but never revealed.
+    """
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_also", "_value")
+
+    def __init__(self, value: str, also: tuple[str, ...] = ()) -> None:
         self._value = value
+        self._also = also
 
     def reveal(self) -> str:
         """The key itself (only for the ``Authorization`` header)."""
         value: str = self._value
         return value
 
+    def with_capabilities(self, headers: httpx.Headers) -> Secret:
+        """This key plus the capability URLs in ``headers`` (:data:`CAPABILITY_HEADERS`):
+        each URL, and its last path segment (the token) when it has at least 16
+        characters, so an echo of the token alone is caught too."""
+        also: list[str] = []
+        for name in CAPABILITY_HEADERS:
+            for url in headers.get_list(name):
+                also.append(url)
+                token = url.rstrip("/").rsplit("/", 1)[-1]
+                if len(token) >= _MIN_TOKEN_CHARS:
+                    also.append(token)
+        if not also:
+            return self
+        return Secret(self._value, tuple(sorted(set(also), key=len, reverse=True)))
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(v for v in (self._value, *self._also) if v)
+
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` shows the key or another secret of this request."""
+        return any(v in text for v in self._secrets())
+
     def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by ``**********``."""
-        if self._value and self._value in text:
-            return text.replace(self._value, REDACTED)
+        """``text`` with every occurrence of the key (and of the request's other
+        secrets) replaced by ``**********``."""
+        for value in self._secrets():
+            if value in text:
+                text = text.replace(value, REDACTED)
         return text
 
     def redact_data(self, value: object) -> object:
-        """Parsed JSON with the key redacted from every string (keys included)."""
+        """Parsed JSON with the secrets redacted from every string (keys included)."""
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
@@ -85,6 +133,15 @@ class Secret:
         return "Secret('**********')"
 
     __str__ = __repr__
+
+
+def redacted_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """``headers`` with ``Authorization`` and every capability header
+    (:data:`CAPABILITY_HEADERS`) replaced by :data:`REDACTED`."""
+    return [
+        (k, REDACTED if k.lower() == "authorization" or k.lower() in CAPABILITY_HEADERS else v)
+        for k, v in headers.multi_items()
+    ]
 
 
 class BearerAuth(httpx.Auth):

@@ -33,7 +33,7 @@ from .._errors import (
 )
 from .admission import Admission
 from .body import BodyRefused, BodyTooLarge, read_body
-from .credentials import REDACTED, BearerAuth, Secret
+from .credentials import CAPABILITY_HEADERS, REDACTED, BearerAuth, Secret, redacted_headers
 from .status_errors import error_message_from_body, status_error
 
 __all__ = [
@@ -272,10 +272,7 @@ def detached(exc: httpx.HTTPError, secret: Secret | None = None) -> httpx.HTTPEr
         copy = httpx.TransportError(message)
     with contextlib.suppress(RuntimeError):  # no request attached
         old = exc.request
-        headers = [
-            (k, REDACTED if k.lower() == "authorization" else v) for k, v in old.headers.items()
-        ]
-        copy.request = httpx.Request(old.method, old.url, headers=headers)
+        copy.request = httpx.Request(old.method, old.url, headers=redacted_headers(old.headers))
     return copy
 
 
@@ -283,12 +280,20 @@ _EMPTY_STREAM = httpx.ByteStream(b"")
 
 
 def _redact_response(response: httpx.Response, secret: Secret | None) -> None:
-    """Errors keep the response, and so its request: keep no key in either."""
-    response.request.headers["Authorization"] = f"Bearer {REDACTED}"
-    if secret is not None and any(secret.reveal() in v for v in response.headers.values()):
+    """Errors keep the response, and so its request: keep no key (nor capability URL)
+    in either."""
+    _redact_request(response.request)
+    if secret is not None and any(secret.found_in(v) for v in response.headers.values()):
         response.headers = httpx.Headers(
             [(k, secret.redact(v)) for k, v in response.headers.multi_items()]
         )
+
+
+def _redact_request(request: httpx.Request) -> None:
+    request.headers["Authorization"] = f"Bearer {REDACTED}"
+    for name in CAPABILITY_HEADERS:
+        if name in request.headers:
+            request.headers[name] = REDACTED
 
 
 async def send(
@@ -303,13 +308,16 @@ async def send(
     over :data:`MAX_RESPONSE_BYTES` once decoded, or with a stacked or unknown
     ``Content-Encoding`` (the body is read by :mod:`krea_async._http.body`, the
     one reader of API answers and downloads), and :class:`~krea_async.ClientClosedError`
-    when ``client`` was closed. The key of ``auth`` is redacted from whatever the
-    error keeps (message, body, response, the request's ``Authorization`` header),
+    when ``client`` was closed. The key of ``auth`` and the request's capability URL
+    (``X-Webhook-URL``) are redacted from whatever the error keeps (message, body,
+    response, the request's headers),
     and the ``httpx`` exception is chained only as a :func:`detached` copy.
     ``where`` ends a connection error's message (which server was tried).
     """
     method = request.method
-    secret = auth.secret if isinstance(auth, BearerAuth) else None
+    secret = (
+        auth.secret.with_capabilities(request.headers) if isinstance(auth, BearerAuth) else None
+    )
     failure: httpx.HTTPError | None = None
     try:
         response = await client.send(request, auth=auth, stream=True)
@@ -343,7 +351,7 @@ async def send(
         raise
     finally:
         # The request object is the one httpx sent: it carries the key until now.
-        request.headers["Authorization"] = f"Bearer {REDACTED}"
+        _redact_request(request)
     if failure is not None:
         # Raised outside the ``except`` block, so that the original exception (its
         # traceback's frames hold the header) is neither __cause__ nor __context__.
@@ -366,7 +374,7 @@ async def send(
         return body, response
     text = raw.decode("utf-8", errors="replace")
     del raw
-    if secret is not None and (secret.reveal() in text or "\\u" in text):
+    if secret is not None and (secret.found_in(text) or "\\u" in text):
         text = secret.redact(text)
         try:
             body = secret.redact_data(body)

@@ -187,12 +187,18 @@ class Waiter:
     ) -> Job:
         """Run ``create(url)`` and return its job: ``url`` is the caller's
         ``webhook_url``, else a fresh capability URL of the client's receiver (bound to
-        the job, which is then waited for on the bus), else ``None``."""
+        the job, which is then waited for on the bus), else ``None``. A capability URL
+        whose submit fails (or is cancelled) is revoked at once: no job of this client
+        will use it (https://docs.krea.ai/developers/webhooks)."""
         wake = self.webhooks if webhook_url is None else None
         minted = await wake.mint() if wake is not None else None
         if wake is None or minted is None:
             return await create(webhook_url)
-        job = await create(minted[0])
+        try:
+            job = await create(minted[0])
+        except BaseException:
+            await wake.revoke(minted[1])
+            raise
         await wake.bind(minted[1], job.job_id)
         return job
 
@@ -217,7 +223,13 @@ class Waiter:
         :class:`~krea_async.JobTimeoutError`."""
         wake = self.webhooks if webhook_url is None else None  # the caller's own URL: poll
         minted = await wake.mint() if wake is not None else None
-        job = await submit(webhook_url=minted[0] if minted else webhook_url)
+        token = minted[1] if wake is not None and minted else None
+        try:
+            job = await submit(webhook_url=minted[0] if minted else webhook_url)
+        except BaseException:
+            if wake is not None and token is not None:
+                await wake.revoke(token)  # no job of ours will use that URL
+            raise
         stream = self.stream(
             job.job_id,
             poll_interval=poll_interval,
@@ -225,12 +237,12 @@ class Waiter:
             cancel_on_exit=cancel_on_exit,
             category=category,
             first=job,
-            token=minted[1] if minted else None,
+            token=token,
         )
         # The stream holds the submitted state until a newer one replaces it; this frame
         # waits as long as the job runs, so it keeps no copy, and iterates the stream
         # itself (drain() would be a coroutine frame more per waiting job).
-        del job, minted, submit, wake
+        del job, minted, submit
         final: Job | None = None
         try:
             async for final in stream:
@@ -238,6 +250,9 @@ class Waiter:
         except BaseException:
             await stream.aclose()
             raise
+        finally:
+            if wake is not None and token is not None:
+                await wake.revoke(token, release=True)  # the wait ended: grace, then gone
         assert final is not None
         assert final.is_terminal
         final = raise_for_outcome(final)

@@ -83,8 +83,19 @@ class Wakeup:
             del self._submitted[next(iter(self._submitted))]
         try:
             await self.receiver.bind(token, job_id)
-        except EventsUnavailableError as exc:  # the receiver binds on the first delivery
+        except EventsUnavailableError as exc:  # deliveries are refused; the safety poll runs
             logger.warning("could not bind the webhook token of job %s: %s", job_id, exc)
+
+    async def revoke(self, token: str, *, release: bool = False) -> None:
+        """Revoke ``token``: now (its submit failed), or with ``release`` after the
+        receiver's grace (its wait ended). Shielded and bounded (5 s), so it runs on a
+        cancellation too; a bus error is logged, not raised (the token expires anyway)."""
+        revoke = self.receiver.release if release else self.receiver.revoke
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            try:
+                await revoke(token)
+            except EventsUnavailableError as exc:
+                logger.warning("could not revoke a webhook token: %s", exc)
 
     def knows(self, job_id: str) -> bool:
         """Whether this client submitted ``job_id`` with a capability URL (the last

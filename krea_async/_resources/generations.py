@@ -47,10 +47,17 @@ class Generations(Resource):
         :class:`~krea_async.EndpointNotFoundError` for an endpoint Krea does not
         have, and :class:`~krea_async.UncertainSubmitError` (never replayed).
         """
-        from .._spec.inputs_runtime import to_body  # with the bundled spec: on first use
+        path, body = _prepare(endpoint, input)
+        return await self._send(path, body, webhook_url=webhook_url, stop=stop)
 
-        _, path = split_endpoint(endpoint)
-        body = to_body(path[len("/generate/") :], input)
+    async def _send(
+        self,
+        path: str,
+        body: Any,
+        *,
+        webhook_url: str | None,
+        stop: anyio.Event | StopSignal | None,
+    ) -> Job:
         try:
             return await self._submit(
                 path, cast_to=Job, json=body, headers=webhook_headers(webhook_url), stop=stop
@@ -81,6 +88,8 @@ class Generations(Resource):
         # Wait for a connection slot here, where a cancellation is plain (nothing sent),
         # and hand it to the shielded task that sends the POST. (Nothing else is made
         # before: thousands of submits may wait here.)
+        # Validated here, in the caller's task: a deprecation warning points at the caller.
+        path, body = _prepare(endpoint, input)
         admission = self._requester.state.admission
         await admission.acquire()
         created: list[Job] = []
@@ -93,7 +102,7 @@ class Generations(Resource):
         async def submit() -> None:
             try:
                 created.append(
-                    await self.create(endpoint, input, webhook_url=webhook_url, stop=abandoned)
+                    await self._send(path, body, webhook_url=webhook_url, stop=abandoned)
                 )
             except Exception as exc:  # handed to the caller below
                 failed.append(exc)
@@ -130,6 +139,14 @@ class Generations(Resource):
         if failed:
             raise failed[0]
         return created[0]
+
+
+def _prepare(endpoint: str, input: Any) -> tuple[str, Any]:
+    """``(path, JSON body)`` of a submit: the endpoint checked, the input converted."""
+    from .._spec.inputs_runtime import to_body  # with the bundled spec: on first use
+
+    _, path = split_endpoint(endpoint)
+    return path, to_body(path[len("/generate/") :], input)
 
 
 async def _in_child_task(

@@ -116,6 +116,11 @@ class JobEvents(Protocol):
         ``stored_digest`` is the :func:`token_digest` kept by the bus."""
         ...
 
+    async def revoke_token(self, token: str, *, after: float = 0.0) -> None:
+        """Forget ``token`` in ``after`` seconds (``0``: now); never extends its life.
+        A token the bus does not hold is a no-op."""
+        ...
+
 
 class LocalEvents:
     """The in-process bus (the default): an :class:`anyio.Event` per waiting job.
@@ -207,3 +212,14 @@ class LocalEvents:
         if entry is None or entry[0] < self._clock():
             return None
         return digest, entry[1]
+
+    async def revoke_token(self, token: str, *, after: float = 0.0) -> None:
+        """See :meth:`JobEvents.revoke_token`."""
+        digest = token_digest(token)
+        entry = self._tokens.get(digest)
+        if entry is None:
+            return
+        if after <= 0:
+            del self._tokens[digest]
+        else:
+            self._tokens[digest] = (min(entry[0], self._clock() + after), entry[1])

@@ -40,6 +40,13 @@ redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 """
 
+# Shorten a key's life, never lengthen it (EXPIRE's LT option needs Redis 7).
+_SHORTEN_LUA = """
+local left = redis.call('TTL', KEYS[1])
+if left > tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return left
+"""
+
 
 class RedisEvents:
     """A bus on Redis pub/sub, for several processes or hosts (``krea-async[redis]``).
@@ -104,6 +111,7 @@ class RedisEvents:
         self._prefix = prefix
         self._ttl = max(1, math.ceil(ttl))
         self._script: Any = self._redis.register_script(_PUBLISH_LUA)
+        self._shorten: Any = self._redis.register_script(_SHORTEN_LUA)
         #: Seconds Redis has to confirm a subscription or take a command on the pub/sub
         #: connection before that connection counts as dead.
         self._reply_timeout = max(connect_timeout, 5.0)
@@ -245,6 +253,15 @@ class RedisEvents:
             return None
         digest, _, job_id = raw.partition(":")
         return digest, (job_id or None)
+
+    async def revoke_token(self, token: str, *, after: float = 0.0) -> None:
+        """See :meth:`JobEvents.revoke_token` (``after`` rounded up to whole seconds)."""
+        key = f"{self._prefix}token:{token_digest(token)}"
+        if after <= 0:
+            await self._call(lambda: self._redis.delete(key))
+        else:
+            seconds = max(1, math.ceil(after))
+            await self._call(lambda: self._shorten(keys=[key], args=[seconds]))
 
 
 class _Retry(Exception):
