@@ -41,6 +41,7 @@ from ._models import (
     JobResult,
     JobStatus,
     NodeApp,
+    NodeAppVersionPage,
     Style,
     StyleOwner,
     StylePage,
@@ -339,7 +340,7 @@ def _build() -> cattrs.Converter:
         register_exact(Optional[owner], _optional(conv.get_structure_hook(owner)))
     for model in (Job, Asset, Style, StyleShareLink, WorkspaceShare, NodeApp):
         with_raw(model)
-    for page in (JobPage, AssetPage, StylePage):
+    for page in (JobPage, AssetPage, StylePage, NodeAppVersionPage):
         with_raw(page, renames=_PAGE_RENAMES)
     for out in (Job, JobResult, JobPage, Asset, AssetPage, Style, StylePage, NodeApp):
         conv.register_unstructure_hook(out, _unstructure_without_raw)

@@ -27,6 +27,7 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "NodeApp",
+    "NodeAppVersionPage",
     "Style",
     "StyleOwner",
     "StylePage",
@@ -301,4 +302,16 @@ class NodeApp:
     example_outputs: tuple[str, ...] = ()
     input_openapi_schema: Mapping[str, Any] | None = None
     output_openapi_schema: Mapping[str, Any] | None = None
+    node_app_version_id: str | None = None
     raw: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class NodeAppVersionPage:
+    """One page of ``GET /node-apps/{node_app_id}/versions``
+    (https://docs.krea.ai/api-reference/node-apps/list-runnable-node-app-versions):
+    ``items`` (:class:`NodeApp`, each with its ``node_app_version_id``, newest first)
+    and ``next_cursor`` (``None`` on the last page)."""
+
+    items: tuple[NodeApp, ...] = ()
+    next_cursor: str | None = None

@@ -26,6 +26,13 @@ MARKERS = (
     "krea_fault(fault, *args, on=, method=, path=, rate=, times=, **kwargs): inject a fault "
     "(a krea_async.testing Fault or a factory name such as 'rate_limited', 'http_error', "
     "'drop_after'; extra arguments go to the factory); repeatable",
+    "krea_fail(cause='provider_error', share=, prompt=, path=, times=, where=): "
+    "FakeKrea.fail_jobs(...) before the test (documented failure causes); repeatable",
+    "krea_deprecate(model, sunset, replacement=): FakeKrea.deprecate(...) (Deprecation, Sunset "
+    "and Link headers until the sunset date, then 410); repeatable",
+    "krea_sunset(model, replacement=): FakeKrea.sunset(...) (410 model_unavailable); repeatable",
+    "krea_rate_limit(per_second, on='all'|'status'|'submit', retry_after=True): "
+    "FakeKrea.rate_limit(...) (429 beyond the rate); repeatable",
 )
 
 try:

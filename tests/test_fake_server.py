@@ -256,14 +256,14 @@ async def test_400_on_non_json_body(anyio_backend: str) -> None:
 async def test_every_generation_path_accepts_its_spec_example(anyio_backend: str) -> None:
     fake, clock = manual()
     paths = [m.path for m in generation_endpoints()]
-    assert len(paths) == 59
+    assert len(paths) == 61
     async with api(fake) as c:
         for path in paths:
             r = await c.post(path, json=minimal_body(path))
             assert r.status_code == 200, (path, r.text)
         clock.advance(3600)
         page = (await c.get("/jobs", params={"limit": 1000})).json()
-    assert len(page["items"]) == 59
+    assert len(page["items"]) == 61
     assert {j["status"] for j in page["items"]} == {"completed"}
     assert {j["type"] for j in page["items"]} == {"externalImage", "externalVideo", "enhance"}
 

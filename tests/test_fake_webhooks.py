@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 import uvicorn
@@ -137,7 +138,9 @@ def test_reordering_shuffles_deliveries_reproducibly(receiver: Receiver) -> None
     def run(seed: int) -> list[str]:
         receiver.received.clear()
         clock = ManualClock()
-        policy = WebhookPolicy(reorder=0.2, seed=seed, tick=0.05)
+        # one sender: copies due in the same tick then leave in the seeded order
+        # (with several senders they race, which reorders them further)
+        policy = WebhookPolicy(reorder=0.2, seed=seed, tick=0.05, workers=1)
         fake = FakeKrea(clock=clock, deliver_webhooks=policy)
         with fake, fake.serve_in_thread() as base, httpx.Client(base_url=base, headers=AUTH) as c:
             jobs = [submit(c, receiver.url, f"job {i}") for i in range(8)]
@@ -199,3 +202,44 @@ def test_a_webhook_url_that_is_not_a_uri_is_400() -> None:
     assert r.status_code == 400
     assert "X-Webhook-URL" in r.json()["error"]
     assert fake.ledger == []
+
+
+def test_a_dead_receiver_does_not_hold_back_other_deliveries(receiver: Receiver) -> None:
+    """Deliveries run concurrently: while one receiver hangs (it answers only when
+    the test lets it), the webhook of another job still arrives."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    async def hang(request: Request) -> Response:
+        entered.set()
+        await anyio.to_thread.run_sync(release.wait, 30)
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/dead", hang, methods=["POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}/dead"
+    clock = ManualClock()
+    fake = FakeKrea(clock=clock, deliver_webhooks=WebhookPolicy(timeout=30))
+    try:
+        with fake, fake.serve_in_thread() as base, httpx.Client(base_url=base, headers=AUTH) as c:
+            wait_until(lambda: server.started)
+            stuck = submit(c, dead_url, "to a dead receiver")
+            c.delete(f"/jobs/{stuck}")
+            assert entered.wait(10)  # the first POST is in flight and hangs
+            fine = submit(c, receiver.url, "to a live receiver")
+            c.delete(f"/jobs/{fine}")
+            wait_until(lambda: len(receiver.received) == 1, 10)
+            assert not release.is_set()  # the dead receiver still holds its POST
+            assert receiver.received[0]["job_id"] == fine
+            release.set()
+            wait_until(lambda: fake.webhooks_pending() == 0, 10)
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    assert {a.job_id: a.response_status for a in fake.webhook_attempts} == {stuck: 204, fine: 204}

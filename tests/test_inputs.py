@@ -125,7 +125,7 @@ def test_every_endpoint_has_input_class_and_typeddict(info: ModelInfo) -> None:
 
 def test_tables_match_the_spec() -> None:
     assert set(INPUT_TYPES) == set(IDS)
-    assert len(ENDPOINTS) == 59
+    assert len(ENDPOINTS) == 61
     expected = {i.endpoint: dict(i.deprecated_aliases) for i in ENDPOINTS if i.deprecated_aliases}
     assert expected == DEPRECATED_ALIASES
 

@@ -501,10 +501,10 @@ async def test_node_app_answering_several_jobs(krea: AsyncKrea, fake: FakeKrea) 
 
 async def test_models_from_the_bundled_spec(krea: AsyncKrea, sent: list[tuple[str, str]]) -> None:
     everything = await krea.models.list()
-    assert len(everything) == 59
+    assert len(everything) == 61
     per_category = {c: await krea.models.list(c) for c in ("image", "video", "enhance")}
     assert len(per_category["image"]) == 25
-    assert sum(len(v) for v in per_category.values()) == 59
+    assert sum(len(v) for v in per_category.values()) == 61
     for category, models in per_category.items():
         assert models
         assert all(m.category == category for m in models)

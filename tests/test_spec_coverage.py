@@ -37,6 +37,7 @@ from krea_async import (
     JobSettings,
     JobStatus,
     NodeApp,
+    NodeAppVersionPage,
     Style,
     StylePage,
     StyleShareLink,
@@ -284,6 +285,13 @@ async def execute_node_app(c: Ctx, execute: Any) -> object:
     return jobs
 
 
+async def node_app_versions(c: Ctx, versions_page: Any) -> object:
+    with c.act():
+        page = await versions_page(SAMPLE_NODE_APP_ID)
+    assert [v.node_app_version_id for v in page.items] == [SAMPLE_NODE_APP_ID]
+    return page
+
+
 def generation_case(endpoint: str) -> Case:
     """Submit the endpoint's minimal input twice: as its typed input class, then as a dict."""
     cls = INPUT_TYPES[endpoint]
@@ -329,6 +337,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/node-apps/{id}"): Case("node_apps.get", get_node_app, NodeApp),
     ("POST", "/node-apps/{id}/execute"): Case("node_apps.execute", execute_node_app, tuple),
+    ("GET", "/node-apps/{node_app_id}/versions"): Case(
+        "node_apps.versions_page", node_app_versions, NodeAppVersionPage
+    ),
     **{("POST", "/generate/" + e): generation_case(e) for e in sorted(INPUT_TYPES)},
 }
 
@@ -378,9 +389,9 @@ async def ctx() -> AsyncIterator[Ctx]:
 
 def test_the_table_covers_exactly_the_spec() -> None:
     ops = spec_operations()
-    assert len(load_spec()["paths"]) == 70
-    assert len(ops) == 75
-    assert sum(p.startswith("/generate/") for _, p in ops) == 59
+    assert len(load_spec()["paths"]) == 73
+    assert len(ops) == 78
+    assert sum(p.startswith("/generate/") for _, p in ops) == 61
     missing = sorted(ops - set(OPERATIONS))
     extra = sorted(set(OPERATIONS) - ops)
     assert not missing, f"spec operations without an SDK method: {missing}"

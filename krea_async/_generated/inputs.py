@@ -33,6 +33,8 @@ __all__ = [
     "BytedanceSeedance10ProFastInputDict",
     "BytedanceSeedance10ProInput",
     "BytedanceSeedance10ProInputDict",
+    "BytedanceSeedance2Input",
+    "BytedanceSeedance2InputDict",
     "BytedanceSeededitInput",
     "BytedanceSeededitInputDict",
     "BytedanceSeedream4Input",
@@ -98,6 +100,8 @@ __all__ = [
     "KlingKlingO1ElementReference",
     "KlingKlingO1Input",
     "KlingKlingO1InputDict",
+    "KreaEnhanceInput",
+    "KreaEnhanceInputDict",
     "KreaKrea2LargeInput",
     "KreaKrea2LargeInputDict",
     "KreaKrea2MediumInput",
@@ -6639,6 +6643,136 @@ class KreaKrea2MediumTurboInputDict(_KreaKrea2MediumTurboInputDictRequired, tota
     strength: float
 
 
+# --- video/bytedance/seedance-2
+
+
+@attrs.frozen(kw_only=True)
+class BytedanceSeedance2Input(KreaInput):
+    """Seedance 2: the input of ``POST /generate/video/bytedance/seedance-2``.
+
+    Seedance 2 video model from ByteDance.
+
+    - Model ``bytedance/seedance-2``; endpoint ``video/bytedance/seedance-2``.
+    - Dict form: :class:`BytedanceSeedance2InputDict`.
+
+    Fields (an optional field left ``None`` is not sent; Krea applies its default):
+
+    - ``prompt`` (required): string.
+    - ``start_image``: string or null; format uri.
+    - ``start_video``: string or null; format uri.
+    - ``aspect_ratio``: one of ``"1:1"``, ``"16:9"``, ``"9:16"``, ``"4:3"``, ``"3:4"``,
+      ``"21:9"``, ``"9:21"``; server default ``"16:9"``.
+    - ``end_image``: string or null; format uri.
+    - ``end_video``: string or null; format uri.
+    - ``reference_images``: list of string; at most 4 items.
+    - ``duration``: number; server default ``5``.
+    - ``resolution``: one of ``"720p"``, ``"1080p"``; server default ``"720p"``.
+    """
+
+    ENDPOINT: ClassVar[str] = "video/bytedance/seedance-2"
+
+    prompt: str = attrs.field(validator=_rt.all_of(_v.instance_of(str)))
+    start_image: str | None = attrs.field(default=None, validator=_rt.optional(_v.instance_of(str)))
+    start_video: str | None = attrs.field(default=None, validator=_rt.optional(_v.instance_of(str)))
+    aspect_ratio: Literal["1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"] | None = attrs.field(
+        default=None,
+        validator=_rt.optional(
+            _v.in_(
+                (
+                    "1:1",
+                    "16:9",
+                    "9:16",
+                    "4:3",
+                    "3:4",
+                    "21:9",
+                    "9:21",
+                )
+            )
+        ),
+    )
+    end_image: str | None = attrs.field(default=None, validator=_rt.optional(_v.instance_of(str)))
+    end_video: str | None = attrs.field(default=None, validator=_rt.optional(_v.instance_of(str)))
+    reference_images: list[str] | None = attrs.field(
+        default=None,
+        validator=_rt.optional(
+            _rt.is_list, _v.max_len(4), _rt.matches_schema({"items": {"type": "string"}})
+        ),
+    )
+    duration: float | None = attrs.field(default=None, validator=_rt.optional(_rt.is_number))
+    resolution: Literal["720p", "1080p"] | None = attrs.field(
+        default=None,
+        validator=_rt.optional(
+            _v.in_(
+                (
+                    "720p",
+                    "1080p",
+                )
+            )
+        ),
+    )
+
+
+class _BytedanceSeedance2InputDictRequired(TypedDict):
+    prompt: str
+
+
+class BytedanceSeedance2InputDict(_BytedanceSeedance2InputDictRequired, total=False):
+    """The dict form of :class:`BytedanceSeedance2Input`: same keys, same types."""
+
+    start_image: str | None
+    start_video: str | None
+    aspect_ratio: Literal["1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
+    end_image: str | None
+    end_video: str | None
+    reference_images: list[str]
+    duration: float
+    resolution: Literal["720p", "1080p"]
+
+
+# --- enhance/krea/enhance
+
+
+@attrs.frozen(kw_only=True)
+class KreaEnhanceInput(KreaInput):
+    """Krea Enhance: the input of ``POST /generate/enhance/krea/enhance``.
+
+    Krea's own image enhancer and upscaler.
+
+    - Model ``krea/enhance``; endpoint ``enhance/krea/enhance``.
+    - Dict form: :class:`KreaEnhanceInputDict`.
+
+    Fields (an optional field left ``None`` is not sent; Krea applies its default):
+
+    - ``image_url`` (required): string; format uri.
+    - ``prompt``: string; server default ``""``.
+    - ``width``: number; 1 to 32000.
+    - ``height``: number; 1 to 32000.
+    """
+
+    ENDPOINT: ClassVar[str] = "enhance/krea/enhance"
+
+    image_url: str = attrs.field(validator=_rt.all_of(_v.instance_of(str)))
+    prompt: str | None = attrs.field(default=None, validator=_rt.optional(_v.instance_of(str)))
+    width: float | None = attrs.field(
+        default=None, validator=_rt.optional(_rt.is_number, _v.ge(1), _v.le(32000))
+    )
+    height: float | None = attrs.field(
+        default=None, validator=_rt.optional(_rt.is_number, _v.ge(1), _v.le(32000))
+    )
+
+
+class _KreaEnhanceInputDictRequired(TypedDict):
+    image_url: str
+
+
+class KreaEnhanceInputDict(_KreaEnhanceInputDictRequired, total=False):
+    """The dict form of :class:`KreaEnhanceInput`: same keys, same types."""
+
+    prompt: str
+    width: float
+    height: float
+
+
 #: Endpoint (``"image/bfl/flux-1-dev"``) -> its input class.
 INPUT_TYPES: dict[str, type[KreaInput]] = {
     "image/bfl/flux-1-dev": BflFlux1DevInput,
@@ -6700,6 +6834,8 @@ INPUT_TYPES: dict[str, type[KreaInput]] = {
     "image/krea/krea-2/medium": KreaKrea2MediumInput,
     "image/krea/krea-2/large": KreaKrea2LargeInput,
     "image/krea/krea-2/medium-turbo": KreaKrea2MediumTurboInput,
+    "video/bytedance/seedance-2": BytedanceSeedance2Input,
+    "enhance/krea/enhance": KreaEnhanceInput,
 }
 
 #: Endpoint -> deprecated camelCase request key -> its snake_case replacement

@@ -95,7 +95,7 @@ class GeneratedMethods:
         accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use
         ``krea.jobs.wait(job.job_id)`` or :meth:`subscribe` to wait for the result.
 
-        - ``model``: one of the 31 video models of the bundled spec, e.g.
+        - ``model``: one of the 32 video models of the bundled spec, e.g.
           ``"kling/kling-1"``. For a model this SDK version does not know, use
           ``krea.generate("/generate/video/<provider>/<model>", {...})``.
         - ``input``: the model's input class (e.g. ``BflFlux1DevInput(prompt=...)``, which
@@ -128,7 +128,7 @@ class GeneratedMethods:
         accepted the job (status ``queued`` or ``backlogged``): it does not wait. Use
         ``krea.jobs.wait(job.job_id)`` or :meth:`subscribe` to wait for the result.
 
-        - ``model``: one of the 3 enhance models of the bundled spec, e.g.
+        - ``model``: one of the 4 enhance models of the bundled spec, e.g.
           ``"topaz/generative-enhance"``. For a model this SDK version does not know, use
           ``krea.generate("/generate/enhance/<provider>/<model>", {...})``.
         - ``input``: the model's input class (e.g. ``BflFlux1DevInput(prompt=...)``, which

@@ -482,6 +482,14 @@ class GeneratedMethods:
         webhook_url: str | None = None,
     ) -> Job: ...
     @overload
+    async def video(
+        self,
+        model: Literal["bytedance/seedance-2"],
+        input: _in.BytedanceSeedance2Input | _in.BytedanceSeedance2InputDict,
+        *,
+        webhook_url: str | None = None,
+    ) -> Job: ...
+    @overload
     async def enhance(
         self,
         model: Literal["topaz/generative-enhance"],
@@ -502,6 +510,14 @@ class GeneratedMethods:
         self,
         model: Literal["topaz/bloom-enhance"],
         input: _in.TopazBloomEnhanceInput | _in.TopazBloomEnhanceInputDict,
+        *,
+        webhook_url: str | None = None,
+    ) -> Job: ...
+    @overload
+    async def enhance(
+        self,
+        model: Literal["krea/enhance"],
+        input: _in.KreaEnhanceInput | _in.KreaEnhanceInputDict,
         *,
         webhook_url: str | None = None,
     ) -> Job: ...
@@ -1212,4 +1228,30 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
+    ) -> SubscribeResult: ...
+    @overload
+    async def subscribe(
+        self,
+        endpoint: Literal["video/bytedance/seedance-2"],
+        *,
+        input: _in.BytedanceSeedance2Input | _in.BytedanceSeedance2InputDict,
+        on_queue_update: QueueUpdateCallback | None = None,
+        webhook_url: str | None = None,
+        poll_interval: float | None = None,
+        deadline: float | None = None,
+        cancel_on_exit: bool = True,
+        timeout: float | None = None,
+    ) -> SubscribeResult: ...
+    @overload
+    async def subscribe(
+        self,
+        endpoint: Literal["enhance/krea/enhance"],
+        *,
+        input: _in.KreaEnhanceInput | _in.KreaEnhanceInputDict,
+        on_queue_update: QueueUpdateCallback | None = None,
+        webhook_url: str | None = None,
+        poll_interval: float | None = None,
+        deadline: float | None = None,
+        cancel_on_exit: bool = True,
+        timeout: float | None = None,
     ) -> SubscribeResult: ...

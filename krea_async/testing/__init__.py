@@ -25,9 +25,27 @@ bodies:
   (including the camelCase aliases such as ``imageUrls`` that Krea stopped
   accepting on 2026-06-19) is ``400`` naming the field. Answers the pending job
   (``result`` and ``completed_at`` null).
-- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancel; returns the job),
+- ``GET /jobs/{id}``, ``DELETE /jobs/{id}`` (cancels only a ``queued`` or
+  ``processing`` job, as https://docs.krea.ai/developers/job-lifecycle says; in
+  any other status the job runs on and the answer is ``200`` with the job as it
+  stands, or ``400``/``409`` with ``FakeKrea(cancel_refused=...)``),
   ``GET /jobs?cursor&limit&types&status`` (newest first, ``limit`` 1..1000,
-  ``next_cursor``; items omit ``completed_at`` until terminal).
+  ``next_cursor``, or ``nextCursor`` with ``cursor_key=``; an empty or unknown
+  ``status`` is ``400``; items omit ``completed_at`` until terminal).
+- ``GET /openapi.json``: the fake's own OpenAPI document (the bundled spec, with
+  deprecated models marked ``deprecated: true``), as Krea serves its own.
+- Failures (job-lifecycle page): :meth:`FakeKrea.fail_jobs` fails a share of
+  jobs, or jobs whose prompt matches a pattern, with a documented cause
+  (``provider_error``, ``invalid_parameters``, ``nsfw``, ``ip_detected``,
+  ``timeout``); the detail ``{"code", "message"}`` is in ``result.error`` and the
+  job's top-level ``error``. Runs longer than Krea's automatic time-outs (180 s
+  hosted tools, 7200 s external providers, clock seconds) fail at the time-out.
+- Model lifecycle (https://docs.krea.ai/developers/deprecations):
+  :meth:`FakeKrea.deprecate` (``Deprecation``/``Sunset``/``Link`` headers until
+  the sunset date) and :meth:`FakeKrea.sunset` (``410 model_unavailable``); the
+  models that page lists as sunset answer ``410`` from the start.
+- Request rates: :meth:`FakeKrea.rate_limit` (``429`` beyond N requests a second
+  of status requests, submits or all, with or without ``Retry-After``).
 - ``format`` keywords are checked as Krea does: an ``X-Webhook-URL`` header or
   an image URL field that is not a ``uri`` (``"not a url at all"``) is ``400``.
 - ``/assets`` (multipart upload, 75 MB max, list, get, delete), ``/styles``
@@ -74,9 +92,8 @@ With ``FakeKrea(lifecycle="full")`` jobs also pass through ``scheduled``,
 ``sampling`` and ``intermediate-complete`` (whose preview Krea does not document:
 ``result`` stays ``{}``).
 
-Not mimicked: moderation and real image content, plans, the 3 minute / 2 hour
-automatic time-outs, style likes, ``422`` for
-unreachable asset URLs.
+Not mimicked: real moderation of content (only the failure it causes), plans,
+style likes, ``422`` for unreachable asset URLs.
 """
 
 from __future__ import annotations
@@ -93,6 +110,7 @@ except ImportError as exc:  # depends on the installed extras
 # The SDK's own retry switch, re-exported for tests: the one SDK hook the fake
 # exposes (it is not part of the fake's behaviour).
 from .._http.retry import no_backoff, set_backoff_enabled
+from ._deprecations import KREA_SUNSETS, ModelLifecycle
 from ._fake import MAX_ASSET_BYTES, FakeKrea
 from ._faults import (
     Fault,
@@ -110,6 +128,8 @@ from ._faults import (
 )
 from ._media import png, sample_mp4
 from ._middleware import ConnectionDropped
+from ._outcomes import CAUSES, EXTERNAL_TIMEOUT, HOSTED_TIMEOUT, FailureRule, time_out_of
+from ._ratelimit import RateLimit
 from ._records import LedgerEntry, ScriptRule, WebhookAttempt, WebhookDelivery, price_of
 from ._routes import NODE_APP_SECONDS, TRAINING_SECONDS
 from ._seed import SAMPLE_NODE_APP_ID
@@ -118,12 +138,17 @@ from ._util import Clock, ManualClock
 from ._webhooks import WebhookPolicy
 
 __all__ = [
+    "CAUSES",
+    "EXTERNAL_TIMEOUT",
+    "HOSTED_TIMEOUT",
+    "KREA_SUNSETS",
     "MAX_ASSET_BYTES",
     "NODE_APP_SECONDS",
     "SAMPLE_NODE_APP_ID",
     "TRAINING_SECONDS",
     "Clock",
     "ConnectionDropped",
+    "FailureRule",
     "FakeKrea",
     "FakeTransport",
     "Fault",
@@ -131,7 +156,9 @@ __all__ = [
     "FaultRule",
     "LedgerEntry",
     "ManualClock",
+    "ModelLifecycle",
     "Operation",
+    "RateLimit",
     "ScriptRule",
     "WebhookAttempt",
     "WebhookDelivery",
@@ -149,4 +176,5 @@ __all__ = [
     "sample_mp4",
     "set_backoff_enabled",
     "slow",
+    "time_out_of",
 ]

@@ -5,6 +5,8 @@ to reach it (in-process transport, uvicorn thread). The routes are in
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,8 +15,11 @@ from jsonschema import Draft202012Validator
 from starlette.types import ASGIApp
 
 from . import _server
+from ._deprecations import ModelLifecycle
 from ._faults import Fault, FaultPlan, FaultRule, Operation
 from ._middleware import FaultMiddleware
+from ._outcomes import FailureRule, failure_detail
+from ._ratelimit import RateLimit, RateLimiter, RouteClass
 from ._records import LedgerEntry, ScriptRule, WebhookAttempt, WebhookDelivery
 from ._routes import build_app
 from ._seed import SAMPLE_NODE_APP_ID, seed_state
@@ -67,6 +72,18 @@ class FakeKrea:
       ``queued`` (15%), ``scheduled`` (10%), ``processing`` (30%), ``sampling``
       (30%), ``intermediate-complete`` (15%; ``result`` stays ``{}``), for testing
       code against the statuses real jobs may pass through.
+    - ``time_outs``: fail a job whose run is longer than Krea's automatic
+      time-out (job-lifecycle page: 180 s for hosted tools, 7200 s for external
+      providers; see :func:`~krea_async.testing.time_out_of`), at that time-out,
+      with the ``timeout`` detail. Default ``True``; runs are far shorter unless
+      a script or :meth:`fail_jobs` makes them hang.
+    - ``cancel_refused``: the answer to ``DELETE /jobs/{id}`` for a job that is
+      not ``queued`` or ``processing`` (which runs on, job-lifecycle page): ``200``
+      with the job as it stands (default; the spec documents only 200 and 404),
+      or ``400`` / ``409`` with ``{"error": ...}``.
+    - ``cursor_key``: the key list answers carry their cursor under:
+      ``"next_cursor"`` (the spec; default), ``"nextCursor"`` (one of Krea's
+      rendered examples) or ``"both"``.
     """
 
     def __init__(
@@ -82,9 +99,18 @@ class FakeKrea:
         deliver_webhooks: bool | WebhookPolicy = False,
         max_upload_bytes: int = MAX_ASSET_BYTES,
         lifecycle: Literal["simple", "full"] = "simple",
+        time_outs: bool = True,
+        cancel_refused: Literal[200, 400, 409] = 200,
+        cursor_key: Literal["next_cursor", "nextCursor", "both"] = "next_cursor",
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
+        if cancel_refused not in (200, 400, 409):
+            raise ValueError("cancel_refused must be 200, 400 or 409")
+        if cursor_key not in ("next_cursor", "nextCursor", "both"):
+            raise ValueError("cursor_key must be 'next_cursor', 'nextCursor' or 'both'")
+        self.cancel_refused: int = cancel_refused
+        self.cursor_key: str = cursor_key
         self.api_key = api_key
         self.time_scale = time_scale
         self.max_upload_bytes = max_upload_bytes
@@ -98,9 +124,12 @@ class FakeKrea:
             balance=balance,
             on_webhook=self._sender.put if self._sender is not None else None,
             lifecycle=lifecycle,
+            time_outs=time_outs,
+            seed=seed,
         )
         seed_state(self._state)
-        self.app: ASGIApp = FaultMiddleware(build_app(self, self._state), self.faults)
+        self._limiter = RateLimiter(build_app(self, self._state), self._state.clock)
+        self.app: ASGIApp = FaultMiddleware(self._limiter, self.faults)
         """The ASGI app (Starlette behind the fault middleware); serve it with any ASGI server."""
         if self._sender is not None:
             self._sender.start(self._state)
@@ -180,15 +209,118 @@ class FakeKrea:
             self._state.scripts.append(rule)
         return rule
 
-    def fail_job(self, job_id: str, error: object = "Generation failed (fake)") -> dict[str, Any]:
-        """Make a pending job fail now with ``result.error = error``; return its JSON
-        (unchanged if already terminal). ``KeyError`` if the job is unknown."""
-        return self._end(job_id, "failed", error)
+    def fail_jobs(
+        self,
+        cause: str = "provider_error",
+        *,
+        share: float | None = None,
+        prompt: str | re.Pattern[str] | None = None,
+        path: str | None = None,
+        times: int | None = None,
+        where: Literal["both", "result", "top"] = "both",
+    ) -> FailureRule:
+        """Fail future jobs with a documented cause (job-lifecycle page): every
+        matching job, or a ``share`` (0..1, seeded) of them, whose prompt matches
+        the regular expression ``prompt`` and whose path starts with ``path``.
+
+        ``cause``: ``"provider_error"``, ``"invalid_parameters"``, ``"nsfw"``,
+        ``"ip_detected"`` (moderation) or ``"timeout"`` (the job hangs until its
+        automatic time-out, 180 s hosted / 7200 s external on the fake's clock,
+        then fails). The detail ``{"code": cause, "message": ...}`` goes to
+        ``result.error`` and the job's top-level ``error`` (``where``). Failed jobs
+        are refunded. Rules run after :meth:`script` rules, in order; returns the
+        :class:`FailureRule` (set its ``times = 0`` to disable it).
+        """
+        rule = FailureRule(
+            cause=cause, share=share, prompt=prompt, path=path, times=times, where=where
+        )
+        with self._state.lock:
+            self._state.failures.append(rule)
+        return rule
+
+    def fail_job(
+        self, job_id: str, error: object = "Generation failed (fake)", *, cause: str | None = None
+    ) -> dict[str, Any]:
+        """Make a pending job fail now with ``result.error = error`` or, with
+        ``cause`` (see :meth:`fail_jobs`), the cause's ``{"code", "message"}`` in
+        ``result.error`` and the top-level ``error``; return its JSON (unchanged if
+        already terminal). ``KeyError`` if the job is unknown."""
+        if cause is None:
+            return self._end(job_id, "failed", error)
+        detail = failure_detail(cause)
+        return self._end(job_id, "failed", dict(detail), top_error=detail)
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
-        """Cancel a pending job now (as ``DELETE /jobs/{id}`` does); return its JSON
-        (unchanged if already terminal). ``KeyError`` if the job is unknown."""
+        """Cancel a pending job now, whatever its pending status (a test control:
+        ``DELETE /jobs/{id}`` cancels only queued or processing jobs); return its
+        JSON (unchanged if already terminal). ``KeyError`` if the job is unknown."""
         return self._end(job_id, "cancelled", None)
+
+    def deprecate(
+        self,
+        model: str,
+        sunset: _dt.date | str,
+        *,
+        replacement: str | None = None,
+        link: str | None = None,
+    ) -> ModelLifecycle:
+        """Deprecate a model (https://docs.krea.ai/developers/deprecations): until
+        ``sunset`` (a date, UTC, or ``"YYYY-MM-DD"``) on the fake's clock its
+        successful answers carry ``Deprecation: true``, ``Sunset`` and ``Link``;
+        from then on it answers ``410`` ``{"error": "model_unavailable", ...}``.
+
+        ``model``: a model id (``"video/bytedance/seedance-1.0-pro"``) or its path;
+        ``replacement``: the model id to name instead; ``link``: the page the
+        ``Link`` header and ``migration_url`` name (default the deprecations page).
+        The fake's ``/openapi.json`` marks the operation ``deprecated: true``.
+        Every fake starts with the models that page lists as sunset.
+        """
+        record = ModelLifecycle(
+            path=model,
+            sunset=sunset,
+            replacement=replacement,
+            **({"link": link} if link else {}),
+        )
+        with self._state.lock:
+            self._state.deprecations[record.path] = record
+        return record
+
+    def sunset(
+        self,
+        model: str,
+        *,
+        replacement: str | None = None,
+        on: _dt.date | str | None = None,
+        link: str | None = None,
+    ) -> ModelLifecycle:
+        """Make a model gone now: ``410 model_unavailable`` (deprecations page). Its
+        ``sunset_date`` is ``on`` (default: today on the fake's clock, UTC)."""
+        day = on or _dt.datetime.fromtimestamp(self._state.clock(), _dt.timezone.utc).date()
+        return self.deprecate(model, day, replacement=replacement, link=link)
+
+    @property
+    def deprecations(self) -> list[ModelLifecycle]:
+        """The deprecated and sunset models (:class:`ModelLifecycle`), by path."""
+        with self._state.lock:
+            return [self._state.deprecations[p] for p in sorted(self._state.deprecations)]
+
+    def rate_limit(
+        self, per_second: int, *, on: RouteClass = "all", retry_after: bool = True
+    ) -> RateLimit:
+        """Limit requests: at most ``per_second`` of route class ``on`` in any one
+        second of the fake's clock, then ``429 {"error": ...}`` with a
+        ``Retry-After`` (whole seconds) when ``retry_after``, else without.
+
+        ``on``: ``"status"`` (``GET /jobs/{id}``, ``GET /jobs``), ``"submit"``
+        (requests that create jobs) or ``"all"``. Limits add up (each applies);
+        returns the :class:`RateLimit` (``hits`` counts refusals);
+        :meth:`clear_rate_limits` removes them.
+        """
+        return self._limiter.add(RateLimit(per_second=per_second, on=on, retry_after=retry_after))
+
+    def clear_rate_limits(self) -> None:
+        """Remove every rate limit."""
+        self._limiter.clear()
 
     def job(self, job_id: str) -> dict[str, Any]:
         """The job's JSON as ``GET /jobs/{id}`` would return it now, any owner (result
@@ -280,11 +412,15 @@ class FakeKrea:
     # -- internals ---------------------------------------------------------------------
 
     def _end(
-        self, job_id: str, status: Literal["failed", "cancelled"], error: object
+        self,
+        job_id: str,
+        status: Literal["failed", "cancelled"],
+        error: object,
+        top_error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         with self._state.lock:
             try:
-                job = self._state.end_job(job_id, status, error=error)
+                job = self._state.end_job(job_id, status, error=error, top_error=top_error)
             except ApiError:
                 raise KeyError(job_id) from None
             return self._state.job_json(job, job.base_url)

@@ -13,6 +13,7 @@ under uvicorn, on asyncio or trio.
 from __future__ import annotations
 
 import collections
+import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,10 +22,15 @@ from typing import Any, Literal
 import attrs
 
 from ._catalog import Catalog, StyleRecord
+from ._deprecations import ModelLifecycle, krea_sunsets
+from ._outcomes import FailureRule, failure_detail, time_out_of
 from ._records import STATUSES, TERMINAL, LedgerEntry, Outcome, ScriptRule, WebhookDelivery
 from ._util import ApiError, Clock, dt_of, iso, paginate, parse_cursor, parse_limit, us
 
-__all__ = ["State"]
+__all__ = ["CANCELLABLE", "State"]
+
+#: The statuses in which ``DELETE /jobs/{id}`` cancels a job (job-lifecycle page).
+CANCELLABLE = frozenset({"queued", "processing"})
 
 #: Share of a job's duration spent ``queued``; the rest is ``processing``.
 QUEUED_SHARE = 0.3
@@ -52,7 +58,8 @@ class _Job:
     duration: float  # seconds of clock time, queued + processing
     price: float
     outcome: Outcome = "completed"
-    error: object = None
+    error: object = None  # result.error of a failed job (None: no key)
+    top_error: dict[str, str] | None = None  # the top-level "error" of a failed job
     webhook_url: str | None = None
     start: float | None = None  # clock time it left the backlog
     end: float | None = None  # clock time it became terminal
@@ -77,6 +84,8 @@ class State(Catalog):
         balance: float | None,
         on_webhook: Callable[[WebhookDelivery], None] | None = None,
         lifecycle: Literal["simple", "full"] = "simple",
+        time_outs: bool = True,
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         self.lock = threading.RLock()
@@ -91,6 +100,10 @@ class State(Catalog):
         self._backlog: collections.deque[_Job] = collections.deque()
         self._last_created = 0
         self.scripts: list[ScriptRule] = []
+        self.failures: list[FailureRule] = []
+        self.time_outs = time_outs
+        self.deprecations: dict[str, ModelLifecycle] = krea_sunsets()
+        self._random = random.Random(seed)
         self.webhooks: list[WebhookDelivery] = []
 
     # -- time ----------------------------------------------------------------------
@@ -179,7 +192,7 @@ class State(Catalog):
                     ]
                 }
         elif status == "failed":
-            result = {"error": job.error}
+            result = {"error": job.error} if job.error is not None else {}
         else:
             result = {}
         out: dict[str, Any] = {
@@ -190,6 +203,8 @@ class State(Catalog):
             "result": result,
             "type": job.type,
         }
+        if status == "failed" and job.top_error is not None and not submit:
+            out["error"] = dict(job.top_error)
         if job.type == "externalVideo" and status not in TERMINAL:
             out["estimated_time"] = "60-120 seconds"
         return out
@@ -247,6 +262,9 @@ class State(Catalog):
                 if rule.times is not None:
                     rule.times -= 1
                 break
+        else:
+            self._apply_failures(job)
+        self._apply_time_out(job)
         if self.balance is not None:
             self.balance = round(self.balance - price, 6)
         self.jobs[job.id] = job
@@ -257,6 +275,36 @@ class State(Catalog):
             self._active.append(job)
         return job
 
+    def _apply_failures(self, job: _Job) -> None:
+        """The first failure rule that matches and fires decides the job fails."""
+        for rule in self.failures:
+            limit = time_out_of(job.path)
+            if not rule.matches(job.path, job.body) or (rule.cause == "timeout" and limit is None):
+                continue  # (a job with no time-out cannot time out)
+            if rule.share is not None and self._random.random() >= rule.share:
+                continue
+            rule.hits += 1
+            if rule.times is not None:
+                rule.times -= 1
+            if rule.cause == "timeout" and limit is not None:
+                job.duration = limit  # it hangs until Krea's time-out fails it
+            detail = failure_detail(rule.cause, limit)
+            job.outcome = "failed"
+            job.error = dict(detail) if rule.where in ("both", "result") else None
+            job.top_error = dict(detail) if rule.where in ("both", "top") else None
+            return
+
+    def _apply_time_out(self, job: _Job) -> None:
+        """A run longer than Krea's automatic time-out fails at the time-out."""
+        limit = time_out_of(job.path) if self.time_outs else None
+        if limit is None or job.duration <= limit:
+            return
+        detail = failure_detail("timeout", limit)
+        job.duration = limit
+        job.outcome = "failed"
+        job.error = dict(detail)
+        job.top_error = dict(detail)
+
     def find(self, job_id: str, owner: str | None) -> _Job:
         """The job (404 if unknown or not the owner's; ``owner=None``: any owner)."""
         self.advance()
@@ -266,14 +314,34 @@ class State(Catalog):
         return job
 
     def end_job(
-        self, job_id: str, status: Outcome, *, owner: str | None = None, error: object = None
+        self,
+        job_id: str,
+        status: Outcome,
+        *,
+        owner: str | None = None,
+        error: object = None,
+        top_error: dict[str, str] | None = None,
     ) -> _Job:
-        """Cancel or fail a job now if it is not terminal; return it either way."""
+        """Cancel or fail a job now if it is not terminal, whatever its pending
+        status (a test control); return it either way."""
         job = self.find(job_id, owner)
         if job.status is None:
             job.error = error
+            job.top_error = top_error
             self._finish(job, status, self.clock())
         return job
+
+    def cancel(self, job_id: str, owner: str) -> tuple[_Job, str]:
+        """``DELETE /jobs/{id}``: cancel the job only while it is ``queued`` or
+        ``processing`` (https://docs.krea.ai/developers/job-lifecycle: "Jobs can
+        only be canceled while they have a status of queued or processing");
+        in any other status it runs on. Returns the job and the status it had."""
+        job = self.find(job_id, owner)
+        status = self.status_of(job, self.clock())
+        if status in CANCELLABLE:
+            job.error = None
+            self._finish(job, "cancelled", self.clock())
+        return job, status
 
     def list_jobs(self, owner: str, query: Mapping[str, str], base_url: str) -> dict[str, Any]:
         """``GET /jobs``: filter by ``status`` and ``types``, newest first, at most
@@ -285,7 +353,7 @@ class State(Catalog):
         rather than ``null``)."""
         cursor = parse_cursor(query.get("cursor"))
         limit = parse_limit(query.get("limit"))
-        status = query.get("status") or None
+        status = query.get("status")  # present but empty is not in the spec's enum: 400
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {list(STATUSES)}")
         types = {t.strip() for t in (query.get("types") or "").split(",") if t.strip()}

@@ -5,16 +5,19 @@ may deliver one more than once).
 
 A background thread (one per :class:`~krea_async.testing.FakeKrea` that
 delivers) ticks the fake's lazy clock every ``tick`` seconds, so jobs become
-terminal without anyone polling, and sends each due copy with a blocking
-:class:`httpx.Client`. A thread (not a task) because the fake runs in-process
-under asyncio or trio, or behind uvicorn in its own thread: a thread works
-beside all three. :class:`WebhookPolicy` makes delivery as unreliable as the
+terminal without anyone polling, and hands each due copy to a pool of
+``workers`` sender threads (a shared blocking :class:`httpx.Client`), so a
+receiver that is slow or dead holds one sender for up to ``timeout`` seconds and
+every other delivery goes on. Threads (not tasks) because the fake runs
+in-process under asyncio or trio, or behind uvicorn in its own thread: threads
+work beside all three. :class:`WebhookPolicy` makes delivery as unreliable as the
 real thing may be: duplicates, delay, reordering and loss, drawn from a seeded
 random generator.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import heapq
 import itertools
@@ -55,6 +58,10 @@ class WebhookPolicy:
     - ``loss``: probability (0..1) that a copy is dropped and never sent.
     - ``timeout``: seconds the fake waits for the receiver's answer (default 5).
     - ``tick``: real seconds between two looks at the clock (default 0.02).
+    - ``workers``: deliveries in flight at once (default 8). Copies due at the
+      same moment race, so their arrival order is not reproducible; ``1`` sends
+      one at a time in the seeded order, and one dead receiver then delays every
+      later webhook by ``timeout``.
     - ``seed``: seed of the random draws (``None``: unseeded).
     """
 
@@ -64,6 +71,7 @@ class WebhookPolicy:
     loss: float = attrs.field(default=0.0, validator=_probability)
     timeout: float = attrs.field(default=5.0, validator=_non_negative)
     tick: float = attrs.field(default=0.02, validator=_non_negative)
+    workers: int = attrs.field(default=8, validator=attrs.validators.ge(1))
     seed: int | None = 0
 
 
@@ -123,7 +131,11 @@ class WebhookSender:
     def _run(self) -> None:
         state = self._state
         assert state is not None
-        with httpx.Client(timeout=self.policy.timeout, follow_redirects=False) as http:
+        workers = self.policy.workers
+        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+        pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="krea-fake-hook")
+        http = httpx.Client(timeout=self.policy.timeout, follow_redirects=False, limits=limits)
+        try:
             while not self._stop.wait(self.policy.tick):
                 with state.lock:
                     state.advance()
@@ -136,9 +148,10 @@ class WebhookSender:
                             break
                         _, _, delivery, attempt = heapq.heappop(self._due)
                         self._sending += 1
-                    self._send(http, delivery, attempt)
-                    if self._stop.is_set():
-                        return
+                    pool.submit(self._send, http, delivery, attempt)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            http.close()
 
     def _send(self, http: httpx.Client, delivery: WebhookDelivery, attempt: WebhookAttempt) -> None:
         attempt.sent_at = _dt.datetime.now(_dt.timezone.utc)

@@ -29,6 +29,11 @@ Markers script what the fake does::
     @pytest.mark.krea_script("failed", prompt="cat", error="nsfw")   # fake.script(...)
     @pytest.mark.krea_fault("rate_limited", retry_after=1, on="submit", times=1)
     @pytest.mark.krea_fault("http_error", 503, on="poll", times=2)
+    @pytest.mark.krea_fail("nsfw", prompt="^cat")                 # fake.fail_jobs(...)
+    @pytest.mark.krea_fail("timeout", share=0.5)                  # hangs, then Krea's time-out
+    @pytest.mark.krea_deprecate("image/bfl/flux-1-dev", "2027-01-31")  # fake.deprecate(...)
+    @pytest.mark.krea_sunset("image/bfl/flux-1-dev")              # fake.sunset(...): 410
+    @pytest.mark.krea_rate_limit(4, on="status", retry_after=False)   # fake.rate_limit(...)
 
 ``krea_fault`` takes a :class:`~krea_async.testing.Fault` or the name of a fault
 factory of :mod:`krea_async.testing` (``http_error``, ``rate_limited``,
@@ -116,7 +121,9 @@ def _fault_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Fault:
 def krea_fake(request: pytest.FixtureRequest) -> Iterator[FakeKrea]:
     """A fresh :class:`~krea_async.testing.FakeKrea` for this test, with the
     ``krea_fake`` marker's options (or an indirect parameter's dict), the
-    ``krea_script`` rules and the ``krea_fault`` faults applied."""
+    ``krea_script`` rules, the ``krea_fault`` faults, the ``krea_fail`` failure
+    rules, the ``krea_deprecate``/``krea_sunset`` models and the
+    ``krea_rate_limit`` limits applied."""
     options = {**FAKE_DEFAULTS, **_marker_options(request, "krea_fake")}
     param = getattr(request, "param", None)
     if param is not None:
@@ -130,6 +137,14 @@ def krea_fake(request: pytest.FixtureRequest) -> Iterator[FakeKrea]:
         inject = {k: marker.kwargs[k] for k in _INJECT_KEYS if k in marker.kwargs}
         factory_kwargs = {k: v for k, v in marker.kwargs.items() if k not in _INJECT_KEYS}
         fake.inject(_fault_of(marker.args, factory_kwargs), **inject)
+    for marker in request.node.iter_markers("krea_fail"):
+        fake.fail_jobs(*marker.args, **marker.kwargs)
+    for marker in request.node.iter_markers("krea_deprecate"):
+        fake.deprecate(*marker.args, **marker.kwargs)
+    for marker in request.node.iter_markers("krea_sunset"):
+        fake.sunset(*marker.args, **marker.kwargs)
+    for marker in request.node.iter_markers("krea_rate_limit"):
+        fake.rate_limit(*marker.args, **marker.kwargs)
     try:
         yield fake
     finally:

@@ -59,7 +59,47 @@ DEVIATIONS = (
         "the `file` description lists the accepted types (JPEG, PNG, WebP, HEIC, MP4, MOV, "
         "WebM, GLB, WAV, MP3); a schema cannot say that, so the check accepts 400 there",
     ),
+    (
+        "links: a submit's `job_id` feeds `GET` and `DELETE /jobs/{id}`, and a `DELETE` "
+        "feeds the `GET` of the same job (the stateful phase follows them)",
+        "the job reference and job-lifecycle pages describe that flow; the document has no links",
+    ),
+    (
+        "`DELETE /jobs/{id}` cancels, it does not delete: the run excludes the "
+        "`use_after_free` check (tests/test_conformance.py)",
+        "job-lifecycle: a cancelled job stays readable with status `cancelled`, and a job that "
+        "is not queued or processing runs on; the document calls the route 'Delete a job'",
+    ),
+    (
+        "400 on `GET /node-apps/{node_app_id}/versions`",
+        "`limit` outside 1..1000 and a `cursor` that is not a date-time are 400, as on /jobs",
+    ),
 )
+
+_SUBMITS = {
+    "/generate/image/bfl/flux-1-dev": "$response.body#/job_id",
+    "/generate/video/bytedance/seedance-2": "$response.body#/job_id",
+    "/generate/enhance/krea/enhance": "$response.body#/job_id",
+    "/node-apps/{id}/execute": "$response.body#/0/job_id",
+}
+_GET_JOB = "#/paths/~1jobs~1{id}/get"
+_DELETE_JOB = "#/paths/~1jobs~1{id}/delete"
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links for the stateful phase: submit -> GET/DELETE job, DELETE -> GET.
+
+    A few submits only (an image, a video, an enhance, a node app): with a link from
+    each of the 61 generation routes, a bounded run would rarely walk DELETE -> GET."""
+    for path, job_id in _SUBMITS.items():
+        answer = paths[path]["post"]["responses"]["200"]
+        answer["links"] = {
+            "GetJob": {"operationRef": _GET_JOB, "parameters": {"id": job_id}},
+            "CancelJob": {"operationRef": _DELETE_JOB, "parameters": {"id": job_id}},
+        }
+    paths["/jobs/{id}"]["delete"]["responses"]["200"]["links"] = {
+        "GetJobAfterCancel": {"operationRef": _GET_JOB, "parameters": {"id": "$request.path.id"}}
+    }
 
 
 def conformance_spec() -> dict[str, Any]:
@@ -94,4 +134,7 @@ def conformance_spec() -> dict[str, Any]:
     patch["additionalProperties"] = False
     patch["properties"]["public"] = {"type": "boolean"}
     patch["properties"]["cover_url"] = {"type": "string", "format": "uri"}
+    versions = paths["/node-apps/{node_app_id}/versions"]["get"]["responses"]
+    versions.setdefault("400", {"description": "Bad query", **_ERROR})
+    _add_links(paths)
     return spec

@@ -3,6 +3,7 @@ Starlette app by :func:`build_app`, with Krea's ``{"error": "..."}`` bodies."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._specdata import load_spec
 from .._state import State
 from .._util import ApiError
 from ._common import FakeSettings
@@ -63,6 +65,23 @@ def _merged(routes: list[Route]) -> list[Route]:
     return out
 
 
+def _spec_route(state: State) -> Route:
+    async def openapi(_: Request) -> Response:
+        """The fake's own OpenAPI document (no token needed, as Krea serves
+        https://api.krea.ai/openapi.json): the bundled spec, with the models the
+        fake deprecated marked ``deprecated: true`` (deprecations page)."""
+        spec = copy.deepcopy(dict(load_spec()))
+        with state.lock:
+            paths = list(state.deprecations)
+        for path in paths:
+            op = spec["paths"].get(path, {}).get("post")
+            if op is not None:
+                op["deprecated"] = True
+        return JSONResponse(spec)
+
+    return Route("/openapi.json", openapi, methods=["GET"])
+
+
 def build_app(fake: FakeSettings, state: State) -> Starlette:
     """The Starlette app serving every route of the fake."""
     routes = _merged(
@@ -71,6 +90,7 @@ def build_app(fake: FakeSettings, state: State) -> Starlette:
             *AssetRoutes(fake, state).routes(),
             *StyleRoutes(fake, state).routes(),
             *NodeAppRoutes(fake, state).routes(),
+            _spec_route(state),
         ]
     )
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {

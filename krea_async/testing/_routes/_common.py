@@ -12,7 +12,7 @@ from .._state import State
 from .._util import ApiError
 from .._validation import webhook_url
 
-__all__ = ["FakeSettings", "RouteGroup", "absolute", "base", "style_json"]
+__all__ = ["FakeSettings", "RouteGroup", "absolute", "base", "listing", "style_json"]
 
 
 class FakeSettings(Protocol):
@@ -22,11 +22,26 @@ class FakeSettings(Protocol):
     api_key: str | None
     time_scale: float
     max_upload_bytes: int
+    cancel_refused: int
+    cursor_key: str
 
 
 def base(request: Request) -> str:
     """The request's base URL without a trailing slash (result URLs are built on it)."""
     return str(request.base_url).rstrip("/")
+
+
+def listing(page: dict[str, Any], cursor_key: str) -> dict[str, Any]:
+    """A list answer with its cursor under ``next_cursor`` (the spec),
+    ``nextCursor`` (one of Krea's rendered examples) or ``"both"``."""
+    if cursor_key == "next_cursor":
+        return page
+    out = dict(page)
+    if cursor_key == "nextCursor":
+        out["nextCursor"] = out.pop("next_cursor")
+    else:
+        out["nextCursor"] = out["next_cursor"]
+    return out
 
 
 def absolute(value: Any, base: str) -> Any:

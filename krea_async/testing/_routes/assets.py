@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from .. import _media
 from .._util import ApiError
-from ._common import RouteGroup, base
+from ._common import RouteGroup, base, listing
 
 __all__ = ["AssetRoutes"]
 
@@ -81,7 +81,8 @@ class AssetRoutes(RouteGroup):
     async def _list_assets(self, request: Request) -> Response:
         owner = self._auth(request)
         with self._state.lock:
-            return JSONResponse(self._state.list_assets(owner, request.query_params))
+            page = self._state.list_assets(owner, request.query_params)
+        return JSONResponse(listing(page, self.fake.cursor_key))
 
     async def _get_asset(self, request: Request) -> Response:
         owner = self._auth(request)

@@ -14,7 +14,7 @@ from .._records import price_of
 from .._specdata import default_seconds, generation_routes
 from .._util import ApiError
 from .._validation import generation_validator, json_body, validate
-from ._common import RouteGroup, base
+from ._common import RouteGroup, base, listing
 
 __all__ = ["JobRoutes"]
 
@@ -37,6 +37,11 @@ class JobRoutes(RouteGroup):
 
     async def _generate(self, request: Request) -> Response:
         owner = self._auth(request)
+        with self._state.lock:
+            record = self._state.deprecations.get(request.url.path)
+            if record is not None and record.is_gone(self._state.clock()):
+                # deprecations page: 410 model_unavailable from the sunset date on
+                return JSONResponse(record.gone_body(), 410)
         info = generation_routes().get(request.url.path)
         if info is None:
             raise ApiError(404, f"Unknown generation endpoint {request.url.path}")
@@ -56,7 +61,7 @@ class JobRoutes(RouteGroup):
             media="mp4" if video else "png",
             size=(64, 64) if video else _media.size_for(body),
         )
-        return JSONResponse(answer)
+        return JSONResponse(answer, headers=record.headers() if record is not None else None)
 
     async def _get_job(self, request: Request) -> Response:
         owner = self._auth(request)
@@ -65,15 +70,26 @@ class JobRoutes(RouteGroup):
             return JSONResponse(self._state.job_json(job, base(request)))
 
     async def _cancel_job(self, request: Request) -> Response:
+        """Cancels only a queued or processing job (job-lifecycle page); in any
+        other status the job runs on and the answer is ``cancel_refused``: 200
+        with the job as it stands (default), or 400/409 ``{"error": ...}``."""
         owner = self._auth(request)
         with self._state.lock:
-            job = self._state.end_job(request.path_params["id"], "cancelled", owner=owner)
-            return JSONResponse(self._state.job_json(job, base(request)))
+            job, was = self._state.cancel(request.path_params["id"], owner)
+            answer = self._state.job_json(job, base(request))
+        if answer["status"] != "cancelled" and self.fake.cancel_refused != 200:
+            raise ApiError(
+                self.fake.cancel_refused,
+                f"Job {job.id} cannot be cancelled while {was}: "
+                "only queued or processing jobs can be cancelled",
+            )
+        return JSONResponse(answer)
 
     async def _list_jobs(self, request: Request) -> Response:
         owner = self._auth(request)
         with self._state.lock:
-            return JSONResponse(self._state.list_jobs(owner, request.query_params, base(request)))
+            page = self._state.list_jobs(owner, request.query_params, base(request))
+        return JSONResponse(listing(page, self.fake.cursor_key))
 
     async def _file(self, request: Request) -> Response:
         job_id, name = request.path_params["id"], request.path_params["name"]

@@ -1,4 +1,5 @@
-"""Routes of node apps: ``GET /node-apps/{id}`` and ``POST /node-apps/{id}/execute``."""
+"""Routes of node apps: ``GET /node-apps/{id}``, ``POST /node-apps/{id}/execute`` and
+``GET /node-apps/{node_app_id}/versions``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from starlette.routing import Route
 
 from .. import _media
 from .._records import price_of
-from .._util import ApiError
+from .._util import ApiError, paginate, parse_cursor, parse_limit
 from .._validation import json_body, schema_validator, validate
-from ._common import RouteGroup, base, style_json
+from ._common import RouteGroup, base, listing, style_json
 
 __all__ = ["NODE_APP_SECONDS", "NodeAppRoutes"]
+
+#: Fields of a stored app that a version item of ``/versions`` does not carry.
+_NOT_IN_VERSIONS = frozenset(
+    {"last_version_id", "input_key_mapping", "output_key_mapping", "node_app_id"}
+)
 
 #: Clock seconds of a node app run before ``time_scale``.
 NODE_APP_SECONDS = 20.0
@@ -29,6 +35,7 @@ class NodeAppRoutes(RouteGroup):
         return [
             Route("/node-apps/{id}", self._get_node_app, methods=["GET"]),
             Route("/node-apps/{id}/execute", self._execute, methods=["POST"]),
+            Route("/node-apps/{id}/versions", self._versions, methods=["GET"]),
         ]
 
     def _node_app(self, app_id: str) -> dict[str, Any]:
@@ -42,6 +49,35 @@ class NodeAppRoutes(RouteGroup):
         with self._state.lock:
             app = self._node_app(request.path_params["id"])
         return JSONResponse(style_json(app, base(request)))
+
+    async def _versions(self, request: Request) -> Response:
+        """The runnable versions of a node app, newest first, paged like ``/jobs``
+        (https://docs.krea.ai/api-reference/node-apps/list-runnable-node-app-versions).
+        Each stored app is one version; its node app is ``node_app_id`` (default:
+        its own ``id``). 404 when the node app has no version."""
+        self._auth(request)
+        app_id = request.path_params["id"]
+        cursor = parse_cursor(request.query_params.get("cursor"))
+        limit = parse_limit(request.query_params.get("limit"))
+        with self._state.lock:
+            versions = [
+                a for a in self._state.node_apps.values() if a.get("node_app_id", a["id"]) == app_id
+            ]
+        if not versions:
+            raise ApiError(404, f"Node app {app_id} not found")
+
+        def created(app: dict[str, Any]) -> int:
+            return parse_cursor(str(app.get("version_created_at") or app["created_at"])) or 0
+
+        page, next_cursor = paginate(versions, created, cursor, limit)
+        items = []
+        for app in page:
+            item = {k: v for k, v in app.items() if k not in _NOT_IN_VERSIONS}
+            item["node_app_version_id"] = app["id"]
+            items.append(style_json(item, base(request)))
+        return JSONResponse(
+            listing({"items": items, "next_cursor": next_cursor}, self.fake.cursor_key)
+        )
 
     async def _execute(self, request: Request) -> Response:
         owner = self._auth(request)

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from .._records import price_of
 from .._util import ApiError
 from .._validation import check_uri, json_body, request_validator, validate
-from ._common import RouteGroup, base, style_json
+from ._common import RouteGroup, base, listing, style_json
 
 __all__ = ["TRAINING_SECONDS", "StyleRoutes"]
 
@@ -71,7 +71,7 @@ class StyleRoutes(RouteGroup):
         with self._state.lock:
             page = self._state.list_styles(owner, request.query_params)
         page["items"] = [style_json(s, base(request)) for s in page["items"]]
-        return JSONResponse(page)
+        return JSONResponse(listing(page, self.fake.cursor_key))
 
     async def _get_style(self, request: Request) -> Response:
         owner = self._auth(request)
