@@ -1240,7 +1240,6 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...
     @overload
     async def subscribe(
@@ -1253,5 +1252,4 @@ class GeneratedMethods:
         poll_interval: float | None = None,
         deadline: float | None = None,
         cancel_on_exit: bool = True,
-        timeout: float | None = None,
     ) -> SubscribeResult: ...

@@ -56,6 +56,22 @@ class RateLimit:
     hits: int = 0
     _seen: collections.deque[float] = attrs.field(factory=collections.deque, init=False, repr=False)
 
+    def is_full(self, now: float) -> bool:
+        """Forget requests older than one second before ``now``; whether the window
+        still holds ``per_second`` of them (the next one is refused)."""
+        while self._seen and self._seen[0] <= now - 1.0:
+            self._seen.popleft()
+        return len(self._seen) >= self.per_second
+
+    def record(self, now: float) -> None:
+        """Count a request let through at ``now``."""
+        self._seen.append(now)
+
+    def seconds_until_free(self, now: float) -> int:
+        """Whole seconds (>= 1) from ``now`` until a request fits again."""
+        oldest = self._seen[0] if self._seen else now
+        return max(1, math.ceil(oldest + 1.0 - now))
+
 
 class RateLimiter:
     """The fake's rate limits, applied as ASGI middleware in front of its routes."""
@@ -83,21 +99,17 @@ class RateLimiter:
         now = self.clock()
         with self._lock:
             applicable = [lim for lim in self.limits if lim.on in classes]
+            full = [lim for lim in applicable if lim.is_full(now)]
+            if full:
+                full[0].hits += 1
+                return full[0]
             for lim in applicable:
-                while lim._seen and lim._seen[0] <= now - 1.0:
-                    lim._seen.popleft()
-            for lim in applicable:
-                if len(lim._seen) >= lim.per_second:
-                    lim.hits += 1
-                    return lim
-            for lim in applicable:
-                lim._seen.append(now)
+                lim.record(now)
         return None
 
     def _wait(self, limit: RateLimit) -> int:
         with self._lock:
-            oldest = limit._seen[0] if limit._seen else self.clock()
-        return max(1, math.ceil(oldest + 1.0 - self.clock()))
+            return limit.seconds_until_free(self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.limits:
