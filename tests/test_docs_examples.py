@@ -378,6 +378,7 @@ def served_env() -> Iterator[dict[str, str]]:
         yield clean_env(KREA_BASE_URL=base_url, KREA_API_KEY="any-token")
 
 
+@pytest.mark.slow  # the docs' scripts and pytest blocks in subprocesses
 @pytest.mark.loopback
 @pytest.mark.parametrize("block", list(_params("script")))
 def test_script(block: Block, tmp_path: Path, served_env: dict[str, str]) -> None:
@@ -430,6 +431,7 @@ def pytest_blocks_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, lis
     return outcomes
 
 
+@pytest.mark.slow  # the docs' scripts and pytest blocks in subprocesses
 @pytest.mark.loopback
 @pytest.mark.parametrize("block", list(_params("pytest")))
 def test_pytest_block(block: Block, pytest_blocks_run: dict[str, list[str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 
-import anyio
+from .. import _clock
 
 __all__ = ["show_progress", "want_progress"]
 
@@ -64,6 +64,6 @@ async def show_progress(counts: Callable[[], Mapping[str, int]], total: int) -> 
         try:
             while True:
                 refresh()
-                await anyio.sleep(0.25)
+                await _clock.sleep(0.25)
         finally:
             refresh()  # the final counts stay on screen

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .. import _clock
 from .._client.client import AsyncKrea
 from .._errors import (
     APIStatusError,
@@ -148,7 +148,7 @@ class Batch:
         """Run (or resume) the batch until every line is done, failed, uncertain or
         the batch stops; return a :class:`BatchSummary`."""
         self._reset_run_state()
-        start = time.monotonic()
+        start = _clock.now()
         await anyio.Path(self.out_dir).mkdir(parents=True, exist_ok=True)
         for stale in self.out_dir.glob(".*.part"):
             stale.unlink(missing_ok=True)
@@ -168,7 +168,7 @@ class Batch:
                     await self._cancel_in_flight()
                 raise
             finally:
-                self.summary = self._summary(time.monotonic() - start)
+                self.summary = self._summary(_clock.now() - start)
             return self.summary
         finally:
             self._ledger = None
@@ -272,7 +272,7 @@ class Batch:
                         )
                         return None
                     wait = exc.retry_after if exc.retry_after is not None else 2.0**attempts
-                    await anyio.sleep(min(wait, 60.0))
+                    await _clock.sleep(min(wait, 60.0))
                     continue
                 except InsufficientCreditsError as exc:
                     self._db.set(line.name, LineState.PENDING, submitting_at=None)

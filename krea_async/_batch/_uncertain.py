@@ -8,8 +8,7 @@ import datetime as _dt
 import sqlite3
 from collections.abc import Sequence
 
-import anyio
-
+from .. import _clock
 from .._client.client import AsyncKrea
 from .._errors import KreaError
 from ._ledger import Ledger, LineState, now
@@ -56,7 +55,7 @@ async def resolve_uncertain(
         )
         wait = grace - (now() - started).total_seconds()
         if wait > 0:
-            await anyio.sleep(wait)
+            await _clock.sleep(wait)
         known = ledger.known_job_ids() | assigned
         try:
             candidates = tuple(

@@ -16,6 +16,7 @@ import click
 import httpx
 
 from .. import AsyncKrea, Job, JobStatus, KreaError
+from .._clock import now
 from ._errors import fail
 from ._runtime import Settings
 from ._sdk import wait
@@ -49,7 +50,7 @@ class Progress:
     """Prints one stderr line per status change: ``  0.4s  processing``."""
 
     def __init__(self) -> None:
-        self.start = anyio.current_time()
+        self.start = now()
         self.last: JobStatus | None = None
 
     def update(self, job: Job) -> None:
@@ -57,7 +58,7 @@ class Progress:
         if job.status == self.last:
             return
         self.last = job.status
-        elapsed = anyio.current_time() - self.start
+        elapsed = now() - self.start
         line = f"{elapsed:6.1f}s  {job.status}"
         eta = job.raw.get("estimated_time") if job.raw else None
         if isinstance(eta, str) and not job.is_terminal:

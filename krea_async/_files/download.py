@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import anyio
 import httpx
 
+from .._clock import now
 from .._errors import APIConnectionError, APITimeoutError
 from .checks import (
     DownloadError,
@@ -125,7 +125,7 @@ async def _download(
 ) -> Path:
     """``into_dir``: ``target`` is a directory and the name is built from server text:
     ``name_for(suffix)``, or else from the URL's last segment."""
-    started = time.monotonic()
+    started = now()
     logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), target)
     owns = http_client is None
     client = http_client or httpx.AsyncClient(timeout=timeout)
@@ -148,7 +148,7 @@ async def _download(
                 _short_url(url),
                 _of_job(job_id),
                 path,
-                time.monotonic() - started,
+                now() - started,
             )
             return path
         assert scope.cancelled_caught

@@ -28,9 +28,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-import anyio
 import httpx
 
+from .._clock import sleep
 from .._errors import ConfigurationError
 from .._http.urls import is_loopback_host, webhook_base_url
 from .._models import Job
@@ -212,7 +212,7 @@ class _BusWait:
             token, self._token = self._token, None
             await self._wakeup.bind(token, job_id)
         if self._degraded:
-            await anyio.sleep(self._fallback)
+            await sleep(self._fallback)
         else:
             try:
                 job = await self._wakeup.events.next_state(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -36,6 +35,7 @@ import anyio
 if TYPE_CHECKING:
     pass
 
+from .._clock import now, sleep
 from .._jobs.outcome import notify
 from .._jobs.polling import QueueUpdateCallback
 from .._models import Job, JobStatus
@@ -129,11 +129,12 @@ class LocalEvents:
     """The in-process bus (the default): an :class:`anyio.Event` per waiting job.
 
     ``ttl``: seconds a job's latest state and a token are kept (default 24 h).
-    ``clock``: monotonic seconds (default :func:`time.monotonic`). Works under asyncio
-    and trio; not thread-safe (use it from one event loop).
+    ``clock``: monotonic seconds (default: the event loop's clock,
+    :func:`krea_async._clock.now`). Works under asyncio and trio; not thread-safe
+    (use it from one event loop).
     """
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = now):
         self.ttl = ttl
         self._clock = clock
         self._jobs: dict[str, tuple[float, Job]] = {}
@@ -250,7 +251,7 @@ async def wait_job(
                     logger.warning("job events unavailable (%s); polling job %s", exc, job_id)
                     degraded = True
             if degraded:
-                await anyio.sleep(fallback_poll if last is not None else 0)
+                await sleep(fallback_poll if last is not None else 0)
             if job is None:
                 job = await get(job_id)
             if _newer(job, last):
