@@ -31,7 +31,7 @@ page), one per comment:
 - ``<!-- docs-test: backend(asyncio) -->``: a snippet for one event loop only;
 - ``<!-- docs-test: pytest -->``, ``<!-- docs-test: script -->``: the mode;
 - ``<!-- docs-test: slow -->``: seconds of real waiting: in ``nox -s slow`` only
-  (like the script and pytest blocks, ``tests/conftest.py``).
+  (like the script and pytest blocks, marked ``slow``).
 """
 
 from __future__ import annotations
