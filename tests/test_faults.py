@@ -364,6 +364,7 @@ def test_krea_log_switches_on_request_logging_without_the_key(level: str) -> Non
 # -- cancellation while the submit is in flight ------------------------------------------
 
 
+@pytest.mark.virtual_clock
 async def test_cancel_during_the_submit_cancels_the_job_it_created(anyio_backend: str) -> None:
     """The job exists on the server but its answer is late: the caller is cancelled in
     between, through an anyio scope (and, on asyncio, task.cancel() and wait_for)."""
