@@ -497,8 +497,10 @@ async def test_cancels_stop_waiting_when_the_server_answers_nothing(anyio_backen
     reasons = [r for _, r in failed]
     timed_out = sum("did not complete within cancel_timeout" in r for r in reasons)
     gave_up = sum("answered no request" in r and "nothing was sent" in r for r in reasons)
-    # the 2 sent first, and the few handed their connections as they time out
-    assert 2 <= timed_out < n // 2, reasons
+    # the 2 sent first time out; of the rest, whether one was handed a connection just
+    # as it freed or gave up is a tie on the virtual clock (both at the same instant):
+    # the total time above shows that they did not go 2 by 2
+    assert timed_out >= 2, reasons
     assert timed_out + gave_up == n, reasons
 
 
