@@ -46,7 +46,7 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """The honest but slow tests alone (subprocesses: the SIGKILL batch run, the pytest
     plugin's sample project, mypy, the docs' scripts; real Redis and Chromium; real-time
-    waits; the docs build): ``tests/conftest.py`` lists them; not in ``tests``."""
+    waits; the docs build): marked ``@pytest.mark.slow`` on the test; not in ``tests``."""
     session.install("-e", ".[test,docs]")
     session.run("pytest", "-m", "slow", "-p", "no:cacheprovider", *session.posargs)
 

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from _virtual_clock import VirtualClock
 
 from krea_async.testing import no_backoff
 
+_VIRTUAL = pytest.StashKey[VirtualClock]()
+
 
 @pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Run each ``@pytest.mark.anyio`` test once per event loop."""
-    return str(request.param)
+def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, Any]]:
+    """Run each ``@pytest.mark.anyio`` test once per event loop; a test marked
+    ``virtual_clock`` runs on virtual time (tests/_virtual_clock.py)."""
+    backend = str(request.param)
+    if request.node.get_closest_marker("virtual_clock") is None:
+        return backend
+    clock = request.node.stash[_VIRTUAL] = VirtualClock(backend)
+    return backend, clock.options
+
+
+@pytest.fixture
+def virtual_clock(
+    anyio_backend: str | tuple[str, dict[str, Any]], request: pytest.FixtureRequest
+) -> VirtualClock:
+    """The virtual time of a test marked ``virtual_clock``: pass it to the fake
+    (``FakeKrea(clock=virtual_clock)``) and read it with ``virtual_clock.now()``."""
+    if _VIRTUAL not in request.node.stash:
+        raise pytest.UsageError("the virtual_clock fixture needs @pytest.mark.virtual_clock")
+    return request.node.stash[_VIRTUAL]
 
 
 @pytest.fixture(autouse=True)
@@ -48,35 +68,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         why = f"skipped, but KREA_REQUIRE_REAL_PARTS=1: {report.longrepr}"
         report.longrepr = f"{item.nodeid}: {why}"
-
-
-# Honest but slow tests (subprocesses, real servers and browsers, real-time waits): out of
-# the default run (pyproject ``addopts``), run in CI by ``nox -s slow``. Node id prefixes.
-SLOW = (
-    "tests/test_batch_kill.py",
-    "tests/test_pytest_plugin.py",
-    "tests/test_typing.py",
-    "tests/test_events_redis.py",
-    "tests/test_web_browser.py",
-    "tests/test_web.py::test_example_runs_with_one_command",
-    "tests/test_fake_loopback.py::test_docs_examples_run_unchanged",
-    "tests/test_fake_loopback.py::test_curl_example_runs_unchanged",
-    "tests/test_fake_loopback.py::test_serve_command_prints_the_url_and_serves",
-    "tests/test_cli.py::test_console_script",
-    "tests/test_cli.py::test_runs_as_a_module",
-    "tests/test_cli.py::test_ctrl_c_",
-    "tests/test_batch.py::test_ctrl_c_on_the_command",
-    "tests/test_hostile_core.py::test_trickled_",
-    "tests/test_hostile_core.py::test_cancel_during_a_trickled_submit",
-    "tests/test_faults.py::test_retry_after_is_honoured_in_both_forms",
-    "tests/test_faults.py::test_krea_log_switches_on_request_logging",
-    "tests/test_docs_examples.py::test_script",
-    "tests/test_docs_examples.py::test_pytest_block",
-)
-
-
-@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.startswith(SLOW):
-            item.add_marker(pytest.mark.slow)

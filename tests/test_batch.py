@@ -370,6 +370,7 @@ def test_cli_prints_one_summary_line_when_credits_run_out(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.slow  # SIGINT to the CLI in a subprocess
 @pytest.mark.loopback
 def test_ctrl_c_on_the_command_cancels_the_running_jobs(tmp_path: Path) -> None:
     fake = FakeKrea(time_scale=0.01)

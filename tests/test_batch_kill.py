@@ -31,7 +31,7 @@ import uvicorn
 from krea_async.batch import LEDGER_NAME
 from krea_async.testing import FakeKrea, png
 
-pytestmark = pytest.mark.loopback
+pytestmark = [pytest.mark.loopback, pytest.mark.slow]  # a subprocess SIGKILLed, many times
 
 LINES = 500
 KILLS = 3

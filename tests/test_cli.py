@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from krea_async._cli import _build_input, _parse_field, cli
 from krea_async._files.names import Place, result_places
 from krea_async._spec.bundle import model_info
-from krea_async.testing import FakeKrea
+from krea_async.testing import FakeKrea, ManualClock
 
 FLUX = "bfl/flux-1-dev"
 FLUX_SCHEMA = model_info(f"image/{FLUX}").input_schema  # type: ignore[union-attr]
@@ -477,7 +477,8 @@ def test_models_show_unknown() -> None:
 
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[tuple[FakeKrea, str]]:
-    fake = FakeKrea(time_scale=0.2)  # a Flux job takes 1.4 s: time to list and cancel it
+    # the jobs stay queued until a test moves the clock: time to list and cancel them
+    fake = FakeKrea(clock=ManualClock(), time_scale=1.0)
     with fake, fake.serve_in_thread() as base_url:
         yield fake, base_url
 
@@ -495,11 +496,13 @@ def submit(base_url: str) -> str:
 
 @pytest.mark.loopback
 def test_jobs_show_and_wait(loopback: tuple[FakeKrea, str], tmp_path: Path) -> None:
-    _, base_url = loopback
+    fake, base_url = loopback
     job_id = submit(base_url)
     shown = invoke(*keyed(base_url), "jobs", "show", job_id)
     assert shown.exit_code == 0, shown.output
     assert f"job        {job_id}" in shown.stdout
+    assert isinstance(fake.clock, ManualClock)
+    fake.clock.advance(60)  # the job completes
     waited = invoke(
         *keyed(base_url),
         "jobs",
@@ -585,6 +588,7 @@ def test_upload(loopback: tuple[FakeKrea, str], tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- subprocess
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_runs_as_a_module() -> None:
     env = {k: v for k, v in os.environ.items() if k not in NO_KEY_ENV}
     proc = subprocess.run(
@@ -601,6 +605,7 @@ def test_runs_as_a_module() -> None:
         assert command in proc.stdout
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_console_script(tmp_path: Path) -> None:
     exe = shutil.which("krea-async", path=os.path.dirname(sys.executable)) or shutil.which(
         "krea-async"
@@ -638,6 +643,7 @@ def test_console_script(tmp_path: Path) -> None:
     assert png_size(tmp_path / "o.png") == (512, 640)
 
 
+@pytest.mark.slow  # SIGINT to the CLI in a subprocess
 @pytest.mark.loopback
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
 def test_ctrl_c_cancels_the_job_and_exits_130() -> None:
@@ -971,6 +977,7 @@ def test_styles_list_and_show(loopback: tuple[FakeKrea, str]) -> None:
     assert invoke(*keyed(base_url), "styles", "list", "--filter", "nope").exit_code == 2
 
 
+@pytest.mark.slow  # SIGINT to the CLI in a subprocess
 @pytest.mark.loopback
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
 def test_ctrl_c_on_trio_cancels_the_job_and_exits_130() -> None:

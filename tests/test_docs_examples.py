@@ -31,7 +31,7 @@ page), one per comment:
 - ``<!-- docs-test: backend(asyncio) -->``: a snippet for one event loop only;
 - ``<!-- docs-test: pytest -->``, ``<!-- docs-test: script -->``: the mode;
 - ``<!-- docs-test: slow -->``: seconds of real waiting: in ``nox -s slow`` only
-  (like the script and pytest blocks, ``tests/conftest.py``).
+  (like the script and pytest blocks, marked ``slow``).
 """
 
 from __future__ import annotations
@@ -382,6 +382,7 @@ def served_env() -> Iterator[dict[str, str]]:
         yield clean_env(KREA_BASE_URL=base_url, KREA_API_KEY="any-token")
 
 
+@pytest.mark.slow  # the docs' scripts and pytest blocks in subprocesses
 @pytest.mark.loopback
 @pytest.mark.parametrize("block", list(_params("script")))
 def test_script(block: Block, tmp_path: Path, served_env: dict[str, str]) -> None:
@@ -434,6 +435,7 @@ def pytest_blocks_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, lis
     return outcomes
 
 
+@pytest.mark.slow  # the docs' scripts and pytest blocks in subprocesses
 @pytest.mark.loopback
 @pytest.mark.parametrize("block", list(_params("pytest")))
 def test_pytest_block(block: Block, pytest_blocks_run: dict[str, list[str]]) -> None:

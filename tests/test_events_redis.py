@@ -48,6 +48,7 @@ from krea_async.testing import FakeKrea, ManualClock
 REDIS = shutil.which("redis-server")
 
 pytestmark = [
+    pytest.mark.slow,  # a real redis-server and replicas on the real clock
     pytest.mark.redis,
     pytest.mark.loopback,
     pytest.mark.skipif(REDIS is None, reason="no redis-server (apt-get install redis-server)"),

@@ -152,6 +152,7 @@ def _run_example(cmd: list[str], base_url: str) -> subprocess.CompletedProcess[s
     ("script", "size"),
     [("text_to_image_requests.py", (1024, 576)), ("image_to_image_requests.py", (1024, 1024))],
 )
+@pytest.mark.slow  # subprocesses against the served fake
 def test_docs_examples_run_unchanged(script: str, size: tuple[int, int]) -> None:
     pytest.importorskip("requests")
     fake = FakeKrea(api_key="docs-example-key")  # default time scale: done before the 2 s poll
@@ -169,6 +170,7 @@ def test_docs_examples_run_unchanged(script: str, size: tuple[int, int]) -> None
     ]
 
 
+@pytest.mark.slow  # subprocesses against the served fake
 @pytest.mark.skipif(shutil.which("curl") is None, reason="no curl binary")
 def test_curl_example_runs_unchanged() -> None:
     fake = FakeKrea(api_key="docs-example-key")
@@ -184,6 +186,7 @@ def test_curl_example_runs_unchanged() -> None:
     }
 
 
+@pytest.mark.slow  # subprocesses against the served fake
 def test_serve_command_prints_the_url_and_serves() -> None:
     proc = subprocess.Popen(
         [

@@ -105,6 +105,7 @@ def assert_no_key(exc: BaseException) -> None:
 # --------------------------------------------------------------------------- item 2
 
 
+@pytest.mark.slow  # a real server trickling on the real clock
 async def test_cancel_during_a_trickled_submit_is_honoured_quickly(server: HostileServer) -> None:
     server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
     async with client(server) as krea:
@@ -115,6 +116,7 @@ async def test_cancel_during_a_trickled_submit_is_honoured_quickly(server: Hosti
     assert elapsed < 1.5, f"cancellation took {elapsed:.2f} s"
 
 
+@pytest.mark.slow  # a real server trickling on the real clock
 async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileServer) -> None:
     """``RetryPolicy.deadline`` bounds the whole request, not just retries."""
     server.on("GET", "/jobs/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
@@ -126,6 +128,7 @@ async def test_trickled_answer_is_bounded_by_the_total_deadline(server: HostileS
     assert elapsed < 1.5, f"the request ran {elapsed:.2f} s"
 
 
+@pytest.mark.slow  # a real server trickling on the real clock
 async def test_trickled_submit_is_bounded_and_uncertain(server: HostileServer) -> None:
     server.on("POST", "/generate/", trickle(JSON_HEAD, interval=0.2, duration=2.0))
     async with client(server, retry=RetryPolicy(max_retries=0, deadline=0.5)) as krea:
@@ -193,12 +196,12 @@ async def test_duplicate_keys_in_a_poll_are_a_validation_error(server: HostileSe
 async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
     server: HostileServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The server takes 30 s on the DELETE: after ``cancel_deadline`` the caller's
+    """The server takes an hour on the DELETE: after ``cancel_timeout`` the caller's
     cancellation propagates, a WARNING names the job and the client's
     ``on_cancel_failed`` hook hears of it."""
     server.on("POST", "/generate/", respond(200, json=job_json("job-7", "queued")))
     server.on("GET", "/jobs/", respond(200, json=job_json("job-7", "queued")))
-    server.on("DELETE", "/jobs/", hang(30.0))
+    server.on("DELETE", "/jobs/", hang(3600.0))
     failed: list[tuple[str, str]] = []
     caplog.set_level(logging.WARNING, logger="krea_async")
     async with client(
@@ -210,11 +213,10 @@ async def test_a_cancel_that_gets_no_answer_is_logged_and_reported(
             on_cancel_failed=lambda j, r: failed.append((j, r)),
         ),
     ) as krea:
-        started = time.monotonic()
-        with anyio.move_on_after(0.3):
+        # the DELETE hangs for an hour: cancel_timeout ends the wait (the outer bound
+        # only keeps a broken build from hanging the suite)
+        with anyio.fail_after(60), anyio.move_on_after(0.3):
             await krea.subscribe(ENDPOINT, input=INPUT)
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.5, f"the cancellation took {elapsed:.2f} s"
     assert server.count("DELETE", "/jobs/job-7") == 1
     assert [j for j, _ in failed] == ["job-7"]
     assert "cancel_deadline" in failed[0][1]

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import pickle
 import re
-import time
 import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from click.testing import CliRunner, Result
@@ -334,12 +334,10 @@ async def test_gzip_bomb_stops_at_the_cap(server: HostileServer, tmp_path: Path)
         "/bomb",
         respond(200, bomb, headers=[("Content-Encoding", "gzip")], content_type="image/png"),
     )
-    started = time.monotonic()
     with pytest.raises(DownloadTooLargeError) as info:
         await files.download(
             f"{server.url}/bomb.png", tmp_path / "bomb.png", max_bytes=8 * 1024 * 1024
         )
-    assert time.monotonic() - started < 5
     assert info.value.max_bytes == 8 * 1024 * 1024
     assert isinstance(info.value, DownloadError)
     assert all_files(tmp_path) == []  # no partial file either
@@ -386,13 +384,13 @@ async def test_declared_length_over_the_cap_is_refused_before_the_body(
         "/huge",
         trickle(
             b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 2000000000\r\n\r\n",
-            duration=3,
+            duration=3600,
         ),
     )
-    started = time.monotonic()
-    with pytest.raises(DownloadTooLargeError):
+    # refused on the header: the body, trickled for an hour, is not waited for (the
+    # bound only keeps a broken build from hanging the suite)
+    with pytest.raises(DownloadTooLargeError), anyio.fail_after(60):
         await files.download(f"{server.url}/huge.mp4", tmp_path / "v.mp4", max_bytes=1000)
-    assert time.monotonic() - started < 2
     assert all_files(tmp_path) == []
 
 
@@ -427,13 +425,13 @@ async def test_trickled_download_is_bounded_by_its_deadline(
             b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n",
             chunk=b"\x00",
             interval=0.05,
-            duration=5,
+            duration=3600,
         ),
     )
-    started = time.monotonic()
-    with pytest.raises(APITimeoutError, match="deadline") as info:
+    # the answer trickles for an hour: the deadline ends the download (the outer bound
+    # only keeps a broken build from hanging the suite)
+    with pytest.raises(APITimeoutError, match="deadline") as info, anyio.fail_after(60):
         await files.download(f"{server.url}/slow.png", tmp_path / "s.png", deadline=0.5)
-    assert time.monotonic() - started < 2
     assert isinstance(info.value, APIConnectionError)
     assert all_files(tmp_path) == []
 

@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "krea_async"
 LAYERS: list[tuple[str, ...]] = [
     # bottom: data and rules with no I/O
     (
+        "_clock",
         "_errors",
         "_http.status_errors",
         "_models",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the sample project's pytest in a subprocess
+
 PROJECT = Path(__file__).parent / "plugin_project"
 
 

@@ -16,6 +16,7 @@ import anyio
 import httpcore
 import httpx
 import pytest
+from _virtual_clock import VirtualClock
 
 import krea_async._jobs.poller_list
 from krea_async import (
@@ -528,7 +529,10 @@ async def test_with_options_copies_share_the_clients_poller(anyio_backend: str) 
     assert poller.list_requests + poller.id_requests < 100
 
 
-async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_backend: str) -> None:
+@pytest.mark.virtual_clock
+async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(
+    virtual_clock: VirtualClock,
+) -> None:
     """subscribe() waits a whole poll interval before its first poll; a leader that
     planned per-job polling for the first few jobs must not sleep through the batch
     that follows (the lag of issue 8 at N = 1,000 came from this)."""
@@ -548,15 +552,19 @@ async def test_a_sleeping_leader_starts_listing_when_many_jobs_arrive(anyio_back
             await until(lambda: poller.leading)
             for i in range(1, 20):
                 tg.start_soon(one, i)
-            await until(lambda: poller.list_requests >= 1, timeout=1.5)  # not 3 s
+            await until(lambda: poller.list_requests >= 1)
+            assert virtual_clock.now() < 1.0  # a list round soon, not the 3 s poll
             clock.advance(60)
     assert len(results) == 20
     assert all(r.data.urls for r in results)
     assert poller.id_requests == 0
 
 
+@pytest.mark.virtual_clock
 @pytest.mark.parametrize("mode", ["per-job", "list"])
-async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode: str) -> None:
+async def test_deadlines_of_the_shared_pollers_waiters(
+    virtual_clock: VirtualClock, mode: str
+) -> None:
     """The leader and the sleeping waiters each end at their own deadline (a waiter
     holds a timer, not a cancel scope), with JobTimeoutError, and leave the poller."""
     clock = ManualClock()
@@ -567,12 +575,12 @@ async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode:
         jobs = [await krea.image(FLUX, {"prompt": f"p{i}"}) for i in range(12)]
         poller = poller_of(krea)
         ended: dict[int, float] = {}
-        start = anyio.current_time()
+        start = virtual_clock.now()
 
         async def wait(i: int) -> None:
             with pytest.raises(JobTimeoutError):
                 await krea.jobs.wait(jobs[i].job_id, deadline=0.8 - 0.05 * i)
-            ended[i] = anyio.current_time() - start
+            ended[i] = virtual_clock.now() - start
 
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
@@ -582,7 +590,7 @@ async def test_deadlines_of_the_shared_pollers_waiters(anyio_backend: str, mode:
         assert not poller.leading
     assert sorted(ended) == list(range(12))
     for i, took in ended.items():
-        assert 0.8 - 0.05 * i - 0.01 <= took < 0.8 - 0.05 * i + 0.5, (i, took)
+        assert took == pytest.approx(0.8 - 0.05 * i), (i, took)
 
 
 async def test_per_job_polling_never_lists(anyio_backend: str) -> None:

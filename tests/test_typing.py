@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.typing
+pytestmark = [pytest.mark.typing, pytest.mark.slow]  # mypy in a subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = Path(__file__).resolve().parent / "typing"

@@ -49,9 +49,9 @@ def factory(url: str) -> Callable[[], AsyncKrea]:
     return make
 
 
-def hang_up_after_submit(base: str, path: str, fake: FakeKrea) -> tuple[str, float]:
+def hang_up_after_submit(base: str, path: str, fake: FakeKrea) -> str:
     """POST a prompt on a raw socket, wait for the job to exist, hang up; return the job id
-    and the seconds from the hang-up to the fake marking the job ``cancelled``."""
+    once the fake marks the job ``cancelled`` (the hang-up cancelled it)."""
     host, port = base.removeprefix("http://").split(":")
     before = len(fake.ledger)
     body = json.dumps({"prompt": "a fox who leaves early"}).encode()
@@ -66,8 +66,8 @@ def hang_up_after_submit(base: str, path: str, fake: FakeKrea) -> tuple[str, flo
     time.sleep(0.3)  # the handler is now waiting on the job
     assert fake.job(job_id)["status"] in ("queued", "processing")
     sock.close()
-    took = wait_until(lambda: fake.job(job_id)["status"] == "cancelled", timeout=5)
-    return job_id, took
+    wait_until(lambda: fake.job(job_id)["status"] == "cancelled")
+    return job_id
 
 
 def test_render_with_webhooks_returns_on_the_webhook_and_hang_ups_still_cancel() -> None:
@@ -106,18 +106,14 @@ def test_render_with_webhooks_returns_on_the_webhook_and_hang_ups_still_cancel()
             assert f"/jobs/{job_id}" not in gets  # woken by the webhook, not by polling
             wait_until(lambda: not fake.webhooks_pending())
             assert [d.response_status for d in fake.webhooks] == [200]
-            left, took = hang_up_after_submit(base, "/api/render", fake)
-    print(f"\nhang-up while waiting on webhooks -> job cancelled: {took * 1000:.0f} ms")
-    assert took < 1.0
+            left = hang_up_after_submit(base, "/api/render", fake)
     assert fake.job(left)["status"] == "cancelled"
 
 
 def test_hang_up_cancels_the_job_fastapi(fake: FakeKrea, fake_url: str) -> None:
     app = create_app(factory(fake_url), poll_interval=0.1)
     with serve(app) as base:
-        job_id, took = hang_up_after_submit(base, "/api/render", fake)
-    print(f"\nhang-up -> job cancelled (FastAPI, track + jobs.wait): {took * 1000:.0f} ms")
-    assert took < 1.0
+        job_id = hang_up_after_submit(base, "/api/render", fake)
     assert fake.job(job_id)["status"] == "cancelled"
 
 
@@ -147,13 +143,11 @@ def test_hang_up_cancels_subscribe_starlette(fake: FakeKrea, fake_url: str) -> N
 
     app = Starlette(routes=[Route("/render", render, methods=["POST"])], lifespan=lifespan)
     with serve(app) as base:
-        _job_id, took = hang_up_after_submit(base, "/render", fake)
+        hang_up_after_submit(base, "/render", fake)
         wait_until(lambda: bool(left))
         # a client that stays gets its image (a quick job this time)
         fake.time_scale = 0.05
         answer = httpx.post(f"{base}/render", json={"prompt": "a patient fox"}, timeout=30)
-    print(f"\nhang-up -> job cancelled (Starlette, subscribe): {took * 1000:.0f} ms")
-    assert took < 1.0
     assert left == [True]
     assert answer.status_code == 200
     assert answer.json()["url"].startswith(fake_url)
@@ -221,19 +215,18 @@ def test_sse_keep_alive_and_client_leaving_cancels(fake: FakeKrea, fake_url: str
 
         job_id = anyio.run(submit)
         seen: list[tuple[str, str]] = []
-        with httpx.Client(base_url=base, timeout=10) as http:
-            with http.stream("GET", f"/events/{job_id}") as answer:
-                for item in sse_events(answer.iter_lines()):
-                    seen.append(item)
-                    if item[0] == "comment":
-                        break  # a keep-alive arrived: leave mid-job
-            left = time.monotonic()
-        took = wait_until(lambda: fake.job(job_id)["status"] == "cancelled", timeout=5)
-    print(f"\nSSE client left -> job cancelled: {(time.monotonic() - left) * 1000:.0f} ms")
+        with (
+            httpx.Client(base_url=base, timeout=10) as http,
+            http.stream("GET", f"/events/{job_id}") as answer,
+        ):
+            for item in sse_events(answer.iter_lines()):
+                seen.append(item)
+                if item[0] == "comment":
+                    break  # a keep-alive arrived: leave mid-job
+        wait_until(lambda: fake.job(job_id)["status"] == "cancelled")
     assert seen[0][0] == "status"
     assert json.loads(seen[0][1])["status"] == "queued"
     assert ("comment", "ping") in [(e, d.split(" ")[0]) for e, d in seen]
-    assert took < 1.0
 
 
 # -- follow_client in-process, asyncio and trio -------------------------------------------
@@ -298,6 +291,7 @@ async def test_sse_events_failed_job_carries_error() -> None:
     assert "out of foxes" in done["error"]
 
 
+@pytest.mark.slow  # the example app in a subprocess
 def test_example_runs_with_one_command() -> None:
     """``python -m examples.fastapi_app`` serves the page and renders a job on the fake."""
     import os

@@ -24,6 +24,7 @@ from krea_async.testing import FakeKrea
 CHROMIUM = os.environ.get("KREA_TEST_CHROMIUM", "/usr/bin/chromium")
 
 pytestmark = [
+    pytest.mark.slow,  # a real Chromium
     pytest.mark.browser,
     pytest.mark.loopback,
     pytest.mark.skipif(

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, TextIO
 
-import anyio
+from .. import _clock
 
 __all__ = ["FINISHED", "PLAIN_EVERY", "print_progress", "progress_mode", "show_progress"]
 
@@ -42,7 +42,7 @@ async def print_progress(
     total: int,
     *,
     every: float = PLAIN_EVERY,
-    tick: Callable[[float], Awaitable[object]] = anyio.sleep,
+    tick: Callable[[float], Awaitable[object]] = _clock.sleep,
     file: TextIO | None = None,
 ) -> None:
     """Plain progress lines (``batch: 12/40 finished (downloaded=10 failed=2
@@ -87,6 +87,6 @@ async def show_progress(counts: Callable[[], Mapping[str, int]], total: int) -> 
         try:
             while True:
                 refresh()
-                await anyio.sleep(0.25)
+                await _clock.sleep(0.25)
         finally:
             refresh()  # the final counts stay on screen

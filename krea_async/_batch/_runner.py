@@ -23,13 +23,13 @@ import functools
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .. import _clock
 from .._client.client import AsyncKrea
 from .._errors import (
     APIStatusError,
@@ -167,7 +167,7 @@ class Batch:
         """Run (or resume) the batch until every line is done, failed, uncertain or
         the batch stops; return a :class:`BatchSummary`."""
         self._reset_run_state()
-        start = time.monotonic()
+        start = _clock.now()
         await anyio.Path(self.out_dir).mkdir(parents=True, exist_ok=True)
         # The lock comes first: another run's downloads are its ``.part`` files.
         lock = lock_dir(self.out_dir)
@@ -189,7 +189,7 @@ class Batch:
                     await self._cancel_in_flight()
                 raise
             finally:
-                self.summary = self._summary(time.monotonic() - start)
+                self.summary = self._summary(_clock.now() - start)
             return self.summary
         finally:
             self._ledger = None
@@ -301,7 +301,7 @@ class Batch:
                         )
                         return None
                     wait = exc.retry_after if exc.retry_after is not None else 2.0**attempts
-                    await anyio.sleep(min(wait, 60.0))
+                    await _clock.sleep(min(wait, 60.0))
                     continue
                 except InsufficientCreditsError as exc:
                     self._db.set(line.name, LineState.PENDING, submitting_at=None)

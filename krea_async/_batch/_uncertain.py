@@ -15,8 +15,7 @@ import datetime as _dt
 import sqlite3
 from collections.abc import Sequence
 
-import anyio
-
+from .. import _clock
 from .._client.client import AsyncKrea
 from .._errors import CLOCK_SKEW_MARGIN, KreaError
 from .._models import JobPage
@@ -125,7 +124,7 @@ async def resolve_uncertain(
         since, until = _window(row, started)
         wait = grace - (now() - started).total_seconds()
         if wait > 0:
-            await anyio.sleep(wait)
+            await _clock.sleep(wait)
         known = ledger.known_job_ids() | assigned
         try:
             candidates = await _candidates(krea, since, until, known)

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from .. import AsyncKrea, Job, JobStatus, KreaError
+from .._clock import now
 from ._errors import fail
 from ._runtime import Settings
 from ._safe_text import echo, safe_text
@@ -47,7 +48,7 @@ class Progress:
     """Prints one stderr line per status change: ``  0.4s  processing``."""
 
     def __init__(self) -> None:
-        self.start = anyio.current_time()
+        self.start = now()
         self.last: JobStatus | None = None
 
     def update(self, job: Job) -> None:
@@ -55,7 +56,7 @@ class Progress:
         if job.status == self.last:
             return
         self.last = job.status
-        elapsed = anyio.current_time() - self.start
+        elapsed = now() - self.start
         line = f"{elapsed:6.1f}s  {job.status}"
         eta = job.raw.get("estimated_time") if job.raw else None
         if isinstance(eta, str) and not job.is_terminal:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
 import httpx
 
+from .._clock import now
 from .._errors import APIConnectionError, APITimeoutError, DownloadError
 from .._http._transports.choice import default_transport
 from .._http.addresses import (
@@ -124,7 +124,7 @@ async def _download(
 ) -> Path:
     """Fetch ``url`` and write it where ``place`` says: the one path every saved
     result takes."""
-    started = time.monotonic()
+    started = now()
     logger.debug("download GET %s%s -> %s", _short_url(url), _of_job(job_id), place.directory)
     owns = http_client is None
     client = http_client or httpx.AsyncClient(
@@ -147,7 +147,7 @@ async def _download(
                 _short_url(url),
                 _of_job(job_id),
                 path,
-                time.monotonic() - started,
+                now() - started,
             )
             return path
         assert scope.cancelled_caught

@@ -27,7 +27,6 @@ import datetime as _dt
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -35,6 +34,7 @@ import anyio
 import attrs
 import httpx
 
+from .. import _clock
 from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -160,7 +160,8 @@ class Requester:
         method = method.upper()
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
-        started = time.monotonic()
+        now = _clock.clock()  # read once per call: the loop's time method on asyncio
+        started = now()
         deadline = self.total_deadline(upload=files is not None) if total is None else total
         submitted_at = _dt.datetime.now(_dt.timezone.utc)
         url = self.url(path)
@@ -168,20 +169,20 @@ class Requester:
         answer_lost = False  # an earlier attempt was sent and its answer lost
         while True:
             self.state.check_usable()
-            t0 = time.monotonic()
+            t0 = now()
             error: APIStatusError | APIConnectionError
             result: tuple[object, httpx.Response] | None = None
             try:
                 # Wait for a slot in the SDK's FIFO, not in httpx's pool (issue 8). The
                 # wait is not part of the total deadline: nothing has been sent yet.
-                waited_from = time.monotonic()
+                waited_from = now()
                 if isinstance(stop, StopSignal) and stop.holds_slot:
                     stop.holds_slot = False  # the caller took it (a submit)
                 else:
                     await self.state.admission.acquire(
                         priority=priority or total is not None, stop=stop, stall=total
                     )
-                started += time.monotonic() - waited_from
+                started += now() - waited_from
                 answered = False  # by the server (progress for waits with a stall bound)
                 try:
                     request = self.state.http_client.build_request(
@@ -194,7 +195,7 @@ class Requester:
                         headers={**self.headers, **(headers or {})},
                         timeout=self.timeout,
                     )
-                    t0 = time.monotonic()
+                    t0 = now()
                     with anyio.move_on_after(deadline - (t0 - started)):
                         result = await send(
                             self.state.http_client, request, self._auth, where=self._where
@@ -238,7 +239,7 @@ class Requester:
                 attempt=attempt,
                 outcome=_outcome(error),
                 replay_safe=idempotent,
-                elapsed=time.monotonic() - started,
+                elapsed=now() - started,
             )
             if decision.uncertain:
                 raise self._uncertain(method, url, submitted_at, error, submit) from error
@@ -253,7 +254,7 @@ class Requester:
                 self.retry.max_retries + 1,
             )
             if stop is None:
-                await anyio.sleep(decision.wait)
+                await _clock.sleep(decision.wait)
             else:
                 with anyio.move_on_after(decision.wait):
                     await stop.wait()
@@ -312,5 +313,5 @@ class Requester:
                 url.path,
                 status,
                 attempt + 1,
-                time.monotonic() - t0,
+                _clock.now() - t0,
             )

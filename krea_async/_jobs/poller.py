@@ -34,10 +34,11 @@ from typing import Any, Literal, get_args
 
 import anyio
 
+from .._clock import clock
 from .._converter import WireFormatError, structure
 from .._models import Job
 from .poller_list import LIST_LIMIT, MAX_LIST_PAGES, ListPage, ListRounds
-from .wake import Wake, clock
+from .wake import Wake
 
 __all__ = [
     "AUTO_LIST_MIN",
@@ -149,9 +150,9 @@ class Poller(ListRounds):
             self._kick.set()
 
     def now(self) -> float:
-        """:func:`anyio.current_time` in seconds, read through the backend's clock
-        (:func:`~krea_async._jobs.wake.clock`), which the poller keeps from its first use
-        (its client runs on one event loop)."""
+        """The event loop's time in seconds (:mod:`krea_async._clock`), read through the
+        clock function (:func:`krea_async._clock.clock`) the poller keeps from its first
+        use (its client runs on one event loop)."""
         if self._clock is None:
             self._clock = clock()
         return self._clock()
@@ -167,7 +168,7 @@ class Poller(ListRounds):
         """The next state of ``job_id``: polled by id once ``delay`` seconds have
         passed, or sooner when a list round shows a status other than ``last``'s.
         ``interval`` (s) paces later checks by id of a job no listing shows.
-        ``None`` when ``deadline`` (:func:`anyio.current_time` seconds) passes first:
+        ``None`` when ``deadline`` (:meth:`now` seconds) passes first:
         the waiter holds no cancel scope while it sleeps, only a timer.
         Raises the error of the request that was to answer it."""
         self._check_usable()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
+from .. import _clock
 from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -333,7 +334,7 @@ class JobStream:
     async def __anext__(self) -> Job:
         if self._finished:
             raise StopAsyncIteration
-        now = anyio.current_time() if self._poller is None else self._poller.now()
+        now = _clock.now() if self._poller is None else self._poller.now()
         if self._started is None:
             self._started = now
         job: Job | None = None
@@ -358,7 +359,7 @@ class JobStream:
                                 )
                             else:
                                 if delay > 0:
-                                    await anyio.sleep(delay)
+                                    await _clock.sleep(delay)
                                 job = await self._get(self.job_id)
                         except _POLL_ERRORS as exc:
                             failures += 1

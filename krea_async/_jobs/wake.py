@@ -13,28 +13,19 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
 import sniffio
 
-__all__ = ["Wake", "clock"]
+from .._clock import now
+
+__all__ = ["Wake"]
 
 #: The context the timers and callbacks run in: they read no context variable, and a
 #: shared one spares each waiter a copy of its task's context.
 _NO_CONTEXT = contextvars.Context()
-
-
-def clock() -> Callable[[], float]:
-    """The running backend's clock (the seconds of :func:`anyio.current_time`): on
-    asyncio the loop's own ``time`` method, to keep and call without anyio's lookup
-    of the backend each time (several calls per waiting job)."""
-    if sniffio.current_async_library() == "asyncio":
-        import asyncio  # already imported: the running library
-
-        return asyncio.get_running_loop().time
-    return anyio.current_time
 
 
 class Wake:
@@ -64,7 +55,7 @@ class Wake:
 
     def wait(self, deadline: float) -> Awaitable[None]:
         """Await this: returns on :meth:`set` or at ``deadline`` (the backend's clock,
-        :func:`anyio.current_time`), whichever comes first."""
+        :mod:`krea_async._clock`), whichever comes first."""
         future = self._future
         if future is None:
             return self._wait_event(deadline)
@@ -79,5 +70,5 @@ class Wake:
 
     async def _wait_event(self, deadline: float) -> None:
         assert self._event is not None
-        with anyio.move_on_after(deadline - anyio.current_time()):
+        with anyio.move_on_after(deadline - now()):
             await self._event.wait()

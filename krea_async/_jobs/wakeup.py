@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import httpx
 
+from .._clock import sleep
 from .._errors import ConfigurationError
 from .._http.urls import is_loopback_host, webhook_base_url
 from .._models import Job
@@ -205,7 +206,7 @@ class BusWait:
             bind, self._bind = self._bind, None
             await bind()
         if self._degraded:
-            await anyio.sleep(self._fallback)
+            await sleep(self._fallback)
         else:
             try:
                 job = await self._events.next_state(job_id, after=self._seen, timeout=self._safety)

@@ -28,12 +28,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
 
+from .._clock import now
 from .._errors import EventsUnavailableError
 from .._models import Job, JobStatus
 
@@ -126,15 +126,16 @@ class LocalEvents:
     """The in-process bus (the default): an :class:`anyio.Event` per waiting job.
 
     ``ttl``: seconds a job's latest state and a token are kept (default 24 h).
-    ``clock``: monotonic seconds (default :func:`time.monotonic`). Works under asyncio
-    and trio; not thread-safe (use it from one event loop).
+    ``clock``: monotonic seconds (default: the event loop's clock,
+    :func:`krea_async._clock.now`). Works under asyncio and trio; not thread-safe
+    (use it from one event loop).
     """
 
     #: Only this process publishes here (no other process can): a state on it was
     #: checked by this process's receiver (see :mod:`krea_async._jobs.trust`).
     shared = False
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = now):
         self.ttl = ttl
         self._clock = clock
         self._jobs: dict[str, tuple[float, Job]] = {}
