@@ -79,6 +79,7 @@ from ._version import __version__
 if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
     from . import files, inputs
     from ._spec.bundle import ModelInfo
+    from ._spec.lifecycle import ModelDeprecationWarning
     from ._webhooks.events import EventsUnavailableError, JobEvents, LocalEvents
     from ._webhooks.receiver import WebhookReceiver, WebhookResult
     from ._webhooks.redis import RedisEvents
@@ -90,6 +91,7 @@ _LAZY = {
     "EventsUnavailableError": "._webhooks.events",  # the job-event bus (webhooks)
     "JobEvents": "._webhooks.events",
     "LocalEvents": "._webhooks.events",
+    "ModelDeprecationWarning": "._spec.lifecycle",
     "ModelInfo": "._spec.bundle",  # the bundled spec
     "RedisEvents": "._webhooks.redis",  # the job-event bus across replicas
     "WebhookReceiver": "._webhooks.receiver",  # webhooks (AsyncKrea(webhook_url=...))
@@ -134,6 +136,7 @@ __all__ = [
     "JobTimeoutError",
     "KreaError",
     "LocalEvents",
+    "ModelDeprecationWarning",
     "ModelInfo",
     "ModelNotFoundError",
     "NodeApp",

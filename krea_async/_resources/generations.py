@@ -14,14 +14,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
+import httpx
 import sniffio
 
+from .._converter import submitted_job
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
 from .._http.admission import StopSignal
 from .._http.status_errors import reclassify
 from .._http.urls import split_endpoint, webhook_headers
 from .._jobs.outcome import CancelJob, cancel_quietly
 from .._models import Job
+from .._spec.lifecycle import warn_if_deprecated
 from ._base import Resource
 
 __all__ = ["Generations"]
@@ -45,7 +48,9 @@ class Generations(Resource):
         ``stop``: once set, no retry starts (see the request layer). Raises
         :class:`ValueError` for a malformed endpoint or webhook URL,
         :class:`~krea_async.EndpointNotFoundError` for an endpoint Krea does not
-        have, and :class:`~krea_async.UncertainSubmitError` (never replayed).
+        have, and :class:`~krea_async.UncertainSubmitError` (never replayed). An answer
+        with deprecation headers issues one :class:`~krea_async.ModelDeprecationWarning`
+        per model per process (docs.krea.ai/developers/deprecations).
         """
         from .._spec.inputs_runtime import to_body  # with the bundled spec: on first use
 
@@ -53,7 +58,12 @@ class Generations(Resource):
         body = to_body(path[len("/generate/") :], input)
         try:
             return await self._submit(
-                path, cast_to=Job, json=body, headers=webhook_headers(webhook_url), stop=stop
+                path,
+                cast_to=Job,
+                json=body,
+                headers=webhook_headers(webhook_url),
+                stop=stop,
+                prepare=_read_submit_answer,
             )
         except NotFoundError as exc:
             raise reclassify(exc, EndpointNotFoundError) from exc
@@ -130,6 +140,14 @@ class Generations(Resource):
         if failed:
             raise failed[0]
         return created[0]
+
+
+def _read_submit_answer(body: object, response: httpx.Response) -> object:
+    """A generation submit's answer: deprecation headers warn once per model
+    (docs.krea.ai/developers/deprecations), and a pending job without a ``status``
+    (a shape Krea's reference pages show) reads as queued."""
+    warn_if_deprecated(response)
+    return submitted_job(body)
 
 
 async def _in_child_task(
