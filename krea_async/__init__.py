@@ -87,6 +87,7 @@ from ._version import __version__
 if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
     from . import files, inputs
     from ._spec.bundle import ModelInfo
+    from ._spec.lifecycle import ModelDeprecationWarning
     from ._webhooks.events import JobEvents, LocalEvents
     from ._webhooks.receiver import WebhookReceiver, WebhookResult
     from ._webhooks.redis import RedisEvents
@@ -95,6 +96,7 @@ if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ be
 _LAZY = {
     "JobEvents": "._webhooks.events",
     "LocalEvents": "._webhooks.events",
+    "ModelDeprecationWarning": "._spec.lifecycle",
     "ModelInfo": "._spec.bundle",  # the bundled spec
     "RedisEvents": "._webhooks.redis",  # the job-event bus across replicas
     "WebhookReceiver": "._webhooks.receiver",  # webhooks (WebhookSettings(url=...))
@@ -142,6 +144,7 @@ __all__ = [
     "KreaError",
     "Limits",
     "LocalEvents",
+    "ModelDeprecationWarning",
     "ModelInfo",
     "ModelNotFoundError",
     "ModelUnavailableError",

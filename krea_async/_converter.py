@@ -65,6 +65,7 @@ __all__ = [
     "parse_datetime",
     "parse_job",
     "structure",
+    "submitted_job",
     "unstructure",
 ]
 
@@ -349,6 +350,16 @@ def _build() -> cattrs.Converter:
 
 _built: cattrs.Converter | None = None
 _build_lock = threading.Lock()
+
+
+def submitted_job(body: object) -> object:
+    """A generation submit's answer as a job payload: one with a ``job_id`` but no
+    ``status`` (Krea's API reference pages show that shape for the job a submit created)
+    is a pending job, read as ``queued``, not an unreadable answer. Anything else is
+    returned as it is, to be checked by :func:`structure`."""
+    if isinstance(body, dict) and "job_id" in body and body.get("status") is None:
+        return {**body, "status": JobStatus.QUEUED.value}
+    return body
 
 
 def _get_converter() -> cattrs.Converter:

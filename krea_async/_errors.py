@@ -18,6 +18,7 @@ This module imports nothing else of krea-async at run time (the bottom layer).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
@@ -210,6 +211,20 @@ class EndpointNotFoundError(NotFoundError):
 
     hint = "no such generation endpoint; see krea.models.list() for the known models"
 
+    def __init__(self, message: str, *, response: httpx.Response, body: object) -> None:
+        from ._spec.bundle import suggest  # the model catalog: read on first use
+
+        #: The closest known endpoints (``"image/bfl/flux-1-dev"``), closest first, from
+        #: the bundled spec or the live one ``krea.models.refresh()`` loaded; ``()`` when
+        #: none is close. Only a hint: the SDK never refuses a model it does not know.
+        self.suggestions: tuple[str, ...] = tuple(suggest(response.request.url.path))
+        if self.suggestions:
+            self.hint = (
+                f"no such generation endpoint; did you mean {', '.join(self.suggestions)}? "
+                "See krea.models.list() for the known models"
+            )
+        super().__init__(message, response=response, body=body)
+
 
 class ModelUnavailableError(APIStatusError):
     """410 ``model_unavailable``: the model (generation endpoint) was retired by Krea.
@@ -259,9 +274,12 @@ class ModelNotFoundError(KreaError, KeyError):
     :class:`KeyError` too, for code written against earlier releases.
     """
 
-    def __init__(self, model: str) -> None:
-        super().__init__(f"unknown model {model!r}; see krea.models.list()")
+    def __init__(self, model: str, *, suggestions: Sequence[str] = ()) -> None:
+        hint = f"did you mean {', '.join(suggestions)}? " if suggestions else ""
+        super().__init__(f"unknown model {model!r}; {hint}see krea.models.list()")
         self.model = model
+        #: The closest known endpoints (``"image/bfl/flux-1-dev"``), closest first.
+        self.suggestions: tuple[str, ...] = tuple(suggestions)
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -18,6 +18,7 @@ Usage::
 
     python scripts/generate_types.py          # (re)write the files
     python scripts/generate_types.py --check  # exit 1 if the committed files are stale
+    python scripts/generate_types.py --spec https://api.krea.ai/openapi.json  # newer models
 
 The output is deterministic: it depends only on the spec, this script and the
 ``ruff format`` pass applied to it (ruff from the ``lint`` extra; without ruff the
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from krea_async._spec.bundle import ModelInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+SPEC_FILE = ROOT / "krea_async" / "_spec" / "openapi.json"
 
 
 def _load_spec_module() -> Any:
@@ -60,7 +62,7 @@ def _load_spec_module() -> Any:
     module: Any = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # attrs needs the module registered
     spec.loader.exec_module(module)
-    document = json.loads((ROOT / "krea_async" / "_spec" / "openapi.json").read_text("utf-8"))
+    document = json.loads(SPEC_FILE.read_text("utf-8"))
     module.load_spec = lambda: document
     return module
 
@@ -1013,12 +1015,40 @@ def generate() -> dict[Path, str]:
     return {path: ruff_format(code, path) for path, code in files.items()}
 
 
+def _read_spec(source: str) -> str:
+    """The text of an OpenAPI document from a file or an http(s) URL."""
+    if source.startswith(("https://", "http://")):
+        import httpx
+
+        response = httpx.get(source, timeout=30.0, follow_redirects=True)
+        response.raise_for_status()
+        return response.text
+    return Path(source).read_text("utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the generated files are stale"
     )
+    parser.add_argument(
+        "--spec",
+        metavar="FILE_OR_URL",
+        help="generate from this OpenAPI document instead of the bundled one: a file "
+        "(`krea-async models refresh --save FILE`) or a URL "
+        "(https://api.krea.ai/openapi.json); without --check it is also bundled, "
+        "replacing krea_async/_spec/openapi.json",
+    )
     args = parser.parse_args(argv)
+    if args.spec:
+        text = _read_spec(args.spec)
+        document = json.loads(text)
+        _spec_module.use_document(document)  # ValueError: not a document with models
+        _spec_module.load_spec = lambda: document
+        _spec_module.use_bundled()
+        if not args.check:
+            SPEC_FILE.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            print(f"wrote {SPEC_FILE.relative_to(ROOT)}")
     files = generate()
     if args.check:
         stale = 0

@@ -23,7 +23,13 @@ def _public_exception_classes() -> dict[str, list[type[BaseException]]]:
         ]
         for attr in names:
             obj = getattr(module, attr, None)
-            if inspect.isclass(obj) and issubclass(obj, BaseException):
+            # A warning category (ModelDeprecationWarning) is issued, never raised: not
+            # part of the error tree.
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and not issubclass(obj, Warning)
+            ):
                 found.setdefault(name, []).append(obj)
     return found
 

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_types",
         "_http.retry",
         "_spec.bundle",
+        "_spec.lifecycle",
         "_version",
         "_batch._progress",
     ),

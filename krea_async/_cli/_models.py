@@ -1,4 +1,5 @@
-"""``krea-async models list | show``: read the bundled spec, no request is made."""
+"""``krea-async models list | show | refresh``: ``list`` and ``show`` read the bundled
+spec (no request is made); ``refresh`` loads Krea's live one."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from .. import ModelInfo
 from ._errors import fail
 from ._inputs import properties
 from ._output import echo_json, table
+from ._runtime import run, settings
 from ._safe_text import echo
-from ._sdk import CATEGORIES, generation_endpoints, model_info, schema_types
+from ._sdk import (
+    CATEGORIES,
+    AsyncKrea,
+    active_document,
+    generation_endpoints,
+    model_info,
+    schema_types,
+)
 
 
-@click.group(short_help="List models and show their input fields.")
+@click.group(short_help="List models, show their input fields, load Krea's live list.")
 def models() -> None:
-    """Krea's generation models, from the bundled API spec (no request is made)."""
+    """Krea's generation models, from the bundled API spec (no request is made), and
+    ``models refresh``, which loads Krea's live list (GET /openapi.json)."""
 
 
 def sorted_models(category: str | None) -> list[ModelInfo]:
@@ -149,3 +159,39 @@ def models_show(model: str, as_json: bool) -> None:
         )
     echo("")
     table(("FIELD", "TYPE", "REQUIRED", "RANGE/CHOICES", "DEFAULT"), rows)
+
+
+@models.command("refresh")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write Krea's document to FILE, to generate typed inputs from it "
+    "(python scripts/generate_types.py --spec FILE).",
+)
+def models_refresh(save: str | None) -> None:
+    """Load Krea's live model list (GET /openapi.json on the API) and show how it
+    differs from the spec bundled with this version: the models added since, and
+    those Krea no longer lists (krea.models.refresh()). Models newer than the bundled
+    spec can be used all the same: krea-async generate sends any model Krea knows.
+    """
+    bundled = {m.endpoint for m in generation_endpoints()}
+
+    async def go(krea: AsyncKrea) -> list[ModelInfo]:
+        return await krea.models.refresh()
+
+    live = run(settings(), go)
+    names = {m.endpoint for m in live}
+    echo(f"{len(live)} models in Krea's live list ({len(bundled)} bundled)")
+    for title, endpoints in (
+        ("new since this version", sorted(names - bundled)),
+        ("no longer listed", sorted(bundled - names)),
+    ):
+        if endpoints:
+            echo(f"{title}:")
+            for endpoint in endpoints:
+                echo(f"  {endpoint}")
+    if save is not None:
+        with open(save, "w", encoding="utf-8") as out:
+            json.dump(active_document(), out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        echo(f"saved to {save}")

@@ -13,11 +13,19 @@ from .. import AsyncKrea, Job, QueueUpdateCallback
 from .._http.urls import split_endpoint
 from .._jobs.polling import default_poll_interval
 from .._resources.styles import StyleFilter
-from .._spec.bundle import CATEGORIES, generation_endpoints, model_info, schema_types
+from .._spec.bundle import (
+    CATEGORIES,
+    active_document,
+    generation_endpoints,
+    model_info,
+    schema_types,
+)
 from ..files import data_uri
 
 __all__ = [
     "CATEGORIES",
+    "AsyncKrea",
+    "active_document",
     "StyleFilter",
     "data_uri",
     "default_poll_interval",

@@ -148,13 +148,21 @@ class Resource:
         headers: Mapping[str, str] | None = None,
         submit: SubmitInfo = _JOB,
         stop: anyio.Event | StopSignal | None = None,
+        prepare: Callable[[object, httpx.Response], object] | None = None,
     ) -> T:
         """POST something that creates a job or an asset: never replayed when it may
         have been carried out (:class:`~krea_async.UncertainSubmitError`, worded by
-        ``submit``)."""
+        ``submit``). ``prepare`` sees the successful answer first and returns the body
+        to parse."""
+
+        def read(body: object, response: httpx.Response) -> T:
+            if prepare is not None:
+                body = prepare(body, response)
+            return parse(body, response, cast_to)
+
         return await self._requester.submit(
             path,
-            lambda b, r: parse(b, r, cast_to),
+            read,
             json_body=json,
             files=files,
             data=data,

@@ -9,19 +9,23 @@ an unknown id.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
+import httpx
 import sniffio
 
+from .._converter import submitted_job
 from .._errors import CLOCK_SKEW_MARGIN, EndpointNotFoundError, NotFoundError
 from .._http.admission import StopSignal
 from .._http.status_errors import reclassify
 from .._http.urls import split_endpoint, webhook_headers
 from .._jobs.outcome import CancelJob, cancel_quietly
 from .._models import Job
+from .._spec.lifecycle import deprecation_notice, warn_deprecated
 from ._base import Resource
 
 __all__ = ["Generations"]
@@ -45,10 +49,16 @@ class Generations(Resource):
         ``stop``: once set, no retry starts (see the request layer). Raises
         :class:`ValueError` for a malformed endpoint or webhook URL,
         :class:`~krea_async.EndpointNotFoundError` for an endpoint Krea does not
-        have, and :class:`~krea_async.UncertainSubmitError` (never replayed).
+        have, and :class:`~krea_async.UncertainSubmitError` (never replayed). An answer
+        with deprecation headers issues one :class:`~krea_async.ModelDeprecationWarning`
+        per model per process (docs.krea.ai/developers/deprecations).
         """
         path, body = _prepare(endpoint, input)
-        return await self._send(path, body, webhook_url=webhook_url, stop=stop)
+        notices: list[str] = []
+        job = await self._send(path, body, webhook_url=webhook_url, stop=stop, notices=notices)
+        for text in notices:
+            warn_deprecated(text)
+        return job
 
     async def _send(
         self,
@@ -57,10 +67,18 @@ class Generations(Resource):
         *,
         webhook_url: str | None,
         stop: anyio.Event | StopSignal | None,
+        notices: list[str],
     ) -> Job:
+        """The POST; a deprecation notice of the answer is appended to ``notices``
+        (warned by the caller, in its own task)."""
         try:
             return await self._submit(
-                path, cast_to=Job, json=body, headers=webhook_headers(webhook_url), stop=stop
+                path,
+                cast_to=Job,
+                json=body,
+                headers=webhook_headers(webhook_url),
+                stop=stop,
+                prepare=functools.partial(_read_submit_answer, notices),
             )
         except NotFoundError as exc:
             raise reclassify(exc, EndpointNotFoundError) from exc
@@ -94,6 +112,7 @@ class Generations(Resource):
         await admission.acquire()
         created: list[Job] = []
         failed: list[Exception] = []
+        notices: list[str] = []
         abandoned = StopSignal()
         abandoned.holds_slot = True
         grace = self._polling.submit_grace
@@ -102,7 +121,9 @@ class Generations(Resource):
         async def submit() -> None:
             try:
                 created.append(
-                    await self._send(path, body, webhook_url=webhook_url, stop=abandoned)
+                    await self._send(
+                        path, body, webhook_url=webhook_url, stop=abandoned, notices=notices
+                    )
                 )
             except Exception as exc:  # handed to the caller below
                 failed.append(exc)
@@ -136,6 +157,8 @@ class Generations(Resource):
             if abandoned.holds_slot:  # never used (the request did not start)
                 abandoned.holds_slot = False
                 admission.release()
+        for text in notices:  # here, in the caller's task: the warning names its line
+            warn_deprecated(text)
         if failed:
             raise failed[0]
         return created[0]
@@ -147,6 +170,16 @@ def _prepare(endpoint: str, input: Any) -> tuple[str, Any]:
 
     _, path = split_endpoint(endpoint)
     return path, to_body(path[len("/generate/") :], input)
+
+
+def _read_submit_answer(notices: list[str], body: object, response: httpx.Response) -> object:
+    """A generation submit's answer: deprecation headers add a notice to ``notices``
+    once per model (docs.krea.ai/developers/deprecations), and a pending job without a ``status``
+    (a shape Krea's reference pages show) reads as queued."""
+    notice = deprecation_notice(response)
+    if notice is not None:
+        notices.append(notice)
+    return submitted_job(body)
 
 
 async def _in_child_task(

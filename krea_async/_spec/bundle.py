@@ -4,14 +4,17 @@ The file ``krea_async/_spec/openapi.json`` is Krea's published document
 (``https://api.krea.ai/openapi.json``, snapshot of August 2026) with the three
 Krea 2 routes merged in from Krea's API reference pages (the snapshot lacks
 them); see the README ("Where the spec comes from"). Nothing here touches the
-network.
+network: ``krea.models.refresh()`` fetches Krea's live document and hands it to
+:func:`use_document`, so models added after this SDK was built are known too.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -20,11 +23,16 @@ import attrs
 
 __all__ = [
     "ModelInfo",
+    "active_document",
+    "bundled_endpoints",
     "declared_types",
     "generation_endpoints",
     "load_spec",
     "model_info",
     "schema_types",
+    "suggest",
+    "use_bundled",
+    "use_document",
 ]
 
 CATEGORIES = ("image", "video", "enhance")
@@ -33,6 +41,14 @@ CATEGORIES = ("image", "video", "enhance")
 _DEFAULT_SECONDS = {"image": 15.0, "video": 120.0, "enhance": 30.0}
 _AVG_TIME = re.compile(r"~\s*([\d.]+)\s*(seconds?|minutes?|s|min)\s*\|\s*$", re.MULTILINE)
 _ALIASES_KEY = "x-krea-deprecated-field-aliases"
+#: A model id a fetched document may name: what a path segment of Krea's holds, so a
+#: name from the network is safe to print and to put in a URL.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}")
+
+
+def _printable(text: str) -> str:
+    """``text`` without control or format characters (terminal escapes, bidi overrides)."""
+    return "".join(c for c in text if unicodedata.category(c)[0] != "C" or c == " ")
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,29 +96,44 @@ def _average_seconds(description: str) -> float | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def generation_endpoints() -> tuple[ModelInfo, ...]:
-    """Every ``POST /generate/{category}/...`` path of the bundled spec, in spec order."""
+def _generation_endpoints_of(document: Mapping[str, Any]) -> tuple[ModelInfo, ...]:
+    """Every ``POST /generate/{category}/...`` path of ``document``, in document order.
+
+    A path whose operation lacks the parts a model needs (a JSON request body with a
+    schema) is left out, so one malformed entry of a fetched document hides only
+    itself."""
+    paths = document.get("paths")
+    if not isinstance(paths, Mapping):
+        raise ValueError("an OpenAPI document needs a 'paths' object")  # noqa: TRY004 - bad data, not a bad call
     out: list[ModelInfo] = []
-    for path, ops in load_spec()["paths"].items():
-        if not path.startswith("/generate/"):
+    for path, ops in paths.items():
+        if not isinstance(path, str) or not path.startswith("/generate/"):
             continue
-        op = ops.get("post")
-        if op is None:
+        op = ops.get("post") if isinstance(ops, Mapping) else None
+        if not isinstance(op, Mapping):
             continue
-        _, _, category, model = path.split("/", 3)
-        if category not in CATEGORIES:
+        parts = path.split("/", 3)
+        if len(parts) != 4 or parts[2] not in CATEGORIES or not _MODEL_ID.fullmatch(parts[3]):
+            continue
+        category, model = parts[2], parts[3]
+        try:
+            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            aliases = {str(a["from"]): str(a["to"]) for a in op.get(_ALIASES_KEY, [])}
+        except (KeyError, TypeError):
+            continue
+        if not isinstance(schema, Mapping):
             continue
         description = op.get("description", "")
-        schema = op["requestBody"]["content"]["application/json"]["schema"]
-        aliases = {a["from"]: a["to"] for a in op.get(_ALIASES_KEY, [])}
+        description = description if isinstance(description, str) else ""
+        summary = op.get("summary")
+        summary = _printable(summary) if isinstance(summary, str) else model
         out.append(
             ModelInfo(
                 id=model,
                 category=category,
                 endpoint=f"{category}/{model}",
                 path=path,
-                name=op.get("summary", model),
+                name=summary or model,
                 description=description,
                 average_seconds=_average_seconds(description),
                 input_schema=schema,
@@ -112,19 +143,78 @@ def generation_endpoints() -> tuple[ModelInfo, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=1)
-def _by_endpoint() -> Mapping[str, ModelInfo]:
-    table: dict[str, ModelInfo] = {}
-    for info in generation_endpoints():
-        table[info.endpoint] = info
-        table[info.path] = info
-    return table
+@attrs.frozen
+class _Catalog:
+    """The models of one OpenAPI document, with a lookup table by endpoint and path."""
+
+    document: Mapping[str, Any]
+    endpoints: tuple[ModelInfo, ...]
+    by_endpoint: Mapping[str, ModelInfo]
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> _Catalog:
+        endpoints = _generation_endpoints_of(document)
+        table: dict[str, ModelInfo] = {}
+        for info in endpoints:
+            table[info.endpoint] = info
+            table[info.path] = info
+        return cls(document, endpoints, table)
+
+
+#: The catalog in use: the bundled spec's until :func:`use_document` installs a newer one.
+_active: _Catalog | None = None
+
+
+def _catalog() -> _Catalog:
+    global _active
+    if _active is None:
+        _active = _Catalog.of(load_spec())
+    return _active
+
+
+def use_document(document: object) -> tuple[ModelInfo, ...]:
+    """Install ``document`` (Krea's live OpenAPI document, as ``krea.models.refresh()``
+    fetches it from ``GET https://api.krea.ai/openapi.json``) as the process's model
+    catalog: :func:`generation_endpoints`, :func:`model_info` and the input checks read
+    it from then on. Returns its models. Raises :class:`ValueError` (nothing installed)
+    for a document without a ``paths`` object or with no generation model at all."""
+    global _active
+    if not isinstance(document, Mapping):
+        raise ValueError("an OpenAPI document is a JSON object")  # noqa: TRY004 - bad data, not a bad call
+    catalog = _Catalog.of(document)
+    if not catalog.endpoints:
+        raise ValueError("the OpenAPI document lists no generation model")
+    _active = catalog
+    return catalog.endpoints
+
+
+def use_bundled() -> None:
+    """Go back to the bundled spec's catalog (undoes :func:`use_document`)."""
+    global _active
+    _active = None
+
+
+def active_document() -> Mapping[str, Any]:
+    """The OpenAPI document the catalog in use was read from (do not mutate)."""
+    return _catalog().document
+
+
+def bundled_endpoints() -> tuple[ModelInfo, ...]:
+    """The generation models of the bundled spec, whatever catalog is in use."""
+    return _Catalog.of(load_spec()).endpoints if _active is not None else _catalog().endpoints
+
+
+def generation_endpoints() -> tuple[ModelInfo, ...]:
+    """Every generation model of the catalog in use (the bundled spec, or the live
+    document :func:`use_document` installed), in document order."""
+    return _catalog().endpoints
 
 
 def model_info(name: str, category: str | None = None) -> ModelInfo | None:
     """Find a model by id (``"bfl/flux-1-dev"``), endpoint (``"image/bfl/flux-1-dev"``)
-    or path (``"/generate/image/bfl/flux-1-dev"``); ``None`` when the spec lacks it."""
-    table = _by_endpoint()
+    or path (``"/generate/image/bfl/flux-1-dev"``); ``None`` when the catalog lacks it."""
+    catalog = _catalog()
+    table = catalog.by_endpoint
     key = name.strip("/")
     if category is not None:
         found = table.get(f"{category}/{key}")
@@ -133,8 +223,23 @@ def model_info(name: str, category: str | None = None) -> ModelInfo | None:
     found = table.get(key) or table.get("/" + key) or table.get("/generate/" + key)
     if found is not None:
         return found
-    matches = [i for i in generation_endpoints() if i.id == key]
+    matches = [i for i in catalog.endpoints if i.id == key]
     return matches[0] if len(matches) == 1 else None
+
+
+def suggest(name: str, limit: int = 3) -> list[str]:
+    """Up to ``limit`` endpoints of the catalog in use whose names are closest to
+    ``name`` (an id, endpoint or path), closest first; ``[]`` when none is close. For
+    "did you mean" hints; a model newer than the catalog is never refused for it."""
+    key = name.strip("/")
+    key = key[len("generate/") :] if key.startswith("generate/") else key
+    endpoints = [i.endpoint for i in _catalog().endpoints]
+    by_id = {i.id: i.endpoint for i in _catalog().endpoints}
+    close = difflib.get_close_matches(key, endpoints, n=limit, cutoff=0.6)
+    for match in difflib.get_close_matches(key, list(by_id), n=limit, cutoff=0.6):
+        if by_id[match] not in close:
+            close.append(by_id[match])
+    return close[:limit]
 
 
 def default_seconds(category: str) -> float:
