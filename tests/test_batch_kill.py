@@ -29,6 +29,7 @@ import pytest
 import uvicorn
 
 from krea_async.batch import LEDGER_NAME
+from krea_async.files import safe_file_name
 from krea_async.testing import FakeKrea, png
 
 pytestmark = [pytest.mark.loopback, pytest.mark.slow]  # a subprocess SIGKILLed, many times
@@ -128,7 +129,7 @@ def test_sigkill_three_times_then_complete(tmp_path: Path) -> None:
         "".join(
             json.dumps(
                 {
-                    "id": f"line/{i}",  # sanitised to line_<i>
+                    "id": f"line/{i}",  # sanitised to line_<i>-<hash> (files.safe_file_name)
                     "endpoint": ENDPOINT,
                     "input": {"prompt": f"fox {i}", "width": SIZE, "height": SIZE},
                 }
@@ -182,7 +183,7 @@ def test_sigkill_three_times_then_complete(tmp_path: Path) -> None:
     assert all(n == 1 for n in completed.values())
     assert _states(out) == Counter({"downloaded": LINES})
     for i in range(LINES):
-        data = (out / f"line_{i}.png").read_bytes()
+        data = (out / f"{safe_file_name(f'line/{i}')}.png").read_bytes()
         # The fake's PNG for this line's own prompt: the right file under the right name.
         assert data == png(SIZE, SIZE, f"fox {i}#0"), i
     assert not list(out.glob(".*.part"))

@@ -19,7 +19,7 @@ import pytest
 from _web_helpers import serve, wait_until
 from hostile import Conn, HostileServer, Request, job_json, respond
 
-from krea_async import AsyncKrea, BadRequestError, Job, RetryPolicy, WebhookSettings
+from krea_async import AsyncKrea, BadRequestError, Job, RetryPolicy, WebhookSettings, parse_job
 from krea_async._webhooks.events import LocalEvents
 from krea_async._webhooks.receiver import WebhookReceiver
 from krea_async.testing import FakeKrea, ManualClock
@@ -105,8 +105,40 @@ async def test_an_unbound_url_ends_no_wait() -> None:
     _url, token = await receiver.new_url()
     body = json.dumps(job_json("victim-job", urls=["https://evil.example/x.png"])).encode()
     result = await receiver.handle_full(token, body)
-    assert (result.status, result.job) == (409, None)
+    assert (result.status, result.job) == (202, None)  # held, nothing published
     assert await events.latest("victim-job") is None
+    await receiver.bind(token, "my-job")  # bound to another job: the held body is refused
+    assert await events.latest("victim-job") is None
+    assert await events.latest("my-job") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("verify", ["token", "fetch"])
+async def test_a_delivery_before_the_binding_counts_once_the_url_is_bound(verify: str) -> None:
+    """A job that ends before its submit's answer is read: its delivery is held, then
+    processed (verified as any delivery) when the URL is bound to that job."""
+    events = LocalEvents()
+    fetched: list[str] = []
+
+    async def fetch(job_id: str) -> Job:
+        fetched.append(job_id)
+        return parse_job(job_json(job_id, urls=["https://krea.example/a.png"]))
+
+    receiver = WebhookReceiver(BASE, events=events, verify=verify, fetch=fetch)  # type: ignore[arg-type]
+    _url, token = await receiver.new_url()
+    body = json.dumps(job_json("job-1", urls=["https://krea.example/a.png"])).encode()
+    assert await receiver.handle(token, body) == 202
+    assert await events.latest("job-1") is None
+    await receiver.bind(token, "job-1")
+    latest = await events.latest("job-1")
+    assert latest is not None
+    assert latest.is_terminal
+    assert list(latest.urls) == ["https://krea.example/a.png"]
+    assert fetched == (["job-1"] if verify == "fetch" else [])
+    _url, revoked = await receiver.new_url()
+    assert await receiver.handle(revoked, body) == 202
+    await receiver.revoke(revoked)  # its submit failed: the held body is dropped
+    assert await receiver.handle(revoked, body) == 404
 
 
 @pytest.mark.anyio

@@ -11,8 +11,10 @@ does not sign it (https://docs.krea.ai/developers/webhooks). So the receiver:
   with one ``GET /jobs/{id}`` (the ``fetch`` callable, normally ``krea.jobs.get``) and
   publishes what Krea says; ``verify="token"`` trusts the body once the token matches
   (and its ``job_id`` matches the job the token was bound to);
-- honours a URL only once it is bound to the job its submit created (:meth:`bind`): an
-  unbound URL is ``409`` and wakes nothing. A URL is revoked when its submit fails
+- honours a URL only once it is bound to the job its submit created (:meth:`bind`): a
+  delivery on an unbound URL (a job that ended before its submit's answer was read) is
+  held (``202``) and wakes nothing until the binding, when it counts only as the state
+  of the bound job (:meth:`hold`). A URL is revoked when its submit fails
   (:meth:`revoke`), and ``grace`` seconds (default 5 min, for Krea's duplicate
   deliveries) after its job's terminal state arrives or its wait ends (:meth:`release`);
 - is idempotent and monotonic: once a job's terminal state is known, a further delivery
@@ -48,6 +50,7 @@ __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_GRACE",
     "DEFAULT_MAX_BODY",
+    "MAX_HELD",
     "WebhookReceiver",
     "WebhookResult",
 ]
@@ -63,6 +66,9 @@ DEFAULT_BODY_TIMEOUT = 10.0
 #: Seconds a URL keeps answering after its job ended or its wait ended (5 min): Krea may
 #: deliver the same job more than once (https://docs.krea.ai/developers/webhooks).
 DEFAULT_GRACE = 300.0
+#: Deliveries held at most for URLs not yet bound to their jobs (see
+#: :meth:`WebhookReceiver.hold`).
+MAX_HELD = 1000
 
 _TOKEN_BYTES = 32
 # What secrets.token_urlsafe mints (base64url); anything else is no token of ours.
@@ -122,6 +128,9 @@ class WebhookReceiver:
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.grace = grace
+        # Bodies delivered on a URL not yet bound to its job, by token digest (oldest
+        # first, at most _MAX_HELD): processed by bind(), dropped by revoke().
+        self._held: dict[str, bytes] = {}
 
     @property
     def path(self) -> str:
@@ -145,12 +154,20 @@ class WebhookReceiver:
 
     async def bind(self, token: str, job_id: str) -> None:
         """Tie ``token`` to the job its submit created: the URL then speaks for that job
-        only (a delivery for another job id is ``400``)."""
+        only (a delivery for another job id is ``400``). A delivery that arrived on the
+        URL before this (a job that ended before its submit's answer was read; Krea
+        does not document retries) was held (``202``): it is processed now, as if it
+        arrived after the binding."""
         await self.events.bind_token(token, job_id)
+        held = self._held.pop(token_digest(token), None)
+        if held is not None:
+            result = await self._deliver(token, job_id, held)
+            logger.debug("held webhook for job %s: %s %s", job_id, result.status, result.reason)
 
     async def revoke(self, token: str) -> None:
         """Forget ``token`` now (its submit failed: no job of ours will use it); later
         deliveries on its URL are ``404``. Raises what the bus raises."""
+        self._held.pop(token_digest(token), None)
         await self.events.revoke_token(token)
 
     async def release(self, token: str) -> None:
@@ -167,8 +184,9 @@ class WebhookReceiver:
     async def handle_full(self, path_token: str, body: bytes) -> WebhookResult:
         """Process one delivery and return a :class:`WebhookResult`.
 
-        ``404`` unknown (or revoked, or expired) token; ``409`` a URL not yet bound to
-        its job (nothing woken); ``413`` body over ``max_body``; ``400`` not JSON, not a
+        ``404`` unknown (or revoked, or expired) token; ``202`` a URL not yet bound to
+        its job (the body is held until it is, see :meth:`hold`; nothing woken now);
+        ``413`` body over ``max_body``; ``400`` not JSON, not a
         job, or a job id other than the token's; ``502`` the confirming
         ``GET /jobs/{id}`` failed (Krea may retry); ``503`` the bus is down; ``200``
         otherwise, including a repeat or an out-of-order (older) state, which are
@@ -179,11 +197,28 @@ class WebhookReceiver:
             return bound
         if len(body) > self.max_body:
             return WebhookResult(413, f"body over {self.max_body} bytes")
+        if bound is None:
+            return self.hold(path_token, body)
         return await self._deliver(path_token, bound, body)
 
-    async def authorize(self, path_token: str) -> str | WebhookResult:
-        """The job id ``path_token`` is bound to, or the refusal to answer (``404``,
-        ``409`` or ``503``) without reading the body."""
+    def hold(self, token: str, body: bytes) -> WebhookResult:
+        """Keep ``body``, delivered on ``token``'s URL before the URL was bound to its
+        job, until :meth:`bind` (which processes it) or :meth:`revoke` (which drops
+        it); answer ``202``. It ends no wait by itself: once bound, it counts only if
+        it is the state of the bound job, verified as any delivery. At most
+        :data:`MAX_HELD` bodies are held (the oldest is dropped; the safety poll still
+        finds its job), in this process only."""
+        digest = token_digest(token)
+        self._held.pop(digest, None)
+        self._held[digest] = body
+        while len(self._held) > MAX_HELD:
+            del self._held[next(iter(self._held))]
+        return WebhookResult(202, "held until the webhook URL is bound to its job")
+
+    async def authorize(self, path_token: str) -> str | WebhookResult | None:
+        """The job id ``path_token`` is bound to, ``None`` for a URL of this receiver's
+        not yet bound to its job (its body is held, see :meth:`hold`), or the refusal
+        to answer (``404`` or ``503``) without reading the body."""
         if not isinstance(path_token, str) or not _TOKEN_SHAPE.fullmatch(path_token):
             return WebhookResult(404, "unknown webhook token")
         digest = token_digest(path_token)
@@ -195,9 +230,7 @@ class WebhookReceiver:
         # The bus finds the token by its digest; check the stored digest in constant time.
         if stored is None or not hmac.compare_digest(stored[0], digest):
             return WebhookResult(404, "unknown webhook token")
-        if stored[1] is None:
-            # Its submit has not answered yet (or failed): the URL speaks for no job.
-            return WebhookResult(409, "webhook URL not bound to a job")
+        # None: its submit has not answered yet; the URL speaks for no job so far.
         return stored[1]
 
     async def _deliver(self, token: str, job_id: str, body: bytes) -> WebhookResult:
@@ -240,7 +273,7 @@ class WebhookReceiver:
         """A Starlette app answering ``POST /{token}``, to mount anywhere:
         ``app.mount("/krea/webhooks", receiver.asgi_app())`` (FastAPI or Starlette).
 
-        The token is checked before any of the body is read (``404``/``409``/``503``
+        The token is checked before any of the body is read (``404``/``503``
         without reading it). The body is then read in chunks, refused with ``413`` as
         soon as it passes ``max_body`` (a ``Content-Length`` over the cap is refused
         before reading) and with ``408`` when it takes over ``body_timeout`` seconds.
@@ -284,6 +317,8 @@ class WebhookReceiver:
                 return answer(WebhookResult(400, "body incomplete"))
             if isinstance(body, WebhookResult):
                 return answer(body)
+            if bound is None:
+                return answer(self.hold(token, body))
             return answer(await self._deliver(token, bound, body))
 
         return Starlette(routes=[Route("/{token}", receive, methods=["POST"])])
