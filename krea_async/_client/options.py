@@ -112,7 +112,7 @@ class JobSettings:
       poll up to ``max_poll_interval``.
     - ``max_poll_interval``: the cap of that growth (default 15).
     - ``deadline``: the default deadline of a whole job (:data:`~krea_async.DEFAULT_DEADLINE`,
-      1800) for ``subscribe()``, ``jobs.wait()`` and ``jobs.stream()``; each call
+      8100) for ``subscribe()``, ``jobs.wait()`` and ``jobs.stream()``; each call
       takes its own ``deadline=``. Past it, :class:`~krea_async.JobTimeoutError`.
       ``math.inf``: none.
     - ``cancel_deadline``: the bound on the shielded ``DELETE /jobs/{id}`` the SDK
