@@ -503,7 +503,9 @@ class JobTimeoutError(JobError, TimeoutError):
     Raised by ``jobs.wait()``, ``jobs.stream()`` and ``subscribe()``; ``job`` is
     the last state seen and ``deadline`` the deadline in seconds. The remote job
     may still be running unless it was cancelled (``subscribe()`` cancels it by
-    default; ``cancelled_remote`` tells whether that ``DELETE`` succeeded).
+    default; ``cancelled_remote`` tells whether the job's state confirmed the
+    cancel; when it did not, the message says why: the job completed first, or
+    runs on, and is billed).
     """
 
     def __init__(

@@ -771,7 +771,7 @@ SUBSCRIBE_DOC = [
     "  ``JobSettings.poll_interval``, else 2 s for images and 5 s for video, backing off",
     "  for long jobs).",
     "- ``deadline``: the deadline in seconds for the job, from its submit's response to a",
-    "  terminal status (``None``: the client's ``JobSettings.deadline``, 1800 s; finite",
+    "  terminal status (``None``: the client's ``JobSettings.deadline``, 8100 s; finite",
     "  so a stuck job cannot hang the caller). The submit itself is bounded by the HTTP",
     "  ``timeout`` and the retry policy's ``deadline``.",
     "- ``cancel_on_exit`` (default ``True``): when the awaiting task is cancelled, the",

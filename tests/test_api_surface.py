@@ -173,7 +173,7 @@ def test_the_settings_objects_are_public_frozen_and_documented() -> None:
         "verify",
         "safety_poll",
     ]
-    assert JobSettings().deadline == DEFAULT_DEADLINE == 1800.0
+    assert JobSettings().deadline == DEFAULT_DEADLINE == 8100.0
     assert Limits().max_connections == 100
     assert "aiohttp_client" in krea_async.__all__
 

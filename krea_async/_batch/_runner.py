@@ -399,11 +399,12 @@ class Batch:
                 job = await self.krea.jobs.cancel(job_id)
             except KreaError:
                 return  # stays submitted: the next run polls it
-            if job is not None and job.status.value == "completed":
+            if job.status.value == "completed":
                 self._db.set(name, LineState.COMPLETED)
-            else:
+            elif job.status.value in ("cancelled", "failed"):
                 self._db.set(name, LineState.CANCELLED, error="cancelled by the batch")
                 self._cancelled_jobs += 1
+            # else it runs on (the cancel did not take): it stays submitted, polled next run
 
         with anyio.move_on_after(self.cancel_deadline):
             async with anyio.create_task_group() as tg:

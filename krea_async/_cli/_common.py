@@ -22,7 +22,7 @@ wait_options: list[Decorator] = [
         "--deadline",
         type=float,
         callback=_positive,
-        help="Deadline in seconds for the whole job (default 1800); it is cancelled after.",
+        help="Deadline in seconds for the whole job (default 8100); it is cancelled after.",
     ),
     click.option(
         "--poll-interval",

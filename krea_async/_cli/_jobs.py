@@ -152,9 +152,9 @@ def jobs_cancel(job_id: str) -> None:
 
     async def go(krea: AsyncKrea) -> None:
         job = await krea.jobs.cancel(job_id)
-        if job is None or job.status is JobStatus.CANCELLED:
+        if job.status is JobStatus.CANCELLED:
             echo(f"cancelled {job_id}")
         else:
-            echo(f"{job.job_id} is {job.status}; it was not cancelled")
+            echo(f"{job.job_id} is {job.status.value}; it was not cancelled")
 
     run(settings(), go)

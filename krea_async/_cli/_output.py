@@ -120,7 +120,7 @@ async def _settle(krea: AsyncKrea, settings: Settings, job_id: str) -> None:
     try:
         job: Job | None = await krea.jobs.get(job_id)
         if job is not None and not job.is_terminal:
-            job = await krea.jobs.cancel(job_id)  # None: gone, as good as cancelled
+            job = await krea.jobs.cancel(job_id)  # its state after the cancel
     except KreaError:
         return
     settings.cancelled_remote = job is None or job.status is JobStatus.CANCELLED

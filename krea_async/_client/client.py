@@ -79,7 +79,7 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
       most that many API requests are in flight, the others wait their turn in a
       FIFO. With your own ``http_client``, give its pool size here.
     - ``jobs``: :class:`~krea_async.JobSettings`, how jobs are waited for and
-      cancelled: poll interval and its cap, the default job ``deadline`` (1800 s),
+      cancelled: poll interval and its cap, the default job ``deadline`` (8100 s),
       ``cancel_deadline`` and ``submit_grace``, the shared poller's mode, and the
       ``on_cancel_failed`` callback.
     - ``webhooks``: :class:`~krea_async.WebhookSettings`: the public URL where this

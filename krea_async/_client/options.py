@@ -112,14 +112,17 @@ class JobSettings:
       poll up to ``max_poll_interval``.
     - ``max_poll_interval``: the cap of that growth (default 15).
     - ``deadline``: the default deadline of a whole job (:data:`~krea_async.DEFAULT_DEADLINE`,
-      1800) for ``subscribe()``, ``jobs.wait()`` and ``jobs.stream()``; each call
+      8100) for ``subscribe()``, ``jobs.wait()`` and ``jobs.stream()``; each call
       takes its own ``deadline=``. Past it, :class:`~krea_async.JobTimeoutError`.
       ``math.inf``: none.
     - ``cancel_deadline``: the bound on the shielded ``DELETE /jobs/{id}`` the SDK
       sends on its own (an abandoned ``subscribe()``, ``cancel_on_exit``), from when
       it is sent (default 5). Waiting for a free connection, that DELETE goes first
       and waits as long as the server keeps answering requests, so that cancelling
-      10,000 ``subscribe()`` calls at once cancels all 10,000 jobs.
+      10,000 ``subscribe()`` calls at once cancels all 10,000 jobs. It also bounds
+      the retries of a cancel that finds the job ``backlogged`` or ``scheduled``
+      (Krea cancels only ``queued`` or ``processing`` jobs,
+      https://docs.krea.ai/developers/job-lifecycle), for ``krea.jobs.cancel()`` too.
     - ``submit_grace``: how long a submit already sent may still answer once the
       ``subscribe()`` that sent it is cancelled (default 5): a job it created is
       then cancelled; past the grace the submit is abandoned and a WARNING says the
@@ -130,8 +133,10 @@ class JobSettings:
       listing does not show) or ``"auto"`` (default: lists when that takes fewer
       requests).
     - ``on_cancel_failed``: ``callback(job_id, reason)``, called synchronously when
-      such a ``DELETE`` failed or had no answer within ``cancel_deadline`` (the job
-      may still run, and be billed); a WARNING naming the job is logged either way.
+      such a ``DELETE`` failed, had no answer within ``cancel_deadline``, or did not
+      cancel the job (the job's state after it is not ``cancelled``: it completed
+      first, or runs on; either way it is billed); a WARNING naming the job is
+      logged either way.
 
     Raises :class:`~krea_async.ConfigurationError` for a negative duration, a
     deadline that is not > 0, or an unknown ``polling`` mode.

@@ -74,12 +74,17 @@ MAX_POLL_FAILURES = 5
 #: (``WebhookSettings(safety_poll=...)``; the wiring is :mod:`krea_async._jobs.wakeup`).
 DEFAULT_SAFETY_POLL = 30.0
 
-DEFAULT_DEADLINE = 1800.0
+DEFAULT_DEADLINE = 8100.0
 """Default deadline of a whole job, in seconds, for ``jobs.wait()``, ``jobs.stream()``
-and ``subscribe()``: 30 minutes. Krea's slowest documented models take about 5
-minutes and a job may first wait in the account's backlog. A finite default means
-a stuck job cannot hang a web request or a batch forever; pass a larger
-``deadline`` (or ``math.inf``) for LoRA training."""
+and ``subscribe()``: 8100 s (2 h 15 min), taken from Krea's own time-outs so that
+the SDK does not cancel a job Krea would still finish. Krea fails a job on its own
+after 3 minutes for hosted tools and 2 hours for external providers
+(https://docs.krea.ai/developers/job-lifecycle); a job may first wait ``backlogged``
+behind the account's concurrency limit, so the default adds 15 minutes for that to
+the longest time-out (one default for every model: the pages do not say which
+models are hosted). A finite default still means a stuck job cannot hang a web
+request or a batch forever; pass a shorter ``deadline`` where a caller cannot wait
+that long, and a larger one (or ``math.inf``) for LoRA training."""
 _POLL_ERRORS = (APIConnectionError, APIResponseValidationError, APIStatusError)  # may be transient
 _NO_SCOPE = contextlib.nullcontext()  # reusable: it holds no state
 #: Poll intervals (seconds) of Krea's docs: 2 s for images, 5 s for video.
@@ -216,12 +221,18 @@ class JobStream:
     failures, such as a 503 or a dropped connection, do not end the stream).
 
     With ``cancel_on_exit``, leaving the stream before the job is terminal (the
-    deadline, a cancelled task, an error, ``aclose()``) sends ``DELETE /jobs/{id}``
-    in a shielded scope bounded by ``cancel_deadline`` seconds, then lets the
-    cancellation or error propagate. ``cancelled_remote`` tells whether it did;
-    when the ``DELETE`` failed or had no answer in time, ``cancel_error`` holds the
-    reason, a WARNING names the job, and ``on_cancel_failed(job_id, reason)`` is
-    called (the client's ``JobSettings(on_cancel_failed=...)``).
+    deadline, a cancelled task, an error, ``aclose()``) cancels the job in a
+    shielded scope bounded by ``cancel_deadline`` seconds
+    (:func:`~krea_async._jobs.outcome.cancel_confirmed`: ``DELETE /jobs/{id}``, then
+    the job's state; Krea cancels only ``queued`` or ``processing`` jobs,
+    https://docs.krea.ai/developers/job-lifecycle), then lets the cancellation or
+    error propagate. ``cancelled_remote`` tells whether the job is now cancelled;
+    when the ``DELETE`` failed or had no answer in time, or the job was not
+    cancelled (it completed first and is billed, or runs on and is billed when it
+    completes), ``cancel_error`` holds the reason (also in the message of the
+    :class:`~krea_async.JobTimeoutError` of the deadline), a WARNING names the job,
+    and ``on_cancel_failed(job_id, reason)`` is called (the client's
+    ``JobSettings(on_cancel_failed=...)``).
 
     Made by a client, it asks the client's shared poller (``poller``) instead of
     calling ``get`` itself: the poller may answer from a listing of many jobs, and
@@ -396,7 +407,12 @@ class JobStream:
             await self._cancel_remote()
         last = self.last
         status = f"last status: {last.status}" if last else "no state received"
-        action = "it was cancelled" if self.cancelled_remote else "it may still be running on Krea"
+        if self.cancelled_remote:
+            action = "it was cancelled"
+        elif self.cancel_error is not None:
+            action = f"the cancel failed: {self.cancel_error}"
+        else:
+            action = "it may still be running on Krea"
         raise JobTimeoutError(
             f"job {self.job_id} did not finish within the {self._timeout:g} s deadline "
             f"({status}); {action}",

@@ -345,5 +345,5 @@ async def wait_job(
     return last
 
 
-async def _no_cancel(job_id: str, timeout: float) -> None:
+async def _no_cancel(job_id: str, timeout: float) -> Job:
     raise AssertionError("wait_job never cancels a job")  # cancel_on_exit is off

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from .._errors import APIResponseValidationError, JobNotFoundError, NotFoundErro
 from .._http.request import Requester
 from .._http.status_errors import reclassify
 from .._http.urls import resource_path
+from .._jobs.outcome import cancel_confirmed, not_cancelled_reason
 from .._jobs.poller import LIST_LIMIT, Poller
 from .._jobs.polling import JobStream, PollingSettings
 from .._jobs.waiter import Waiter, WebhookOptions
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from .._jobs.wakeup import Wakeup
 
 __all__ = ["Jobs"]
+
+logger = logging.getLogger("krea_async")
 
 
 def _job_path(job_id: str) -> str:
@@ -46,12 +50,17 @@ def _job_not_found() -> Iterator[None]:
         raise reclassify(exc, JobNotFoundError) from exc
 
 
-async def _get_job(requester: Requester, job_id: str, *, priority: bool = False) -> Job:
+async def _get_job(
+    requester: Requester, job_id: str, *, priority: bool = False, total: float | None = None
+) -> Job:
     """``GET /jobs/{id}`` as a :class:`~krea_async.Job` (:meth:`Jobs.get`; the shared
-    poller's with ``priority``: ahead of waiting submits for a connection). A state
-    of another job than ``job_id`` is an :class:`~krea_async.APIResponseValidationError`."""
+    poller's with ``priority``: ahead of waiting submits for a connection; ``total``:
+    the request's bound, as :func:`_delete_job` says). A state of another job than
+    ``job_id`` is an :class:`~krea_async.APIResponseValidationError`."""
     with _job_not_found():
-        body, response = await requester.request("GET", _job_path(job_id), priority=priority)
+        body, response = await requester.request(
+            "GET", _job_path(job_id), priority=priority, total=total
+        )
     job = parse(body, response, Job)
     if job.job_id != job_id.strip():
         raise APIResponseValidationError(
@@ -94,8 +103,9 @@ def _new_poller(requester: Requester, polling: PollingSettings) -> Poller:
     return poller
 
 
-async def _cancel_job(requester: Requester, job_id: str, timeout: float | None) -> Job | None:
-    """``DELETE /jobs/{id}`` (:meth:`Jobs.cancel`); ``timeout``: the bound of the SDK's
+async def _delete_job(requester: Requester, job_id: str, timeout: float | None) -> Job | None:
+    """One ``DELETE /jobs/{id}``: its answer when that is the job's state, else ``None``
+    (Krea does not document the body). ``timeout``: the bound of the SDK's
     own cancel (``cancel_on_exit``, a cancelled submit, a web client that hung up):
     once sent, the DELETE has ``timeout`` seconds in all; before, it waits for a
     connection ahead of other requests, as long as the server keeps answering requests
@@ -110,6 +120,26 @@ async def _cancel_job(requester: Requester, job_id: str, timeout: float | None) 
             return None
         return job if job.job_id == job_id.strip() else None
     return None
+
+
+async def _cancel_job(
+    requester: Requester, job_id: str, timeout: float | None, *, bound: float | None = None
+) -> Job:
+    """The confirmed cancel (:func:`~krea_async._jobs.outcome.cancel_confirmed`) over
+    :func:`_delete_job` and ``GET /jobs/{id}``, each request bounded by ``timeout``,
+    the cancel sent again while it cannot take yet for ``bound`` seconds (default
+    ``timeout``). Returns the job's state after it."""
+
+    async def get(job_id: str, total: float | None) -> Job:
+        return await _get_job(requester, job_id, total=total)
+
+    return await cancel_confirmed(
+        functools.partial(_delete_job, requester),
+        get,
+        job_id,
+        timeout=timeout,
+        bound=(timeout or 0.0) if bound is None else bound,
+    )
 
 
 class Jobs(Resource):
@@ -154,15 +184,26 @@ class Jobs(Resource):
         """
         return await _get_job(self._requester, job_id)
 
-    async def cancel(self, job_id: str) -> Job | None:
-        """Cancel a job that is queued or processing (``DELETE /jobs/{id}``).
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job (``DELETE /jobs/{id}``) and return its state after the cancel.
 
-        Krea does not document the body of the response: when it is a job, it is
-        returned, else ``None``. Cancelled jobs are not billed. Raises
-        :class:`~krea_async.JobNotFoundError` for an unknown job, and the errors of
-        :meth:`get`. ``DELETE`` is idempotent, so it is retried like a GET.
+        Krea cancels a job only while it is ``queued`` or ``processing``, and
+        cancelled jobs are not billed (https://docs.krea.ai/developers/job-lifecycle).
+        A ``2xx`` does not prove the cancel took: the returned
+        :class:`~krea_async.Job` (the ``DELETE``'s answer when it is the job, else
+        one ``GET /jobs/{id}``) says it. Its ``status`` is ``cancelled`` when it did;
+        any other status means the job was not cancelled: ``completed`` (billed),
+        ``failed``, or still running (it runs on and is billed when it completes),
+        and a WARNING on the ``krea_async`` logger names the job. A ``backlogged`` or
+        ``scheduled`` job (not cancellable yet) gets its cancel sent again, with a
+        short backoff, for up to the client's ``JobSettings.cancel_deadline`` seconds.
+        Raises :class:`~krea_async.JobNotFoundError` for an unknown job, and the
+        errors of :meth:`get`. ``DELETE`` is idempotent, so it is retried like a GET.
         """
-        return await _cancel_job(self._requester, job_id, None)
+        job = await _cancel_job(self._requester, job_id, None, bound=self._polling.cancel_deadline)
+        if (reason := not_cancelled_reason(job)) is not None:
+            logger.warning("%s", reason)
+        return job
 
     def stream(
         self,
@@ -182,7 +223,7 @@ class Jobs(Resource):
         growing 1.5x per poll after 30 s up to ``JobSettings.max_poll_interval``.
 
         ``deadline`` is the deadline in seconds for the whole stream (default: the
-        client's ``JobSettings.deadline``, 1800 s); when it passes,
+        client's ``JobSettings.deadline``, 8100 s); when it passes,
         :class:`~krea_async.JobTimeoutError` carries the job id and last state.
         The client's shared poller does the asking: with many jobs waited for at
         once it lists ``GET /jobs`` every 0.25 s instead (``JobSettings(polling=...)``)
@@ -213,7 +254,7 @@ class Jobs(Resource):
 
         Same polling and deadline as :meth:`stream` (``poll_interval`` and
         ``deadline`` in seconds; the deadline defaults to the client's
-        ``JobSettings.deadline``, 1800 s, finite on purpose so that a stuck job cannot
+        ``JobSettings.deadline``, 8100 s, finite on purpose so that a stuck job cannot
         hang a caller forever). ``on_queue_update`` (plain or async) gets each
         polled state.
 
