@@ -84,7 +84,7 @@ from ._resources.assets import MAX_ASSET_BYTES
 from ._types import NOT_GIVEN, NotGiven, QueueUpdateCallback
 from ._version import __version__
 
-if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ below)
+if TYPE_CHECKING:  # imported on first use, to keep import fast (__getattr__ below)
     from . import files, inputs
     from ._spec.bundle import ModelInfo
     from ._spec.lifecycle import ModelDeprecationWarning
@@ -92,7 +92,8 @@ if TYPE_CHECKING:  # imported on first use (issue 8: import time; __getattr__ be
     from ._webhooks.receiver import WebhookReceiver, WebhookResult
     from ._webhooks.redis import RedisEvents
 
-#: Public names imported on first use, and their modules (issue 8: import time).
+#: Public names imported on first use (so that ``import krea_async`` stays fast), and
+#: their modules.
 _LAZY = {
     "JobEvents": "._webhooks.events",
     "LocalEvents": "._webhooks.events",
@@ -179,7 +180,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name in ("inputs", "files") or name in _LAZY:
-        # imported on first use (issue 8): ~130 typed input classes; downloads; ...
+        # imported on first use: the typed input classes are many; downloads; ...
         import importlib
 
         if name in ("inputs", "files"):

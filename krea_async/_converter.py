@@ -2,7 +2,7 @@
 
 A single :class:`cattrs.Converter` turns JSON payloads into the attrs models of
 :mod:`krea_async._models` and back. It is built (and :mod:`cattrs` imported) on first
-use, not at ``import krea_async`` (issue 8: import time). It owns:
+use, not at ``import krea_async`` (which stays fast). It owns:
 
 - unknown fields: ignored when structuring, and the whole payload kept in each
   model's ``raw``;
@@ -272,7 +272,7 @@ _PAGE_RENAMES = {"nextCursor": "next_cursor"}
 
 
 def _build() -> cattrs.Converter:
-    """The converter with every hook registered (imports :mod:`cattrs`: ~10 ms)."""
+    """The converter with every hook registered (imports :mod:`cattrs`, the slow part)."""
     import cattrs
     from cattrs.gen import make_dict_structure_fn
 
@@ -375,14 +375,14 @@ def _get_converter() -> cattrs.Converter:
 
 
 def __getattr__(name: str) -> object:
-    if name == "converter":  # built on first use (issue 8: import time)
+    if name == "converter":  # built on first use: import stays fast
         return _get_converter()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Strings every job payload repeats: each parsed answer has its own copies of them, so
-#: a job's ``raw`` keeps the shared ones instead (about 400 bytes a job, which counts
-#: with 10,000 jobs in flight). A fixed table: nothing a server sends is added to it.
+#: a job's ``raw`` keeps the shared ones instead (which counts with
+#: thousands of jobs in flight). A fixed table: nothing a server sends is added to it.
 _SHARED = {
     s: s
     for s in (

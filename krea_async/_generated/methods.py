@@ -6,7 +6,7 @@ typed signatures are in ``methods.pyi`` next to it, which type checkers read ins
 one ``@overload`` per model of the bundled spec ties the model name (a ``Literal``)
 to its input class and ``TypedDict``, so a type checker catches a misspelt model
 name, an unknown key or a wrong value. Keeping the overloads out of this module saves
-``import krea_async`` from executing a hundred-odd definitions (issue 8). At run time
+``import krea_async`` from executing a hundred-odd definitions. At run time
 this module imports nothing but ``typing``; the client (``krea_async.AsyncKrea``)
 inherits :class:`GeneratedMethods` and implements ``_submit_model`` and
 ``_subscribe_endpoint``.
@@ -202,7 +202,7 @@ class GeneratedMethods:
 
 # At run time each method above returns the client's coroutine instead of awaiting
 # it in a frame of its own: ``await krea.subscribe(...)`` is the same, and each of
-# 10,000 calls waiting at once holds one coroutine frame less (issue 8's memory goal).
+# thousands of calls waiting at once holds one coroutine frame less.
 # The ``async def`` above stays for the reference docs and ``inspect.signature``.
 # (Python 3.12+ also marks them as coroutine functions for ``inspect``.)
 # mypy: the typed signatures are in methods.pyi.

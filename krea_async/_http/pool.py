@@ -1,10 +1,10 @@
-"""A lean HTTP/1.1 connection pool for httpx's own transport (issue 8).
+"""A lean HTTP/1.1 connection pool for httpx's own transport.
 
 httpcore's ``AsyncConnectionPool`` rescans every connection (and, for each idle
 one, every connection again) on each request and each response close, and when
 several requests arrive in the same tick it offers them all the same idle
-connection, so all but one fail with ``ConnectionNotAvailable`` and rescan. At 100
-connections that costs milliseconds of CPU per request. :class:`LeanPool` keeps
+connection, so all but one fail with ``ConnectionNotAvailable`` and rescan. With
+a hundred connections that scan dominates the CPU of each request. :class:`LeanPool` keeps
 the same connections (httpcore's own ``AsyncHTTPConnection``: connect, TLS,
 HTTP/1.1, keep-alive expiry, the same exceptions, mapped by httpx as before) but
 hands them out from a stack of idle connections per origin: O(1) per request.

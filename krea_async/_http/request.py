@@ -173,7 +173,7 @@ class Requester:
             error: APIStatusError | APIConnectionError
             result: tuple[object, httpx.Response] | None = None
             try:
-                # Wait for a slot in the SDK's FIFO, not in httpx's pool (issue 8). The
+                # Wait for a slot in the SDK's FIFO, not in httpx's pool. The
                 # wait is not part of the total deadline: nothing has been sent yet.
                 waited_from = now()
                 if isinstance(stop, StopSignal) and stop.holds_slot:

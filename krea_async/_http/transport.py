@@ -327,7 +327,7 @@ async def send(
         finally:
             await response.aclose()
             # httpx's streamed Response and its BoundAsyncStream refer to each other,
-            # and the stream holds the pool (and its SSL context, about 0.8 MB): a
+            # and the stream holds the pool (and its SSL context, which is large): a
             # cycle that would keep a closed client's pool alive until the collector
             # runs. The body is read; drop the stream.
             response.stream = _EMPTY_STREAM

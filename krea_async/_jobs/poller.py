@@ -1,4 +1,4 @@
-"""One poller per client: the waiters of every job share the poll rounds (issue 8).
+"""One poller per client: the waiters of every job share the poll rounds.
 
 A waiter (``subscribe()``, ``jobs.wait()``, ``jobs.stream()``, through
 :class:`~krea_async.JobStream`) registers its job with :meth:`Poller.wait` and
@@ -110,7 +110,7 @@ class Poller(ListRounds):
         self._check_usable = check_usable
         self._clock: Callable[[], float] | None = None  # the backend's, at first use
         # job id -> its waiter, or a list when several wait for one job (rare): no list
-        # per job for the usual one (10,000 jobs at once)
+        # per job for the usual one (thousands of jobs at once)
         self._by_job: dict[str, _Waiter | list[_Waiter]] = {}
         self._pending: dict[_Waiter, None] = {}  # registered, no answer yet (ordered)
         # Kept as waiters come and go, so planning a round is O(1) but for next_due:

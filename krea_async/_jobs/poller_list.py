@@ -1,4 +1,4 @@
-"""The list rounds of the shared poller (:mod:`krea_async._jobs.poller`, issue 8).
+"""The list rounds of the shared poller (:mod:`krea_async._jobs.poller`).
 
 A round asks ``GET /jobs?limit=1000`` (Krea's list of the account's jobs, newest
 first; the spec's ``cursor`` is "jobs created before this time") for the states of

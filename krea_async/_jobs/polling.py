@@ -364,7 +364,7 @@ class JobStream:
                     delay = self._next_interval(now) if self._polls or self.last else 0.0
                     while True:
                         try:
-                            if self._poller is not None:  # the client's shared poller (issue 8)
+                            if self._poller is not None:  # the client's shared poller
                                 job = await self._poller.wait(
                                     self.job_id, self.last, delay, delay or self._interval, deadline
                                 )

@@ -35,7 +35,7 @@ from .._models import Job
 __all__ = ["VERIFY_MODES", "Trust", "VerifyMode", "same_job"]
 
 VerifyMode = Literal["fetch", "token"]
-"""How a webhook delivery or bus message is verified (``webhook_verify=``)."""
+"""How a webhook delivery or bus message is verified (``WebhookSettings.verify``)."""
 VERIFY_MODES: tuple[str, ...] = ("fetch", "token")
 
 #: Confirmed states remembered per process (the newest per job; oldest dropped first).

@@ -1,9 +1,9 @@
-"""A one-shot wake-up for one sleeping waiter of the shared poller (issue 8).
+"""A one-shot wake-up for one sleeping waiter of the shared poller.
 
-With 10,000 jobs waited for at once, what each sleeping waiter holds counts. On
-asyncio a :class:`Wake` is a bare future of the running loop (about 100 bytes; an
-:class:`anyio.Event` wraps an :class:`asyncio.Event` and its deque, about 760), its
-deadline a timer handle (about 200 bytes; a cancel scope is about 600), and
+With thousands of jobs waited for at once, what each sleeping waiter holds counts. On
+asyncio a :class:`Wake` is a bare future of the running loop (far smaller than an
+:class:`anyio.Event`, which wraps an :class:`asyncio.Event` and its deque), its
+deadline a timer handle (smaller than a cancel scope), and
 :meth:`Wake.wait` hands back the future itself, so the wait adds no coroutine frame.
 On other backends (trio) it is an :class:`anyio.Event` under a cancel scope.
 Cancellation works alike: anyio cancels the waiting task.

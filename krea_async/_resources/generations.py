@@ -223,8 +223,8 @@ async def _in_child_task_asyncio(
     warn_abandoned: Callable[[], None],
 ) -> None:
     """:func:`_in_child_task` on asyncio, without a task group or cancel scope in
-    the caller's task while all goes well (CPU and memory with thousands of
-    submits, issue 8): the child is a plain task, which no cancel scope of the
+    the caller's task while all goes well (CPU and memory count with thousands of
+    submits): the child is a plain task, which no cancel scope of the
     caller reaches; the caller waits for it through :func:`asyncio.wait`, whose
     cancellation leaves the child running."""
     import asyncio  # already imported: the running library
