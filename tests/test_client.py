@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from _virtual_clock import VirtualClock
 
 from krea_async import (
     AsyncKrea,
@@ -96,12 +97,26 @@ async def test_image_then_stream_yields_states_in_order(krea: AsyncKrea) -> None
     states = [state async for state in krea.jobs.stream(job.job_id)]
     statuses = [s.status for s in states]
     assert statuses[-1] is JobStatus.COMPLETED
-    assert JobStatus.PROCESSING in statuses
     assert _ordered(statuses)
     assert all(not s.is_terminal for s in states[:-1])
     final = states[-1]
     assert final.completed_at is not None
     assert len(final.result.urls) == 1
+
+
+@pytest.mark.virtual_clock
+async def test_stream_sees_every_state_of_a_job_on_the_virtual_clock(
+    virtual_clock: VirtualClock,
+) -> None:
+    """Polled every 0.5 s, a 7 s Flux job shows queued, processing and completed in
+    order (on a real clock a loaded machine may poll past a short processing window)."""
+    fake = FakeKrea(clock=virtual_clock, time_scale=1.0)
+    async with fake.client(jobs=JobSettings(poll_interval=0.5, max_poll_interval=0.5)) as krea:
+        job = await krea.image("bfl/flux-1-dev", DOCS_TEXT_TO_IMAGE)
+        statuses = [s.status async for s in krea.jobs.stream(job.job_id)]
+    assert JobStatus.PROCESSING in statuses
+    assert statuses[-1] is JobStatus.COMPLETED
+    assert _ordered(statuses)
 
 
 async def test_subscribe_reports_updates_and_returns_urls(krea: AsyncKrea, tmp_path: Path) -> None:
