@@ -46,7 +46,11 @@ if TYPE_CHECKING:
     from ._client.client import AsyncKrea
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+    from exceptiongroup import (  # type: ignore[import-not-found,unused-ignore]
+        BaseExceptionGroup as _BaseExceptionGroup,
+    )
+else:
+    _BaseExceptionGroup = BaseExceptionGroup  # noqa: F821 (a builtin from 3.11)
 
 __all__ = [
     "ClientWatch",
@@ -151,7 +155,7 @@ async def follow_client(
                             "client disconnected; cancelled jobs: %s",
                             ", ".join(watch.cancelled_jobs),
                         )
-    except BaseExceptionGroup as group:
+    except _BaseExceptionGroup as group:
         # The task group wraps the block's exception; hand it back as itself.
         single = _only_error(group)
         if single is None:
@@ -159,13 +163,13 @@ async def follow_client(
         raise single from single.__cause__
 
 
-def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+def _only_error(group: _BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The one exception of ``group`` that is not a cancellation, if there is one."""
     leaves: list[BaseException] = []
     pending: list[BaseException] = [group]
     while pending:
         exc = pending.pop()
-        if isinstance(exc, BaseExceptionGroup):
+        if isinstance(exc, _BaseExceptionGroup):
             pending.extend(exc.exceptions)
         elif not isinstance(exc, anyio.get_cancelled_exc_class()):
             leaves.append(exc)
