@@ -6,6 +6,19 @@ request waiting here has sent nothing, so cancelling it has no effect on Krea.
 The shared poller's requests (``priority=True``) go before waiting submits, so
 that a long queue of submits does not delay seeing jobs finish.
 
+After a ``429`` on a submit (a request that creates something: a job, an asset),
+the request layer calls :meth:`Admission.rate_limited` with the wait that
+:func:`krea_async._http.retry.decide` chose (the server's ``Retry-After``, else
+backoff): no submit is admitted before that wait has passed, the refused one
+included, and after it submits are admitted one at a time, spaced by the rate the
+server accepted in the second before the 429 (a spacing that shrinks with every
+submit accepted, until the queue runs at full speed again). So 1,000 gathered
+submits that meet a rate limit do not each sleep and retry in a herd: they queue,
+and once the first burst is answered few more 429s come. Other requests are not
+held back: the shared poller pauses on its own (:mod:`krea_async._jobs.poller`),
+and a single GET retries on its own. Krea answers 429 when an account sends too
+much (https://docs.krea.ai/developers/job-lifecycle).
+
 A slot is not bound to a task: a submit may take one in the caller's task (where
 a cancellation is plain) and use it in the shielded task that sends the POST
 (:class:`StopSignal.holds_slot`).
@@ -14,14 +27,25 @@ a cancellation is plain) and use it in the shielded task that sends the POST
 from __future__ import annotations
 
 import collections
+import math
 import sys
 from typing import Any
 
 import anyio
 
+from .. import _clock
 from .._errors import APIConnectionError
 
 __all__ = ["Admission", "StopSignal"]
+
+#: Seconds of accepted submits that set the spacing after a 429.
+_RATE_WINDOW = 1.0
+#: Each accepted request shrinks the spacing by this factor (the way back to full speed).
+_RECOVER = 0.97
+#: Spacing (s) below which the queue is no longer paced.
+_MIN_SPACING = 1e-3
+#: Accepted requests remembered (their times set the spacing).
+_KEEP = 4096
 
 
 class StopSignal:
@@ -75,16 +99,70 @@ class Admission:
         self._high: collections.deque[Any] = collections.deque()
         self._normal: collections.deque[Any] = collections.deque()
         self._gone: set[anyio.Event] = set()
+        # Submits held back after a 429: none admitted before _paused_until,
+        # then one per _spacing seconds (the next free turn: _next_turn).
+        self._held = False
+        self._paused_until = -math.inf
+        self._spacing = 0.0
+        self._next_turn = -math.inf
+        # when the last submits were accepted (the rate to pace at)
+        self._accepted: collections.deque[float] = collections.deque(maxlen=_KEEP)
+        #: 429s on submits reported through :meth:`rate_limited`.
+        self.rate_limits = 0
+
+    def rate_limited(self, wait: float) -> None:
+        """A submit was refused with 429 and will retry after ``wait`` seconds: admit
+        no submit before then, and pace them after (see the module docstring)."""
+        now = _clock.now()
+        self.rate_limits += 1
+        while self._accepted and self._accepted[0] < now - _RATE_WINDOW:
+            self._accepted.popleft()
+        self._spacing = _RATE_WINDOW / max(1, len(self._accepted))
+        self._paused_until = max(self._paused_until, now + wait)
+        self._held = True
+
+    def accepted(self) -> None:
+        """A submit was accepted (the rate to pace at, and the way back to full speed)."""
+        now = _clock.now()
+        self._accepted.append(now)
+        if self._held:
+            self._spacing *= _RECOVER
+            if self._spacing < _MIN_SPACING and now >= self._paused_until:
+                self._held, self._spacing = False, 0.0
+
+    async def _turn(self) -> None:
+        """Wait for the next turn of the submits while they are held back."""
+        while self._held:
+            now = _clock.now()
+            start = max(self._paused_until, self._next_turn)
+            if start <= now:
+                self._next_turn = now + self._spacing
+                return
+            self._next_turn = start + self._spacing  # this caller's turn, reserved
+            paused = self._paused_until
+            await _clock.sleep(start - now)
+            if self._paused_until <= paused:  # no new 429 meanwhile: the turn holds
+                return
 
     async def acquire(
-        self, *, priority: bool = False, stop: object = None, stall: float | None = None
+        self,
+        *,
+        priority: bool = False,
+        stop: object = None,
+        stall: float | None = None,
+        submit: bool = False,
     ) -> None:
         """Wait for a slot; release it with :meth:`release`. With a set
         :class:`StopSignal` ``stop``, the wait ends with
         :class:`~krea_async.APIConnectionError` (``request_sent=False``). With
         ``stall`` (seconds), the wait lasts as long as the server keeps answering
         requests, and ends with that error once it answered none for ``stall``
-        seconds."""
+        seconds. ``submit``: a request that creates something (a submit); its wait
+        starts with its turn while submits are held back after a 429
+        (:meth:`rate_limited`)."""
+        if self._held and submit:
+            await self._acquire_held(stop)
+            return
         if self.used < self.total and not self.waiting:
             self.used += 1
             return
@@ -93,16 +171,36 @@ class Admission:
             return
         if isinstance(stop, StopSignal):
             await self._acquire_or_stop(priority, stop)
+        else:
+            # Inline, not in a helper coroutine: thousands of submits may wait here.
+            waker = self._enqueue(priority)
+            try:
+                await (waker.wait() if isinstance(waker, anyio.Event) else waker)
+            except BaseException:
+                self._give_up(waker)
+                raise
+        if self._held and submit:
+            # handed a slot after a 429 held submits back: pass it on, take a turn
+            self.release()
+            await self._acquire_held(stop)
+
+    async def _acquire_held(self, stop: object) -> None:
+        """A slot for a submit while submits are held back: the next turn first."""
+        if isinstance(stop, StopSignal):
+            await self._acquire_or_stop(False, stop, turn=True)
             return
-        # Inline, not in a helper coroutine: thousands of submits may wait here.
-        waker = self._enqueue(priority)
+        await self._turn()
+        if self.used < self.total and not self.waiting:
+            self.used += 1
+            return
+        waker = self._enqueue(False)
         try:
             await (waker.wait() if isinstance(waker, anyio.Event) else waker)
         except BaseException:
             self._give_up(waker)
             raise
 
-    async def _acquire_or_stop(self, priority: bool, stop: StopSignal) -> None:
+    async def _acquire_or_stop(self, priority: bool, stop: StopSignal, turn: bool = False) -> None:
         if stop._scopes is None:
             stop._scopes = set()
         scopes = stop._scopes
@@ -110,6 +208,11 @@ class Admission:
             scopes.add(scope)
             try:
                 if not stop.is_set():
+                    if turn:
+                        await self._turn()
+                        if self.used < self.total and not self.waiting:
+                            self.used += 1
+                            return
                     waker = self._enqueue(priority)
                     try:
                         await (waker.wait() if isinstance(waker, anyio.Event) else waker)

@@ -139,6 +139,7 @@ class Requester:
         stop: anyio.Event | StopSignal | None = None,
         priority: bool = False,
         total: float | None = None,
+        shared_rate_limit: bool = False,
     ) -> tuple[object, httpx.Response]:
         """Send one API call with retries; return ``(parsed JSON body or None, response)``.
 
@@ -155,7 +156,15 @@ class Requester:
         call's total deadline in seconds instead of :meth:`total_deadline`; the wait
         for a connection then goes first and lasts as long as the server keeps
         answering other requests (``total`` seconds without an answer end it:
-        ``APIConnectionError``, nothing sent).
+        ``APIConnectionError``, nothing sent). ``shared_rate_limit``: a 429 is raised
+        at once (:class:`~krea_async.RateLimitError`), for the caller to pause as a
+        whole (the shared poller).
+
+        A 429 on a submit (not ``idempotent``) is retried through the admission queue:
+        the request tells :meth:`~krea_async._http.admission.Admission.rate_limited`
+        the wait :func:`~krea_async._http.retry.decide` chose, which holds back every
+        submit for that long (and then paces them), instead of each sleeping and
+        retrying on its own.
         """
         method = method.upper()
         if idempotent is None:
@@ -167,6 +176,8 @@ class Requester:
         url = self.url(path)
         attempt = 0
         answer_lost = False  # an earlier attempt was sent and its answer lost
+        # a submit (not replayable): after a 429 it waits its turn in the admission queue
+        held = not idempotent and not priority and total is None
         while True:
             self.state.check_usable()
             t0 = now()
@@ -180,7 +191,7 @@ class Requester:
                     stop.holds_slot = False  # the caller took it (a submit)
                 else:
                     await self.state.admission.acquire(
-                        priority=priority or total is not None, stop=stop, stall=total
+                        priority=priority or total is not None, stop=stop, stall=total, submit=held
                     )
                 started += now() - waited_from
                 answered = False  # by the server (progress for waits with a stall bound)
@@ -232,6 +243,8 @@ class Requester:
                 raise self._uncertain(method, url, submitted_at, exc, submit) from exc
             else:
                 self._log(method, url, response.status_code, attempt, t0)
+                if held:
+                    self.state.admission.accepted()
                 return body, response
 
             decision = decide(
@@ -240,6 +253,7 @@ class Requester:
                 outcome=_outcome(error),
                 replay_safe=idempotent,
                 elapsed=now() - started,
+                shared_rate_limit=shared_rate_limit,
             )
             if decision.uncertain:
                 raise self._uncertain(method, url, submitted_at, error, submit) from error
@@ -253,7 +267,15 @@ class Requester:
                 attempt + 2,
                 self.retry.max_retries + 1,
             )
-            if stop is None:
+            if (
+                held
+                and decision.wait > 0
+                and isinstance(error, APIStatusError)
+                and error.status_code == 429
+            ):
+                # wait in the admission queue, with every other request held back there
+                self.state.admission.rate_limited(decision.wait)
+            elif stop is None:
                 await _clock.sleep(decision.wait)
             else:
                 with anyio.move_on_after(decision.wait):

@@ -29,6 +29,7 @@ __all__ = [
     "decide",
     "no_backoff",
     "parse_retry_after",
+    "rate_limit_pause",
     "set_backoff_enabled",
 ]
 
@@ -215,6 +216,7 @@ def decide(
     replay_safe: bool,
     elapsed: float = 0.0,
     rng: random.Random | None = None,
+    shared_rate_limit: bool = False,
 ) -> Decision:
     """Decide, from the policy alone, whether and when to retry a failed attempt.
 
@@ -225,7 +227,11 @@ def decide(
     carried out; ``STOP`` for a status the policy does not retry, when the retries
     or ``deadline`` are used up, or when ``Retry-After`` exceeds
     ``max_retry_after``; else the wait in seconds (see :meth:`RetryPolicy.backoff`).
+    ``shared_rate_limit``: a 429 is not retried by the request itself (``STOP``):
+    its caller pauses as a whole (the shared poller, :func:`rate_limit_pause`).
     """
+    if shared_rate_limit and outcome.status == 429:
+        return STOP
     if not replay_safe and not outcome.certainly_not_done:
         return UNCERTAIN
     retryable = outcome.status is None or outcome.status in policy.retry_statuses
@@ -235,3 +241,27 @@ def decide(
     if wait is None or elapsed + wait > policy.deadline:
         return STOP
     return Decision(wait)
+
+
+def rate_limit_pause(
+    policy: RetryPolicy,
+    strikes: int,
+    retry_after: float | None,
+    *,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds a whole group of requests (a client's shared poller) pauses after a
+    ``429``: the server's ``Retry-After`` when present (at most ``max_retry_after``),
+    else exponential backoff with "equal jitter", a uniformly random time in
+    ``[cap / 2, cap]`` where ``cap = min(max_backoff, initial_backoff * 2**strikes)``
+    (at least 0.25 s, so that a pause always slows the group down). ``strikes``: the
+    429s in a row before this one (0 for the first). ``0.0`` while backoff is off
+    (:func:`set_backoff_enabled`). Krea answers 429 when an account sends too much
+    (https://docs.krea.ai/developers/job-lifecycle); ``Retry-After`` is honoured when
+    present, as for single requests (:class:`RetryPolicy`)."""
+    if not _backoff_enabled:
+        return 0.0
+    if retry_after is not None:
+        return min(retry_after, policy.max_retry_after)
+    cap = max(0.25, min(policy.max_backoff, policy.initial_backoff * (2 ** min(strikes, 32))))
+    return (rng or _RANDOM).uniform(cap / 2, cap)

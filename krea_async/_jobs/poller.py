@@ -24,10 +24,23 @@ lead, if any, passes on), and nothing outlives the waiters: closing the client
 :class:`~krea_async.ClientClosedError`. An error of a list request reaches every
 waiter (each :class:`~krea_async.JobStream` applies its own rules for transient
 failures, so one bad answer does not end a wait); the next round starts afresh.
+
+**Rate limits.** A ``429`` on any of the poller's requests (listing or by id) is not
+retried by that request nor handed to the waiters: the poller pauses *as a whole*,
+every job with it, for the server's ``Retry-After``, else for an exponential,
+jittered and capped time (:func:`krea_async._http.retry.rate_limit_pause`, the
+client's :class:`~krea_async.RetryPolicy`), then resumes its normal cadence; the
+first answer that is not a 429 ends the streak. Polls by id, sent in parallel
+bursts, are also paced down to the rate the server accepted in the second before
+the 429, and that rate grows back with each answer. So a rate limit on status requests
+costs about one request per pause, however many jobs wait, and delays them only; a
+waiter's own deadline still ends its wait.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
@@ -36,6 +49,8 @@ import anyio
 
 from .._clock import clock
 from .._converter import WireFormatError, structure
+from .._errors import RateLimitError
+from .._http.retry import RetryPolicy, rate_limit_pause
 from .._models import Job
 from .poller_list import LIST_LIMIT, MAX_LIST_PAGES, ListPage, ListRounds
 from .wake import Wake
@@ -64,8 +79,14 @@ AUTO_LIST_MIN = 8
 #: Shortest interval (s) used to pace rounds (a ``poll_interval`` of 0 included).
 _MIN_INTERVAL = 0.02
 _BURST = PER_JOB_RATE * LIST_INTERVAL
+#: After a 429, each answered poll by id raises the rate of polls by id by this factor.
+_ID_RATE_RECOVERY = 1.05
+#: Answered polls by id remembered (their times give the rate the server accepts).
+_ID_ANSWERS = 1024
 
 GetJob = Callable[[str], Awaitable[Job]]
+
+logger = logging.getLogger("krea_async")
 
 
 class _Waiter:
@@ -91,7 +112,9 @@ class Poller(ListRounds):
     ``get``: ``GET /jobs/{id}`` as a :class:`~krea_async.Job`; ``list_page``: one
     raw page of ``GET /jobs?limit=1000`` (``(items, next_cursor)``);
     ``check_usable``: raises :class:`~krea_async.ClientStateError` once the client
-    is closed. ``mode``: one of :data:`POLLING_MODES`.
+    is closed. ``mode``: one of :data:`POLLING_MODES`. ``retry``: the policy whose
+    backoff paces the pauses after a ``429`` (see the module docstring); ``get`` and
+    ``list_page`` are expected not to retry a 429 themselves.
     """
 
     def __init__(
@@ -101,6 +124,7 @@ class Poller(ListRounds):
         list_page: ListPage,
         check_usable: Callable[[], None],
         mode: str = "auto",
+        retry: RetryPolicy | None = None,
     ) -> None:
         if mode not in POLLING_MODES:
             raise ValueError(f"polling must be one of {', '.join(POLLING_MODES)}, got {mode!r}")
@@ -124,11 +148,21 @@ class Poller(ListRounds):
         self._pages = 1
         self._tokens = _BURST
         self._tokens_at: float | None = None
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._paused_until = -math.inf  # after a 429: no request before this time
+        self._strikes = 0  # 429s in a row
+        # GET /jobs/{id} started per second at most: PER_JOB_RATE, or after a 429 on
+        # one, the rate the server accepted in the second before, growing back with
+        # each answer (a parallel burst of polls would meet the limit again at once)
+        self._id_rate = PER_JOB_RATE
+        self._id_answers: collections.deque[float] = collections.deque(maxlen=_ID_ANSWERS)
         self._closed = False
         #: Counters (for tests and the benchmark): rounds run, list and by-id requests.
         self.rounds = 0
         self.list_requests = 0
         self.id_requests = 0
+        #: Pauses taken after a 429 (each one for all the jobs waited for).
+        self.pauses = 0
 
     @property
     def waiting(self) -> int:
@@ -285,11 +319,14 @@ class Poller(ListRounds):
             listing, list_interval, next_due = self._plan()
             if self._tokens_at is None:
                 self._tokens_at = now
-            self._tokens = min(_BURST, self._tokens + (now - self._tokens_at) * PER_JOB_RATE)
+            rate = self._id_rate
+            burst = max(1.0, rate * LIST_INTERVAL)
+            self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
             self._tokens_at = now
-            wake = next_due if self._tokens >= 1 else max(next_due, now + 1 / PER_JOB_RATE)
+            wake = next_due if self._tokens >= 1 else max(next_due, now + (1 - self._tokens) / rate)
             if listing:
                 wake = min(wake, self._next_list)
+            wake = max(wake, self._paused_until)  # rate-limited: every job waits
             if wake > now:
                 self._kick = kick = anyio.Event()
                 self._wake_at = wake
@@ -304,12 +341,31 @@ class Poller(ListRounds):
                 self._next_list = now + list_interval
                 try:
                     await self._list_round(now)
+                except RateLimitError as exc:  # the whole poller pauses, no waiter fails
+                    self._pause(exc)
+                    continue
                 except Exception as exc:  # typed request errors: to every waiter
                     self._fail(self._pending, exc)
                     continue
+                self._strikes = 0
             due = [w for w in self._pending if w.due <= now]
             if due:
                 await self._poll_due(due)
+
+    def _pause(self, exc: RateLimitError) -> None:
+        """A 429: no request of this poller before the pause has passed."""
+        now = self.now()
+        wait = rate_limit_pause(self._retry, self._strikes, exc.retry_after)
+        if now >= self._paused_until:  # a new pause (not another 429 of the same round)
+            self._strikes += 1
+            self.pauses += 1
+            logger.info(
+                "status requests rate-limited (429): the shared poller pauses %.3g s "
+                "for its %d waiting jobs",
+                wait,
+                len(self._pending),
+            )
+        self._paused_until = max(self._paused_until, now + wait)
 
     def _plan(self) -> tuple[bool, float, float]:
         """(list this round?, list interval, next due)."""
@@ -331,11 +387,23 @@ class Poller(ListRounds):
                 tg.start_soon(self._poll_one, job_id)
 
     async def _poll_one(self, job_id: str) -> None:
+        if self.now() < self._paused_until:  # a sibling poll of this round got a 429
+            return
         try:
             job = await self._get(job_id)
+        except RateLimitError as exc:  # the waiters stay due: polled after the pause
+            now = self.now()
+            accepted = sum(1 for t in self._id_answers if t > now - 1.0)
+            self._id_rate = min(self._id_rate, max(1.0, float(accepted)))
+            self._pause(exc)
+            return
         except Exception as exc:  # typed request errors, to this job's waiters
             self._fail(self._waiters_of(job_id), exc)
             return
+        self._strikes = 0
+        self._id_answers.append(self.now())
+        if self._id_rate < PER_JOB_RATE:
+            self._id_rate = min(PER_JOB_RATE, self._id_rate * _ID_RATE_RECOVERY)
         for w in self._waiters_of(job_id):
             self._deliver(w, job)
 

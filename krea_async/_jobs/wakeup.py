@@ -18,6 +18,13 @@ The wait is a :class:`~krea_async._jobs.polling.JobStream` whose "poll" is :clas
 (wait on the bus, else one ``GET``), so deadlines, ``cancel_on_exit``,
 ``on_queue_update`` and transient-error handling are the stream's, unchanged.
 
+A client whose webhook URL Krea cannot reach (no delivery ever arrives) would wait
+silently, finding every result only through the safety poll; so the first safety
+poll that finds a terminal state none delivered (Krea's webhook fires once a job is
+terminal, so that delivery was missed) logs one
+WARNING per client (:meth:`Wakeup.missed_delivery`), naming the base URL (never a
+token) and the safety-poll interval.
+
 If the bus is unavailable (:class:`~krea_async._webhooks.events.EventsUnavailableError`, e.g.
 Redis is down, or it carried data that cannot be read), a submit goes out without a
 capability URL and is polled as without webhooks; a waiter whose bus fails mid-wait
@@ -68,6 +75,7 @@ class Wakeup:
         self.events: JobEvents = receiver.events
         self.safety_poll = safety_poll
         self._submitted: dict[str, None] = {}
+        self._warned = False  # the missed-delivery warning, once per client
 
     async def mint(self) -> tuple[str, str] | None:
         """A fresh ``(url, token)``, or ``None`` (logged) when the bus is unavailable."""
@@ -98,6 +106,24 @@ class Wakeup:
             except EventsUnavailableError as exc:
                 logger.warning("could not revoke a webhook token: %s", exc)
 
+    def missed_delivery(self, job_id: str) -> None:
+        """A safety poll of ``job_id`` found a terminal state none delivered: the
+        first time, log a WARNING (logger ``krea_async.webhooks``) that webhooks seem
+        not to arrive at the base URL (the receiver's, without any token), so jobs are
+        found by the safety poll every ``safety_poll`` seconds; later misses at DEBUG."""
+        if self._warned:
+            logger.debug("job %s: its webhook did not arrive; found by the safety poll", job_id)
+            return
+        self._warned = True
+        logger.warning(
+            "webhooks seem not to arrive at %s (job %s changed state with no delivery): "
+            "jobs are being found by the safety poll every %g s; check that Krea can "
+            "reach this URL (https://docs.krea.ai/developers/webhooks)",
+            self.receiver.base_url,
+            job_id,
+            self.safety_poll,
+        )
+
     def knows(self, job_id: str) -> bool:
         """Whether this client submitted ``job_id`` with a capability URL (the last
         10 000 such jobs): only those are waited for on the bus by ``jobs.wait()``."""
@@ -125,6 +151,7 @@ class Wakeup:
             first=first,
             fallback=fallback,
             bind=bind,
+            missed=self.missed_delivery,
         )
 
 
@@ -174,9 +201,21 @@ class BusWait:
     ``verify="fetch"`` it is only a hint, confirmed with one ``GET``. After the bus
     failed (or carried data it could not read), sleep ``fallback`` seconds and ``get``
     (plain polling). ``bind``: awaited once, on the first wait (the capability token's
-    binding, inside the stream so that a cancellation then still cancels the job)."""
+    binding, inside the stream so that a cancellation then still cancels the job).
+    ``missed``: called with the job id when a safety poll finds the job terminal and
+    no terminal state was delivered (a webhook delivery that did not arrive)."""
 
-    __slots__ = ("_bind", "_degraded", "_events", "_fallback", "_get", "_safety", "_seen", "_trust")
+    __slots__ = (
+        "_bind",
+        "_degraded",
+        "_events",
+        "_fallback",
+        "_get",
+        "_missed",
+        "_safety",
+        "_seen",
+        "_trust",
+    )
 
     def __init__(
         self,
@@ -188,6 +227,7 @@ class BusWait:
         first: Job | None,
         fallback: float,
         bind: Callable[[], Awaitable[None]] | None = None,
+        missed: Callable[[str], None] | None = None,
     ) -> None:
         self._events = events
         self._trust = trust
@@ -199,6 +239,7 @@ class BusWait:
         self._fallback = fallback
         self._bind = bind
         self._degraded = False
+        self._missed = missed
 
     async def __call__(self, job_id: str) -> Job:
         job: Job | None = None
@@ -225,6 +266,13 @@ class BusWait:
             job = await self._trust.bus_state(job, shared=getattr(self._events, "shared", True))
         else:  # no news, or a bus answering for another job: ask Krea
             job = await self._get(job_id)
+            if (
+                self._missed is not None
+                and not self._degraded
+                and job.is_terminal
+                and (self._seen is None or not self._seen.is_terminal)
+            ):  # Krea delivers terminal states: this one's delivery did not arrive
+                self._missed(job_id)
         self._seen = _newest(job, self._seen)
         return job
 

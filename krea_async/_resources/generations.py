@@ -109,7 +109,7 @@ class Generations(Resource):
         # Validated here, in the caller's task: a deprecation warning points at the caller.
         path, body = _prepare(endpoint, input)
         admission = self._requester.state.admission
-        await admission.acquire()
+        await admission.acquire(submit=True)
         created: list[Job] = []
         failed: list[Exception] = []
         notices: list[str] = []

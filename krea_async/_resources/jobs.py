@@ -54,12 +54,13 @@ async def _get_job(
     requester: Requester, job_id: str, *, priority: bool = False, total: float | None = None
 ) -> Job:
     """``GET /jobs/{id}`` as a :class:`~krea_async.Job` (:meth:`Jobs.get`; the shared
-    poller's with ``priority``: ahead of waiting submits for a connection; ``total``:
-    the request's bound, as :func:`_delete_job` says). A state of another job than
+    poller's with ``priority``: ahead of waiting submits for a connection, and a 429
+    not retried but raised, for the poller to pause as a whole; ``total``: the
+    request's bound, as :func:`_delete_job` says). A state of another job than
     ``job_id`` is an :class:`~krea_async.APIResponseValidationError`."""
     with _job_not_found():
         body, response = await requester.request(
-            "GET", _job_path(job_id), priority=priority, total=total
+            "GET", _job_path(job_id), priority=priority, total=total, shared_rate_limit=priority
         )
     job = parse(body, response, Job)
     if job.job_id != job_id.strip():
@@ -75,9 +76,12 @@ async def _get_job(
 async def _list_raw(
     requester: Requester, cursor: str | _dt.datetime | None
 ) -> tuple[list[object], str | None]:
-    """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor)."""
+    """One raw page of ``GET /jobs?limit=1000`` for the poller: (items, next cursor);
+    a 429 is raised, not retried (the poller pauses as a whole)."""
     params = paging(LIST_LIMIT, cursor)
-    body, response = await requester.request("GET", "/jobs", params=params, priority=True)
+    body, response = await requester.request(
+        "GET", "/jobs", params=params, priority=True, shared_rate_limit=True
+    )
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise APIResponseValidationError(
@@ -98,6 +102,7 @@ def _new_poller(requester: Requester, polling: PollingSettings) -> Poller:
         list_page=functools.partial(_list_raw, requester),
         check_usable=requester.state.check_usable,
         mode=polling.mode,
+        retry=requester.retry,
     )
     requester.state.on_close(poller)
     return poller
