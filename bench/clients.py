@@ -16,6 +16,11 @@ once on one client, on the standard asyncio loop:
 - ``sdk-save``: the ``sdk`` runner, each call then saving its result file
   (``result.save(dir)``: one more request per job, ``GET /_fake/files/...``); not in the
   default runners.
+- ``sdk-otel``: the ``sdk`` runner with OpenTelemetry on: the OpenTelemetry SDK's
+  ``TracerProvider`` (a ``BatchSpanProcessor`` into an exporter that counts and drops the
+  spans) and ``MeterProvider`` (an in-memory reader) set as the global providers, so
+  each job makes its span, events and metrics (``--runners sdk,sdk-otel``: the overhead
+  is the ``sdk-otel / sdk`` ratio). Needs ``opentelemetry-sdk`` (the ``bench`` extra).
 - ``httpx``: a raw loop, ``httpx.AsyncClient(limits=Limits(max_connections=100))`` and an
   ``asyncio.Semaphore(100)`` around each request; polls ``GET /jobs/{id}`` every 2 s.
 - ``httpx2``: the same loop on ``httpx2`` (same API).
@@ -69,6 +74,7 @@ RUNNERS: dict[str, tuple[str, ...]] = {
     "sdk-aiohttp": ("krea_async", "httpx_aiohttp"),
     "sdk-copies": ("krea_async",),
     "sdk-save": ("krea_async",),
+    "sdk-otel": ("krea_async", "opentelemetry.sdk"),
     "httpx": ("httpx",),
     "httpx2": ("httpx2",),
     "httpx-aiohttp": ("httpx", "httpx_aiohttp"),
@@ -111,8 +117,16 @@ def _deadline_kw(subscribe: Callable[..., Any], seconds: float) -> dict[str, flo
     return {"deadline" if "deadline" in params else "timeout": seconds}
 
 
-#: Runners measured by default (``sdk-copies`` only when asked for).
-DEFAULT_RUNNERS = ("sdk", "sdk-aiohttp", "httpx", "httpx2", "httpx-aiohttp", "aiohttp")
+#: Runners measured by default (``sdk-copies`` and ``sdk-save`` only when asked for).
+DEFAULT_RUNNERS = (
+    "sdk",
+    "sdk-otel",
+    "sdk-aiohttp",
+    "httpx",
+    "httpx2",
+    "httpx-aiohttp",
+    "aiohttp",
+)
 
 
 async def _sdk(
@@ -287,6 +301,14 @@ async def _run(runner: str, n: int, base_url: str, bound: float, record: Record)
             close = await _sdk(n, base_url, bound, record, False, save_to=tmp)
             await asyncio.wait_for(close(), CANCEL_GRACE)
         return
+    if runner == "sdk-otel":
+        spans = _otel_on(n)
+        close = await _sdk(n, base_url, bound, record, False)
+        await asyncio.wait_for(close(), CANCEL_GRACE)
+        exported = spans()
+        if exported < 2 * len(record.done):  # a job span and its submit span per job
+            record.errors["otel-spans-missing"] += 2 * len(record.done) - exported
+        return
     if runner in ("sdk", "sdk-aiohttp", "sdk-copies"):
         close = await _sdk(
             n, base_url, bound, record, runner == "sdk-aiohttp", copies=runner == "sdk-copies"
@@ -300,6 +322,47 @@ async def _run(runner: str, n: int, base_url: str, bound: float, record: Record)
     else:
         raise SystemExit(f"unknown runner {runner!r}")
     await asyncio.wait_for(close(), CANCEL_GRACE)
+
+
+def _otel_on(n: int) -> Callable[[], int]:
+    """Set the OpenTelemetry SDK's tracer and meter providers (global, once per process,
+    before the measured window); return a function that flushes them and answers how
+    many spans were exported."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Counting(SpanExporter):
+        def __init__(self) -> None:
+            self.count = 0
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.count += len(spans)
+            return SpanExportResult.SUCCESS
+
+    exporter = Counting()
+    provider = TracerProvider()
+    # a queue for every span of the run: a full queue drops spans, which is not the cost
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=4 * n + 2048))
+    trace.set_tracer_provider(provider)
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    metrics.set_meter_provider(meters)
+
+    def flush() -> int:
+        provider.force_flush()
+        reader.get_metrics_data()
+        provider.shutdown()
+        meters.shutdown()
+        return exporter.count
+
+    return flush
 
 
 def _preimport(runner: str) -> None:
@@ -316,6 +379,9 @@ def _preimport(runner: str) -> None:
         import httpcore2  # noqa: F401
     if runner.startswith("sdk"):
         import krea_async._client.client  # noqa: F401
+    if runner == "sdk-otel":
+        import opentelemetry.sdk.metrics
+        import opentelemetry.sdk.trace  # noqa: F401
 
         with contextlib.suppress(ImportError, AttributeError):  # an older SDK
             from krea_async import _converter

@@ -220,6 +220,13 @@ def ratios(rows: list[dict[str, Any]]) -> str:
                     for k in ("cpu_ms_per_req", "wall_s", "req_per_job")
                 ]
                 lines.append(f"| {n:,} | {sdk} / {raw} | " + " | ".join(cells) + " |")
+        a, b = by.get((n, "sdk-otel")), by.get((n, "sdk"))
+        if a is not None and b is not None:  # the cost of OpenTelemetry on
+            cells = [
+                _fmt(a[k] / b[k]) if b[k] else "-"
+                for k in ("cpu_ms_per_req", "wall_s", "req_per_job")
+            ]
+            lines.append(f"| {n:,} | sdk-otel / sdk | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -275,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runners",
         default=",".join(DEFAULT_RUNNERS),
-        help=f"comma-separated, of {', '.join(RUNNERS)} (default: all but sdk-copies and sdk-save)",
+        help=f"comma-separated, of {', '.join(RUNNERS)} (default: {', '.join(DEFAULT_RUNNERS)})",
     )
     parser.add_argument(
         "--job-seconds",

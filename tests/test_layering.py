@@ -68,7 +68,8 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("_http.request", "_jobs.polling", "_jobs.results"),
     # the job-event bus and the webhook receiver sit on the models and the polling rules
-    ("_webhooks.events", "_webhooks.redis_hub", "_webhooks.receiver"),
+    # jobs in OpenTelemetry traces (wraps the results' download and the cancel)
+    ("_webhooks.events", "_webhooks.redis_hub", "_webhooks.receiver", "_jobs.tracing"),
     ("_webhooks.redis",),
     # the client's wake-up wiring (subscribe()/jobs.wait() woken by webhooks)
     ("_jobs.wakeup",),

@@ -324,7 +324,9 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         learn that id.
         """
         return await self.jobs.waiter.submit(
-            functools.partial(self._create, endpoint, input), webhook_url=webhook_url
+            functools.partial(self._create, endpoint, input),
+            webhook_url=webhook_url,
+            endpoint=endpoint,
         )
 
     async def _create(self, endpoint: str, input: Any, webhook_url: str | None) -> Job:

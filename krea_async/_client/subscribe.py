@@ -58,4 +58,5 @@ class ClientSubscribe(ClientFiles):
             deadline=deadline,
             cancel_on_exit=cancel_on_exit,
             downloader=self.download_all,
+            endpoint=endpoint,
         )

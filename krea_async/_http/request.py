@@ -46,7 +46,7 @@ from .._errors import (
 )
 from .admission import StopSignal
 from .credentials import BearerAuth, Secret
-from .retry import Outcome, RetryPolicy, decide, parse_retry_after
+from .retry import Outcome, RetryPolicy, decide, on_retry, parse_retry_after
 from .transport import SharedState, send
 from .urls import base_url_origin
 
@@ -259,6 +259,8 @@ class Requester:
                 raise self._uncertain(method, url, submitted_at, error, submit) from error
             if decision.wait is None or (stop is not None and stop.is_set()):
                 raise error
+            if (note_retry := on_retry.get()) is not None:
+                note_retry()
             logger.debug(
                 "retrying %s %s in %.3fs (attempt %d of %d)",
                 method,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 import attrs
 
@@ -28,6 +29,7 @@ __all__ = [
     "RetryPolicy",
     "decide",
     "no_backoff",
+    "on_retry",
     "parse_retry_after",
     "rate_limit_pause",
     "set_backoff_enabled",
@@ -36,6 +38,10 @@ __all__ = [
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Transient statuses: request timeout, rate limit, server errors (retried and, while
 polling a job, polled through)."""
+
+on_retry: ContextVar[Callable[[], None] | None] = ContextVar("krea_on_retry", default=None)
+"""Called once per retry of a request made in this context (and its child tasks): a
+job's trace counts its retries with it (:mod:`krea_async._jobs.tracing`)."""
 
 _backoff_enabled = True
 

@@ -30,12 +30,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from .._http.retry import on_retry
 from .._http.urls import webhook_base_url
 from .._models import Job
 from .._types import QueueUpdateCallback
 from .outcome import CancelJob, cancel_quietly, notify, raise_for_outcome
 from .polling import DEFAULT_SAFETY_POLL, JobStream, PollingSettings, drain
 from .results import DownloadAll, SubscribeResult
+from .tracing import start_job
 from .trust import Trust, VerifyMode
 
 if TYPE_CHECKING:  # the webhook half is imported when a client has a webhook URL
@@ -124,6 +126,7 @@ class Waiter:
         category: str | None = None,
         first: Job | None = None,
         token: str | None = None,
+        cancel: CancelJob | None = None,
     ) -> JobStream:
         """The states of ``job_id`` up to a terminal one, as a
         :class:`~krea_async.JobStream`; ``None`` arguments take the client's settings
@@ -133,7 +136,9 @@ class Waiter:
         made, bound on the first wait; ``poll_interval`` is then only the fallback if
         the bus fails), else on the shared poller. ``category``: the generation's
         (``"image"``, ``"video"``, ...), for the default poll interval; ``first``: the
-        state the submit returned (yielded first)."""
+        state the submit returned (yielded first); ``cancel``: the SDK's cancel to use
+        (default :attr:`cancel`; a job's trace wraps it in a span)."""
+        cancel = self.cancel if cancel is None else cancel
         wake = self.webhooks
         if wake is not None and (token is not None or wake.knows(job_id)):
             fallback = (
@@ -144,7 +149,7 @@ class Waiter:
             )
             return self.settings.stream(
                 get=bus_wait,
-                cancel=self.cancel,
+                cancel=cancel,
                 job_id=job_id,
                 poll_interval=0.0,  # each "poll" waits on the bus
                 deadline=deadline,
@@ -154,7 +159,7 @@ class Waiter:
             )
         return self.settings.stream(
             get=self._get,
-            cancel=self.cancel,
+            cancel=cancel,
             job_id=job_id,
             poll_interval=poll_interval,
             deadline=deadline,
@@ -176,20 +181,71 @@ class Waiter:
         """Wait for ``job_id`` as :meth:`stream` does and return it once
         ``completed``; ``on_queue_update`` (plain or async) gets each state. Raises
         :class:`~krea_async.JobFailedError`, :class:`~krea_async.JobCancelledError`,
-        :class:`~krea_async.JobTimeoutError` and the stream's errors."""
+        :class:`~krea_async.JobTimeoutError` and the stream's errors. With
+        OpenTelemetry on, the wait is one job span (:mod:`krea_async._jobs.tracing`)."""
+        trace = start_job(None, job_id)
+        if trace is None:
+            stream = self.stream(
+                job_id,
+                poll_interval=poll_interval,
+                deadline=deadline,
+                cancel_on_exit=cancel_on_exit,
+            )
+            return await drain(stream, on_queue_update)
         stream = self.stream(
-            job_id, poll_interval=poll_interval, deadline=deadline, cancel_on_exit=cancel_on_exit
+            job_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            cancel_on_exit=cancel_on_exit,
+            cancel=trace.wrap_cancel(self.cancel),
         )
-        return await drain(stream, on_queue_update)
+        if self.webhooks is not None and self.webhooks.knows(job_id):
+            trace.woken_by = "webhook"
+        retries = on_retry.set(trace.retried)
+        last: Job | None = None
+        try:
+            async for last in stream:
+                trace.update(last)
+                await notify(on_queue_update, last)
+            assert last is not None
+            job = raise_for_outcome(last)
+        except BaseException as exc:
+            await stream.aclose()
+            trace.end(last, error=exc)
+            raise
+        finally:
+            on_retry.reset(retries)
+        trace.end(job)
+        return job
 
     async def submit(
-        self, create: Callable[[str | None], Awaitable[Job]], *, webhook_url: str | None = None
+        self,
+        create: Callable[[str | None], Awaitable[Job]],
+        *,
+        webhook_url: str | None = None,
+        endpoint: str | None = None,
     ) -> Job:
         """Run ``create(url)`` and return its job: ``url`` is the caller's
         ``webhook_url``, else a fresh capability URL of the client's receiver (bound to
         the job, which is then waited for on the bus), else ``None``. A capability URL
         whose submit fails (or is cancelled) is revoked at once: no job of this client
-        will use it (https://docs.krea.ai/developers/webhooks)."""
+        will use it (https://docs.krea.ai/developers/webhooks). With OpenTelemetry on,
+        a ``krea.submit`` span on ``endpoint`` (``"image/bfl/flux-1-dev"``)."""
+        trace = start_job(endpoint)
+        if trace is None:
+            return await self._submit(create, webhook_url)
+        retries = on_retry.set(trace.retried)
+        try:
+            with trace.submitting(lone=True):
+                job = await self._submit(create, webhook_url)
+                trace.identify(job.job_id)
+        finally:
+            on_retry.reset(retries)
+        return job
+
+    async def _submit(
+        self, create: Callable[[str | None], Awaitable[Job]], webhook_url: str | None
+    ) -> Job:
         wake = self.webhooks if webhook_url is None else None
         minted = await wake.mint() if wake is not None else None
         if wake is None or minted is None:
@@ -213,6 +269,7 @@ class Waiter:
         deadline: float | None,
         cancel_on_exit: bool,
         downloader: DownloadAll | None = None,
+        endpoint: str | None = None,
     ) -> SubscribeResult:
         """``subscribe()``: ``submit(webhook_url=...)`` (the caller's URL, else a
         capability URL of the client's receiver), then wait as :meth:`stream` decides,
@@ -220,45 +277,78 @@ class Waiter:
         :class:`~krea_async.SubscribeResult` of the completed job. Raises the submit's
         errors, :class:`~krea_async.JobFailedError`,
         :class:`~krea_async.JobCancelledError` and
-        :class:`~krea_async.JobTimeoutError`."""
-        wake = self.webhooks if webhook_url is None else None  # the caller's own URL: poll
-        minted = await wake.mint() if wake is not None else None
-        token = minted[1] if wake is not None and minted else None
+        :class:`~krea_async.JobTimeoutError`. With OpenTelemetry on, the job is one
+        span on ``endpoint`` with its submit, polls, cancel and downloads
+        (:mod:`krea_async._jobs.tracing`)."""
+        trace = start_job(endpoint)
+        retries = None
+        if trace is not None:
+            retries = on_retry.set(trace.retried)  # counts the retries of this job's requests
+            downloader = trace.wrap_download(downloader)
         try:
-            job = await submit(webhook_url=minted[0] if minted else webhook_url)
-        except BaseException:
-            if wake is not None and token is not None:
-                await wake.revoke(token)  # no job of ours will use that URL
-            raise
-        stream = self.stream(
-            job.job_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            cancel_on_exit=cancel_on_exit,
-            category=category,
-            first=job,
-            token=token,
-        )
-        # The stream holds the submitted state until a newer one replaces it; this frame
-        # waits as long as the job runs, so it keeps no copy, and iterates the stream
-        # itself (drain() would be a coroutine frame more per waiting job).
-        del job, minted, submit
-        final: Job | None = None
-        try:
-            async for final in stream:
-                await notify(on_queue_update, final)
-        except BaseException:
-            await stream.aclose()
-            raise
+            wake = self.webhooks if webhook_url is None else None  # the caller's own URL: poll
+            minted = await wake.mint() if wake is not None else None
+            token = minted[1] if wake is not None and minted else None
+            try:
+                if trace is None:
+                    job = await submit(webhook_url=minted[0] if minted else webhook_url)
+                else:
+                    with trace.submitting():
+                        job = await submit(webhook_url=minted[0] if minted else webhook_url)
+                    trace.submitted(job)
+            except BaseException:
+                if wake is not None and token is not None:
+                    await wake.revoke(token)  # no job of ours will use that URL
+                raise
+            stream = self.stream(
+                job.job_id,
+                poll_interval=poll_interval,
+                deadline=deadline,
+                cancel_on_exit=cancel_on_exit,
+                category=category,
+                first=job,
+                token=token,
+                cancel=None if trace is None else trace.wrap_cancel(self.cancel),
+            )
+            if trace is not None and token is not None:
+                trace.woken_by = "webhook"
+            # The stream holds the submitted state until a newer one replaces it; this
+            # frame waits as long as the job runs, so it keeps no copy, and iterates the
+            # stream itself (drain() would be a coroutine frame more per waiting job).
+            del job, minted, submit
+            final: Job | None = None
+            later = False  # the first state is the submit's answer, not a poll's
+            try:
+                async for final in stream:
+                    if trace is not None:
+                        if later:
+                            trace.update(final)
+                        later = True
+                    await notify(on_queue_update, final)
+            except BaseException as exc:
+                await stream.aclose()
+                if trace is not None:
+                    trace.end(final, error=exc)
+                raise
+            finally:
+                if wake is not None and token is not None:
+                    await wake.revoke(token, release=True)  # the wait ended: grace, then gone
+            assert final is not None
+            assert final.is_terminal
+            try:
+                final = raise_for_outcome(final)
+            except BaseException as exc:
+                if trace is not None:
+                    trace.end(final, error=exc)
+                raise
+            if trace is not None:
+                trace.end(final)
+            return SubscribeResult(
+                data=final.result, job=final, request_id=final.job_id, downloader=downloader
+            )
         finally:
-            if wake is not None and token is not None:
-                await wake.revoke(token, release=True)  # the wait ended: grace, then gone
-        assert final is not None
-        assert final.is_terminal
-        final = raise_for_outcome(final)
-        return SubscribeResult(
-            data=final.result, job=final, request_id=final.job_id, downloader=downloader
-        )
+            if retries is not None:
+                on_retry.reset(retries)
 
     async def cancel_quietly(self, job_id: str, timeout: float | None = None) -> bool:
         """Cancel ``job_id`` as the SDK does on its own (shielded; bounded by
