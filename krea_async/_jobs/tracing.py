@@ -305,9 +305,9 @@ class JobTrace:
     def wrap_cancel(self, cancel: CancelJob) -> CancelJob:
         """``cancel`` inside a ``krea.cancel`` child span."""
 
-        async def traced(job_id: str, timeout: float) -> None:
+        async def traced(job_id: str, timeout: float) -> Job:
             with self.child("krea.cancel", {"krea.job.id": job_id}):
-                await cancel(job_id, timeout)
+                return await cancel(job_id, timeout)
 
         return traced
 
