@@ -92,6 +92,11 @@ class ClientWatch:
         """Stop tracking ``job_id`` (e.g. once it is terminal)."""
         self._jobs.pop(job_id, None)
 
+    @property
+    def tracked(self) -> tuple[str, ...]:
+        """The job ids tracked now, oldest first: those cancelled if the client leaves."""
+        return tuple(self._jobs)
+
 
 @contextlib.asynccontextmanager
 async def follow_client(
@@ -147,7 +152,7 @@ async def follow_client(
             finally:
                 tg.cancel_scope.cancel()
                 if watch.disconnected:
-                    for job_id in list(watch._jobs):
+                    for job_id in watch.tracked:
                         if await krea.jobs.waiter.cancel_quietly(job_id, cancel_deadline):
                             watch.cancelled_jobs.append(job_id)
                     if watch.cancelled_jobs:

@@ -31,17 +31,7 @@ ALLOWED: dict[tuple[str, str], str] = {
 
 # Accesses between the package's own objects that remain to be given public names.
 # The check fails when this list grows AND when an entry is fixed (remove it then).
-KNOWN_DEBT: set[tuple[str, str]] = {
-    ("_http/admission.py", "stop._scopes"),
-    ("_webhooks/redis_hub.py", "self._owner._hub"),
-    ("_webhooks/redis_hub.py", "self._owner._hubs"),
-    ("_webhooks/redis_hub.py", "self._owner._redis"),
-    ("_webhooks/redis_hub.py", "self._owner._reply_timeout"),
-    ("_webhooks/redis_hub.py", "self._owner._key"),
-    ("testing/_fake.py", "self._sender._lock"),
-    ("testing/_state.py", "rule._matches"),
-    ("web.py", "watch._jobs"),
-}
+KNOWN_DEBT: set[tuple[str, str]] = set()
 
 
 def _module_aliases(tree: ast.Module) -> set[str]:

@@ -257,7 +257,11 @@ async def test_follow_client_cancels_tracked_jobs_on_disconnect() -> None:
         # a request that ends normally cancels nothing
         async with follow_client(receive, krea) as watch2:
             other = await krea.generate(MODEL, {"prompt": "a fox"})
+            third = await krea.generate(MODEL, {"prompt": "a fox"})
             watch2.track(other.job_id)
+            watch2.track(third.job_id)
+            watch2.untrack(third.job_id)
+            assert watch2.tracked == (other.job_id,)
         assert not watch2.disconnected
         assert fake.job(other.job_id)["status"] != "cancelled"
 

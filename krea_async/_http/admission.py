@@ -77,6 +77,17 @@ class StopSignal:
         """Whether :meth:`set` was called."""
         return self._is_set
 
+    def watch(self, scope: anyio.CancelScope) -> None:
+        """Have :meth:`set` cancel ``scope`` (a wait for admission) until :meth:`unwatch`."""
+        if self._scopes is None:
+            self._scopes = set()
+        self._scopes.add(scope)
+
+    def unwatch(self, scope: anyio.CancelScope) -> None:
+        """Stop cancelling ``scope`` on :meth:`set`."""
+        if self._scopes is not None:
+            self._scopes.discard(scope)
+
     async def wait(self) -> None:
         """Wait until :meth:`set` is called."""
         if self._is_set:
@@ -201,11 +212,8 @@ class Admission:
             raise
 
     async def _acquire_or_stop(self, priority: bool, stop: StopSignal, turn: bool = False) -> None:
-        if stop._scopes is None:
-            stop._scopes = set()
-        scopes = stop._scopes
         with anyio.CancelScope() as scope:
-            scopes.add(scope)
+            stop.watch(scope)
             try:
                 if not stop.is_set():
                     if turn:
@@ -221,7 +229,7 @@ class Admission:
                         raise
                     return
             finally:
-                scopes.discard(scope)
+                stop.unwatch(scope)
         raise APIConnectionError(
             "request abandoned while waiting for a connection; nothing was sent",
             method="",

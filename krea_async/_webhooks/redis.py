@@ -143,6 +143,13 @@ class RedisEvents:
     def _key(self, job_id: str) -> str:
         return f"{self._prefix}job:{job_id}"
 
+    def _hub_ended(self, hub: _Hub, emptied: bool) -> None:
+        """A hub failed (new waiters get a new one) or lost its last waiter (forgotten)."""
+        if self._hub is hub:
+            self._hub = None
+        if emptied:
+            self._hubs.discard(hub)
+
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         from redis.exceptions import RedisError
 
@@ -216,7 +223,12 @@ class RedisEvents:
             raise EventsUnavailableError("RedisEvents was closed")
         hub = self._hub
         if hub is None or hub.error is not None:
-            hub = self._hub = _Hub(self)
+            hub = self._hub = _Hub(
+                self._redis,
+                reply_timeout=self._reply_timeout,
+                key_of=self._key,
+                on_end=self._hub_ended,
+            )
             self._hubs.add(hub)
         key = self._key(job_id)
         channel = hub.join(key)

@@ -2,8 +2,9 @@
 and one reader task (:class:`_Hub`) serving every waiting call, and the waiters of one
 job on it (:class:`_Channel`).
 
-The hub knows its owner only through :class:`HubOwner` (the few attributes it reads
-and resets), so this module does not import :mod:`krea_async._webhooks.redis`.
+The hub is given what it needs of its owner when it is made (the Redis client, the
+reply timeout, the channel naming rule and a callback for its end), so this module does
+not import :mod:`krea_async._webhooks.redis`.
 asyncio only: redis-py's asyncio client has no trio support.
 
 Webhooks: https://docs.krea.ai/developers/webhooks
@@ -14,7 +15,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -25,26 +27,9 @@ from .._converter import WireFormatError, parse_job
 from .._models import Job
 from .events import EventsUnavailableError, _newer
 
-__all__ = ["HubOwner"]
+__all__: list[str] = []
 
 logger = logging.getLogger("krea_async.events")
-
-
-class HubOwner(Protocol):
-    """What a :class:`_Hub` needs of the bus that owns it (a ``RedisEvents``)."""
-
-    #: The hub new waiters join (a failing or emptied hub clears it if it is this one).
-    _hub: _Hub | None
-    #: Every hub with waiters (an emptied hub removes itself).
-    _hubs: set[_Hub]
-    #: The ``redis.asyncio.Redis`` client (its pool makes the pub/sub connection).
-    _redis: Any
-    #: Seconds Redis has to confirm a subscription or take a command.
-    _reply_timeout: float
-
-    def _key(self, job_id: str) -> str:
-        """The Redis key and channel of ``job_id``."""
-        ...
 
 
 class _Channel:
@@ -79,10 +64,25 @@ class _Hub:
     waiter on it raises :class:`EventsUnavailableError`, and new waiters get a new hub.
     """
 
-    def __init__(self, owner: HubOwner) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        reply_timeout: float,
+        key_of: Callable[[str], str],
+        on_end: Callable[[_Hub, bool], None],
+    ) -> None:
+        """``redis``: the ``redis.asyncio.Redis`` client (its pool makes the pub/sub
+        connection); ``reply_timeout``: seconds Redis has to confirm a subscription or
+        take a command; ``key_of``: the channel of a job id; ``on_end(hub, emptied)``:
+        called when the hub fails (``emptied`` false: new waiters must get a new hub)
+        and when its last waiter leaves (``emptied`` true: forget it)."""
         import asyncio  # here, not at import: `import krea_async` stays cheap
 
-        self._owner = owner
+        self._redis = redis
+        self._reply_timeout = reply_timeout
+        self._key_of = key_of
+        self._on_end = on_end
         self.users = 0
         self.channels: dict[str, _Channel] = {}
         self.error: EventsUnavailableError | None = None
@@ -112,8 +112,7 @@ class _Hub:
             else:
                 self.error = EventsUnavailableError(f"Redis is unavailable: {type(exc).__name__}")
                 self.error.__cause__ = exc
-        if self._owner._hub is self:
-            self._owner._hub = None
+        self._on_end(self, False)
         for channel in self.channels.values():
             channel.wake()
         for event in self._live.values():
@@ -129,7 +128,7 @@ class _Hub:
             self.check()
             live = self._live[key]
         try:
-            with anyio.fail_after(self._owner._reply_timeout):
+            with anyio.fail_after(self._reply_timeout):
                 await live.wait()
         except TimeoutError as exc:
             self.fail(exc)
@@ -145,9 +144,7 @@ class _Hub:
                 del self.channels[key]
         self.users -= 1
         if self.users <= 0:
-            if self._owner._hub is self:
-                self._owner._hub = None
-            self._owner._hubs.discard(self)
+            self._on_end(self, True)
             await self.close(EventsUnavailableError("no waiter left"))
             return
         if key not in self.channels and self.error is None:
@@ -176,7 +173,7 @@ class _Hub:
 
         from redis.exceptions import RedisError
 
-        conn = self._owner._redis.connection_pool.make_connection()
+        conn = self._redis.connection_pool.make_connection()
         # Messages arrive as bytes, decoded (or dropped) here: a reply the parser had
         # to decode and could not would leave the connection unusable.
         encoder = conn.encoder
@@ -219,7 +216,7 @@ class _Hub:
             self.check()
         try:
             # A write cut in half would garble the stream: it is not cancellable.
-            with anyio.CancelScope(shield=True), anyio.fail_after(self._owner._reply_timeout):
+            with anyio.CancelScope(shield=True), anyio.fail_after(self._reply_timeout):
                 await conn.send_packed_command(conn.pack_command(*args), check_health=False)
         except (RedisError, OSError, TimeoutError) as exc:
             self.fail(exc)
@@ -255,7 +252,7 @@ class _Hub:
             if channel is None:
                 return
             job = _parse(response[2])
-            if job is None or self._owner._key(job.job_id) != key:
+            if job is None or self._key_of(job.job_id) != key:
                 _bad_data(WireFormatError("not a state of this channel's job"))
                 return
             if _newer(job, channel.last):

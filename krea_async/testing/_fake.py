@@ -390,8 +390,7 @@ class FakeKrea:
         ``deliver_webhooks`` is off. See :class:`WebhookPolicy`."""
         if self._sender is None:
             return []
-        with self._sender._lock:
-            return list(self._sender.attempts)
+        return self._sender.sent()
 
     def webhooks_pending(self) -> int:
         """Copies of webhooks queued or waiting out their delay (0 when delivery is off)."""

@@ -186,7 +186,9 @@ class ScriptRule:
     times: int | None = 1
     seconds: float | None = None
 
-    def _matches(self, path: str, body: Mapping[str, Any]) -> bool:
+    def matches(self, path: str, body: Mapping[str, Any]) -> bool:
+        """Whether this rule applies to a submit to ``path`` (``/generate/...``) with
+        the JSON ``body``: uses left (``times``), ``path`` prefix and ``prompt``."""
         if self.times is not None and self.times <= 0:
             return False
         if self.path is not None and not path.startswith(self.path):

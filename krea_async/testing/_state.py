@@ -254,7 +254,7 @@ class State(Catalog):
             style=style,
         )
         for rule in self.scripts:
-            if rule._matches(path, body):
+            if rule.matches(path, body):
                 job.outcome = rule.outcome
                 job.error = rule.error if rule.outcome == "failed" else None
                 if rule.seconds is not None:

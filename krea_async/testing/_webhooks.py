@@ -100,6 +100,11 @@ class WebhookSender:
         """Queue a delivery (called by the state with its lock held: never blocks)."""
         self._inbox.put((time.monotonic(), delivery))
 
+    def sent(self) -> list[WebhookAttempt]:
+        """A copy of :attr:`attempts`, taken under the sender's lock."""
+        with self._lock:
+            return list(self.attempts)
+
     def pending(self) -> int:
         """Copies queued or waiting for their time (not yet sent or lost)."""
         with self._lock:
