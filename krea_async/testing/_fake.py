@@ -116,9 +116,10 @@ class FakeKrea:
         self.max_upload_bytes = max_upload_bytes
         self.faults = FaultPlan(seed)
         policy = WebhookPolicy() if deliver_webhooks is True else deliver_webhooks
-        self._sender = WebhookSender(policy) if policy else None
+        clock = clock or wall_clock
+        self._sender = WebhookSender(policy, clock) if policy else None
         self._state = State(
-            clock=clock or wall_clock,
+            clock=clock,
             concurrency=concurrency,
             max_backlog=max_backlog,
             balance=balance,

@@ -24,7 +24,7 @@ import itertools
 import queue
 import random
 import threading
-import time
+from collections.abc import Callable
 
 import attrs
 import httpx
@@ -51,10 +51,12 @@ class WebhookPolicy:
 
     - ``duplicates``: extra copies of each delivery (``1``: every webhook arrives
       twice, as Krea may do). Default 0.
-    - ``delay``: real seconds between the job becoming terminal and its POST.
-    - ``reorder``: a window in real seconds: each copy waits a further random
-      0..``reorder`` s, so copies and deliveries of different jobs arrive out of
-      order. Default 0 (in order).
+    - ``delay``: seconds on the fake's clock between the job becoming terminal and
+      its POST (real seconds unless the fake runs on a
+      :class:`~krea_async.testing.ManualClock`; then the clock must pass them).
+    - ``reorder``: a window in seconds on the fake's clock: each copy waits a further
+      random 0..``reorder`` s, so copies and deliveries of different jobs arrive out
+      of order. Default 0 (in order).
     - ``loss``: probability (0..1) that a copy is dropped and never sent.
     - ``timeout``: seconds the fake waits for the receiver's answer (default 5).
     - ``tick``: real seconds between two looks at the clock (default 0.02).
@@ -78,8 +80,9 @@ class WebhookPolicy:
 class WebhookSender:
     """The delivery thread of one fake (internal; see the module docstring)."""
 
-    def __init__(self, policy: WebhookPolicy) -> None:
+    def __init__(self, policy: WebhookPolicy, clock: Callable[[], float]) -> None:
         self.policy = policy
+        self._clock = clock  # the fake's clock: delay and reorder are on it
         self.attempts: list[WebhookAttempt] = []
         self._state: State | None = None
         self._inbox: queue.SimpleQueue[tuple[float, WebhookDelivery]] = queue.SimpleQueue()
@@ -98,7 +101,8 @@ class WebhookSender:
 
     def put(self, delivery: WebhookDelivery) -> None:
         """Queue a delivery (called by the state with its lock held: never blocks)."""
-        self._inbox.put((time.monotonic(), delivery))
+        # delay and reorder count from the transition, on the fake's clock
+        self._inbox.put((delivery.recorded_at.timestamp(), delivery))
 
     def sent(self) -> list[WebhookAttempt]:
         """A copy of :attr:`attempts`, taken under the sender's lock."""
@@ -149,7 +153,7 @@ class WebhookSender:
                         self._schedule(*self._inbox.get())
                 while True:
                     with self._lock:
-                        if not self._due or self._due[0][0] > time.monotonic():
+                        if not self._due or self._due[0][0] > self._clock():
                             break
                         _, _, delivery, attempt = heapq.heappop(self._due)
                         self._sending += 1
