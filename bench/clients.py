@@ -365,6 +365,14 @@ def _otel_on(n: int) -> Callable[[], int]:
     return flush
 
 
+def _import_first(*names: str) -> Any:
+    """The first of ``names`` that imports (``None`` if none does)."""
+    for name in names:
+        with contextlib.suppress(ImportError):
+            return importlib.import_module(name)
+    return None
+
+
 def _preimport(runner: str) -> None:
     """Import what the runner needs before the measured window, including what is
     imported or built on first use (once per process, not per request): httpx's
@@ -378,17 +386,18 @@ def _preimport(runner: str) -> None:
     if runner == "httpx2":
         import httpcore2  # noqa: F401
     if runner.startswith("sdk"):
-        import krea_async._client.client  # noqa: F401
+        # today's module paths first, then those of an SDK before the 0.1.0 layout
+        _import_first("krea_async._client.client", "krea_async._client")
+        runtime = _import_first("krea_async._spec.inputs_runtime", "krea_async._inputs_runtime")
+        with contextlib.suppress(ImportError, AttributeError):  # an older SDK
+            from krea_async import _converter
+
+            _converter._get_converter()
+        if runtime is not None and hasattr(runtime, "to_body"):
+            runtime.to_body(ENDPOINT, {"prompt": "warm-up"})
     if runner == "sdk-otel":
         import opentelemetry.sdk.metrics
         import opentelemetry.sdk.trace  # noqa: F401
-
-        with contextlib.suppress(ImportError, AttributeError):  # an older SDK
-            from krea_async import _converter
-            from krea_async._spec.inputs_runtime import to_body
-
-            _converter._get_converter()
-            to_body(ENDPOINT, {"prompt": "warm-up"})
     if runner == "aiohttp":
         import aiohttp  # noqa: F401
 

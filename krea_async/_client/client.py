@@ -196,6 +196,10 @@ class AsyncKrea(GeneratedMethods, ClientSubscribe):
         self.node_apps = NodeApps(requester, settings)
         self.models = Models(requester, settings)
         self._generations = Generations(requester, settings)
+        self._submit = self._generations.create
+        self._submit_cancellable = functools.partial(
+            self._generations.create_cancellable, cancel=self.jobs.waiter.cancel
+        )
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -7,12 +7,12 @@ method's coroutine.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Coroutine
 from typing import Any
 
 from .._http.urls import split_endpoint
 from .._jobs.results import SubscribeResult
+from .._jobs.waiter import Submit
 from .._resources.generations import Generations
 from .._resources.jobs import Jobs
 from .._types import QueueUpdateCallback
@@ -29,6 +29,10 @@ class ClientSubscribe(ClientFiles):
 
     jobs: Jobs
     _generations: Generations
+    #: ``Generations.create`` and ``create_cancellable`` (with the waiter's cancel),
+    #: bound once per client by its setup
+    _submit: Submit
+    _submit_cancellable: Submit
 
     def _subscribe_endpoint(
         self,
@@ -41,16 +45,12 @@ class ClientSubscribe(ClientFiles):
         deadline: float | None,
         cancel_on_exit: bool,
     ) -> Coroutine[Any, Any, SubscribeResult]:
-        # Returns the waiter's coroutine itself: one coroutine frame per waiting call.
-        waiter = self.jobs.waiter
-        gens = self._generations
-        submit = (
-            functools.partial(gens.create_cancellable, endpoint, input, cancel=waiter.cancel)
-            if cancel_on_exit
-            else functools.partial(gens.create, endpoint, input)
-        )
-        return waiter.subscribe(
-            submit,
+        # Returns the waiter's coroutine itself: one coroutine frame per waiting call,
+        # and nothing else made per call (the submits are bound once per client).
+        return self.jobs.waiter.subscribe(
+            self._submit_cancellable if cancel_on_exit else self._submit,
+            endpoint,
+            input,
             category=split_endpoint(endpoint)[0],
             on_queue_update=on_queue_update,
             webhook_url=webhook_url,
@@ -58,5 +58,4 @@ class ClientSubscribe(ClientFiles):
             deadline=deadline,
             cancel_on_exit=cancel_on_exit,
             downloader=self.download_all,
-            endpoint=endpoint,
         )

@@ -26,7 +26,7 @@ https://docs.krea.ai/developers/webhooks .
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -52,9 +52,10 @@ GetJob = Callable[[str], Awaitable[Job]]
 
 
 class Submit(Protocol):
-    """A submit the waiter runs: ``submit(webhook_url=...)`` returns the new job."""
+    """A submit the waiter runs: ``submit(endpoint, input, webhook_url=...)`` returns
+    the new job (the client's ``Generations.create``, bound once per client)."""
 
-    def __call__(self, *, webhook_url: str | None) -> Awaitable[Job]: ...
+    def __call__(self, endpoint: str, input: Any, *, webhook_url: str | None) -> Awaitable[Job]: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -261,6 +262,8 @@ class Waiter:
     async def subscribe(
         self,
         submit: Submit,
+        endpoint: str,
+        input: Any,
         *,
         category: str | None,
         on_queue_update: QueueUpdateCallback | None,
@@ -269,9 +272,9 @@ class Waiter:
         deadline: float | None,
         cancel_on_exit: bool,
         downloader: DownloadAll | None = None,
-        endpoint: str | None = None,
     ) -> SubscribeResult:
-        """``subscribe()``: ``submit(webhook_url=...)`` (the caller's URL, else a
+        """``subscribe()``: ``submit(endpoint, input, webhook_url=...)`` (the caller's
+        URL, else a
         capability URL of the client's receiver), then wait as :meth:`stream` decides,
         calling ``on_queue_update`` with each state; return the
         :class:`~krea_async.SubscribeResult` of the completed job. Raises the submit's
@@ -291,10 +294,14 @@ class Waiter:
             token = minted[1] if wake is not None and minted else None
             try:
                 if trace is None:
-                    job = await submit(webhook_url=minted[0] if minted else webhook_url)
+                    job = await submit(
+                        endpoint, input, webhook_url=minted[0] if minted else webhook_url
+                    )
                 else:
                     with trace.submitting():
-                        job = await submit(webhook_url=minted[0] if minted else webhook_url)
+                        job = await submit(
+                            endpoint, input, webhook_url=minted[0] if minted else webhook_url
+                        )
                     trace.submitted(job)
             except BaseException:
                 if wake is not None and token is not None:
@@ -315,7 +322,7 @@ class Waiter:
             # The stream holds the submitted state until a newer one replaces it; this
             # frame waits as long as the job runs, so it keeps no copy, and iterates the
             # stream itself (drain() would be a coroutine frame more per waiting job).
-            del job, minted, submit
+            del job, minted, submit, input
             final: Job | None = None
             later = False  # the first state is the submit's answer, not a poll's
             try:
